@@ -1,0 +1,1 @@
+"""Schedulers: each turns (workload, hardware, mapping, sets) into a Schedule checked by the simulator."""
