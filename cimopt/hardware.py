@@ -54,6 +54,11 @@ class Hardware:
         costs = dict(self.gpeu_cycles)
         return costs.get(kind, costs.get("default", 0))
 
+    def gpeu_latency(self, kind: str, channels: int) -> int:
+        """Cycles a GPEU op adds to every dependency through it: its cost per output element times the
+        elements of one output pixel (its channels). Pixels are processed as they arrive (pipelined)."""
+        return self.gpeu_cost(kind) * channels
+
     def mesh_shape(self, tiles: int) -> tuple[int, int]:
         """Rows x cols of the tile mesh for a chip of `tiles` tiles."""
         if self.mesh is not None:

@@ -148,12 +148,6 @@ def _pull(access: Access, rows: np.ndarray, cols: np.ndarray, h_in: int, w_in: i
     return _pull_back(rows, access.rows, h_in), _pull_back(cols, access.cols, w_in)
 
 
-def gpeu_latency(op: GpeuOp, hw: Hardware) -> int:
-    """Cycles a GPEU op adds to a dependency through it: its cost per output element times the
-    elements of one output pixel (its channels); pixels are processed as they arrive (pipelined)."""
-    return hw.gpeu_cost(op.kind) * op.out.channels
-
-
 @dataclass(frozen=True)
 class Reach:
     """One path from a consumer layer's input back to a producer (an MVM layer or the graph input)."""
@@ -176,7 +170,7 @@ def reaches(workload: Workload, layer: Layer, lsets: LayerSets, hw: Hardware) ->
         if isinstance(src, (Layer, GraphInput)):
             out.append(Reach(src.name, lag, r, c))
         elif isinstance(src, GpeuOp):
-            lag_here = lag + gpeu_latency(src, hw)
+            lag_here = lag + hw.gpeu_latency(src.kind, src.out.channels)
             if not src.inputs:
                 out.append(Reach("", lag_here, r, c))
             for e in reversed(src.inputs):
