@@ -186,6 +186,25 @@ def _axis_pairs(mask: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.nonzero(need)
 
 
+def _product_edges(reach: Reach, ls: LayerSets, pls: LayerSets) -> tuple[np.ndarray, np.ndarray]:
+    """Local (producer set, consumer set) pairs: row-block pairs x column-block pairs."""
+    ri, rp = _axis_pairs(reach.rows, pls.row_edges)
+    cj, cp = _axis_pairs(reach.cols, pls.col_edges)
+    n_r, n_c = len(ri), len(cj)
+    dst = np.repeat(ri, n_c) * ls.ncols + np.tile(cj, n_r)
+    src = np.repeat(rp, n_c) * pls.ncols + np.tile(cp, n_r)
+    return src.astype(np.int64), dst.astype(np.int64)
+
+
+def _dedup(src: np.ndarray, dst: np.ndarray, lag: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One edge per (src, dst) pair, keeping the largest lag over the paths that join them."""
+    order = np.lexsort((-lag, src, dst))
+    src, dst, lag = src[order], dst[order], lag[order]
+    first = np.ones(len(src), dtype=bool)
+    first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
+    return src[first], dst[first], lag[first]
+
+
 def build_sets(workload: Workload, hw: Hardware, granularity: str | Granularity) -> SetGraph:
     """Stages 1 and 2 of CLSA-CIM: cut every MVM layer into sets and find each set's dependencies."""
     g = granularity if isinstance(granularity, Granularity) else Granularity.parse(granularity)
@@ -196,34 +215,28 @@ def build_sets(workload: Workload, hw: Hardware, granularity: str | Granularity)
     release = np.zeros(int(offset[-1]), dtype=np.int64)
     srcs, dsts, lags = [], [], []
     index = workload.layer_index
-    for li, (layer, ls) in enumerate(zip(workload.layers, layer_sets, strict=False)):
+    for li, (layer, ls) in enumerate(zip(workload.layers, layer_sets)):
+        by_producer: dict[str, list[Reach]] = {}
         for reach in reaches(workload, layer, ls, hw):
             if reach.producer in index:
-                pj = index[reach.producer]
-                pls = layer_sets[pj]
-                ri, rp = _axis_pairs(reach.rows, pls.row_edges)
-                cj, cp = _axis_pairs(reach.cols, pls.col_edges)
-                # cartesian product of row pairs x column pairs
-                n_r, n_c = len(ri), len(cj)
-                dst = (np.repeat(ri, n_c) * ls.ncols + np.tile(cj, n_r)) + offset[li]
-                src = (np.repeat(rp, n_c) * pls.ncols + np.tile(cp, n_r)) + offset[pj]
-                srcs.append(src)
-                dsts.append(dst)
-                lags.append(np.full(len(src), reach.lag, dtype=np.int64))
+                by_producer.setdefault(reach.producer, []).append(reach)
             elif reach.lag > 0:
                 # graph input: only a release time, for the sets that read anything of it
-                need_r = reach.rows.any(axis=1)
-                need_c = reach.cols.any(axis=1)
-                s = np.nonzero(np.outer(need_r, need_c).ravel())[0] + offset[li]
+                s = np.nonzero(np.outer(reach.rows.any(axis=1), reach.cols.any(axis=1)).ravel())[0] + offset[li]
                 release[s] = np.maximum(release[s], reach.lag)
-    src = np.concatenate(srcs) if srcs else np.zeros(0, np.int64)
-    dst = np.concatenate(dsts) if dsts else np.zeros(0, np.int64)
-    lag = np.concatenate(lags) if lags else np.zeros(0, np.int64)
-    if len(src):
-        # one edge per (src, dst): the largest lag over the paths joining them
-        order = np.lexsort((-lag, src, dst))
-        src, dst, lag = src[order], dst[order], lag[order]
-        first = np.ones(len(src), dtype=bool)
-        first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
-        src, dst, lag = src[first], dst[first], lag[first]
+        for producer, group in by_producer.items():
+            pj = index[producer]
+            edges = [_product_edges(r, ls, layer_sets[pj]) for r in group]
+            src = np.concatenate([e[0] for e in edges]) + offset[pj]
+            dst = np.concatenate([e[1] for e in edges]) + offset[li]
+            lag = np.concatenate([np.full(len(e[0]), r.lag, np.int64) for e, r in zip(edges, group)])
+            if len(group) > 1:
+                src, dst, lag = _dedup(src, dst, lag)
+            srcs.append(src)
+            dsts.append(dst)
+            lags.append(lag)
+    empty = np.zeros(0, np.int64)
+    src = np.concatenate(srcs) if srcs else empty
+    dst = np.concatenate(dsts) if dsts else empty
+    lag = np.concatenate(lags) if lags else empty
     return SetGraph(g, layer_sets, offset, duration, release, src.astype(np.int64), dst.astype(np.int64), lag)
