@@ -17,12 +17,14 @@ The networks and their sources (MACs = conv + gemm multiply-accumulates at batch
   (255 = 3 * (80 + 5) outputs, with bias, linear). Five maxpools 2/2 (416 -> 13), then the 6th maxpool of
   size 2 stride 1 with pads (0, 0, 1, 1) so 13x13 stays 13x13; route -4, 1x1 conv 128, upsample x2 (Resize
   nearest), concat with layer 8 (256 channels at 26x26) -> 384 channels, 3x3 conv 256 and the 26x26 head.
-  2,782,560,000... see MACS below: Darknet prints 5.56 BFLOPs = 2 * 2.78 GMACs (convs only).
+  2,782,480,896 MACs = 5.565 BFLOPs; Darknet prints 5.56 BFLOPs (pjreddie; convs only) or 5.571 (AlexeyAB's
+  fork, which adds 0.006 for the maxpools).
 - `tiny-yolov4` (416x416): Darknet `cfg/yolov4-tiny.cfg` (Bochkovskiy et al., YOLOv4, 2020; Wang et al.,
   Scaled-YOLOv4, 2021). 21 convs: two stride-2 3x3 convs, three CSP blocks (3x3 conv, route groups=2
   group_id=1 = a channel Slice taking the second half, two 3x3 convs, concat, 1x1 conv, concat with the block
   input, maxpool 2/2), then 3x3 conv 512, 1x1 conv 256, the 13x13 head, route, 1x1 conv 128, upsample x2,
-  concat with layer 23 (256 channels at 26x26), 3x3 conv 256 and the 26x26 head. Darknet: 6.9 BFLOPs.
+  concat with layer 23 (256 channels at 26x26), 3x3 conv 256 and the 26x26 head. 3,453,938,176 MACs =
+  6.908 BFLOPs; Darknet (AlexeyAB) prints 6.910 = 6.908 for the convs + 0.002 for the maxpools.
 - `vgg16` (224x224): torchvision `vgg16` (Simonyan & Zisserman, 2015, configuration D): 13 3x3 convs with
   bias + ReLU, 5 maxpools, Flatten, 3 Gemm (25088 -> 4096 -> 4096 -> 1000). Dropout omitted (inference);
   the adaptive average pool to 7x7 is the identity at 224 and omitted. torchvision: 15.47 GFLOPS (MACs).
