@@ -129,6 +129,10 @@ def run_summary(problem: api.Problem, run: api.Run) -> dict:
     return out
 
 
+def _self_timed(latency: int | None) -> str:
+    return "" if latency is None else f" (self-timed {latency:,})"
+
+
 def _violations_text(sim) -> str:
     lines = [f"INVALID: {sum(sim.violation_counts.values())} violations "
              + ", ".join(f"{k} {n}" for k, n in sorted(sim.violation_counts.items()) if n)]
@@ -149,7 +153,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         copies = ", ".join(f"{k} x{v}" for k, v in s["copies"].items() if v > 1) or "one each"
         print(f"{s['scheduler']} on {s['model']} ({s['hardware']}, {s['granularity']} sets, {s['sets']:,} sets, "
               f"duplication {s['duplication']})")
-        print(f"  latency       {s['latency_cycles']:,} cycles (self-timed {s['self_timed_latency_cycles']:,})")
+        print(f"  latency       {s['latency_cycles']:,} cycles{_self_timed(s['self_timed_latency_cycles'])}")
         print(f"  utilization   {s['utilization']:.2%} of the chip, {s['utilization_mapped']:.2%} of mapped PEs")
         print(f"  speedup       {s['speedup_vs_lbl']:.2f}x over layer-by-layer without duplication "
               f"({s['lbl_latency_cycles']:,}), {s['speedup_vs_lbl_same_dup']:.2f}x over layer-by-layer with the same "
@@ -187,7 +191,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         }, indent=1))
     else:
         print(f"{args.schedule}: {sched.scheduler} schedule of {sched.model}, {len(sched):,} jobs")
-        print(f"  latency     {sim.latency:,} cycles (self-timed {sim.self_timed_latency:,})")
+        print(f"  latency     {sim.latency:,} cycles{_self_timed(sim.self_timed_latency)}")
         print(f"  utilization {sim.utilization:.2%} of the chip, {sim.utilization_mapped:.2%} of mapped PEs")
         print("  valid       yes" if sim.valid else _violations_text(sim))
     return 0 if sim.valid else 1
