@@ -1,0 +1,77 @@
+"""Speed and memory of the pipeline stages: prints numbers, asserts nothing (targets are in the README).
+
+    python bench/bench.py                 # TinyYOLOv3 at 416, pixel sets, + CP-SAT at row sets
+    python bench/bench.py --model resnet18 --extra-pes 256 --cpsat-time 30
+
+Each stage is timed with time.perf_counter; peak memory is tracemalloc's peak of Python/numpy allocations
+during the stage, and the process's max RSS at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+import tracemalloc
+from collections.abc import Callable
+
+from cimopt import api
+from cimopt.duplication import duplicate
+from cimopt.hardware import load_hardware
+from cimopt.mapping import resolve_budget
+from cimopt.schedulers.clsa import schedule_clsa
+from cimopt.schedulers.layer_by_layer import schedule_layer_by_layer
+from cimopt.sets import build_sets
+from cimopt.simulator import simulate
+
+
+def stage(name: str, fn: Callable[[], object]) -> object:
+    tracemalloc.start()
+    t = time.perf_counter()
+    out = fn()
+    dt = time.perf_counter() - t
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"{name:<42} {dt:8.3f} s   peak {peak / 2**20:8.1f} MiB")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="tiny-yolov3")
+    ap.add_argument("--extra-pes", type=int, default=300)
+    ap.add_argument("--sets", default="pixel")
+    ap.add_argument("--cpsat-time", type=float, default=60.0)
+    ap.add_argument("--no-cpsat", action="store_true")
+    args = ap.parse_args()
+
+    total = time.perf_counter()
+    wl = stage(f"import {args.model}", lambda: api.load_model(args.model))
+    hw = load_hardware()
+    budget = resolve_budget(wl, hw, extra_pes=args.extra_pes)
+    mapping = stage(f"greedy duplication (+{args.extra_pes} PEs)", lambda: duplicate(wl, hw, budget, "greedy"))
+    sets = stage(f"sets + dependencies ({args.sets})", lambda: build_sets(wl, hw, args.sets))
+    print(f"{'':<42} {sets.num_sets:,} sets, {len(sets.src):,} dependencies")
+    clsa = stage("CLSA-CIM schedule", lambda: schedule_clsa(wl, hw, mapping, sets))
+    sim = stage("simulate CLSA-CIM (checks + self-timed)", lambda: simulate(wl, clsa))
+    print(f"{'import -> simulated CLSA-CIM result':<42} {time.perf_counter() - total:8.3f} s   "
+          f"latency {sim.latency:,} cycles, valid {sim.valid}")
+    base = build_sets(wl, hw, args.sets)
+    none = duplicate(wl, hw, budget, "none")
+    lbl = stage("layer-by-layer schedule (no duplication)", lambda: schedule_layer_by_layer(wl, hw, none, base))
+    sim_lbl = stage("simulate layer-by-layer", lambda: simulate(wl, lbl))
+    print(f"{'':<42} lbl {sim_lbl.latency:,} cycles; CLSA+dup speedup {sim_lbl.latency / sim.latency:.2f}x")
+    if not args.no_cpsat:
+        from cimopt.schedulers.cpsat import solve_cpsat
+
+        rows = build_sets(wl, hw, "row")
+        hint = schedule_clsa(wl, hw, mapping, rows)
+        res = stage(f"CP-SAT at row sets ({args.cpsat_time:g} s limit)",
+                    lambda: solve_cpsat(wl, hw, mapping, rows, hint=hint, time_limit=args.cpsat_time, budget=budget))
+        print(f"{'':<42} {res.status}: {res.objective:,} cycles (CLSA {hint.makespan:,}), bound {res.bound:,}, "
+              f"{res.num_intervals:,} intervals, {res.num_precedences:,} precedences")
+    print(f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

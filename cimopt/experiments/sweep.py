@@ -1,0 +1,582 @@
+"""Parameter sweeps: models x budget points x granularities x duplication x schedulers, resumable, in parallel.
+
+A sweep folder holds
+- `sweep.meta.json`: the sweep's parameters (a folder belongs to one sweep; another one there is an error),
+- `points.jsonl`: one JSON line per finished point, appended and flushed as each point finishes, so an
+  interrupted sweep loses no finished point and a rerun computes only the missing ones,
+- `sweep.csv` / `sweep.json`: one tidy row per requested point, derived from `points.jsonl`,
+- one PNG per model (latency, speedup, utilization against PEs or tiles).
+
+Every point is scheduled and then checked on the simulator (`api.run`). Speedups need layer-by-layer without
+duplication (and with the point's duplication) at the same budget and granularity: those reference points are
+computed too, even when not requested, and kept in `points.jsonl` but not in the rows.
+
+Points run in worker processes (a `ProcessPoolExecutor`, `spawn` start method), inline with `workers=1`, or on
+a Dask distributed cluster; the outputs are the same in every case and independent of completion order.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from cimopt import api
+from cimopt.duplication import STRATEGIES
+from cimopt.errors import InputError
+from cimopt.hardware import Hardware, load_hardware
+from cimopt.mapping import min_pes, resolve_budget
+from cimopt.metrics import heuristic_gap, speedup
+from cimopt.sets import Granularity
+from cimopt.workload import Workload
+
+FORMAT = "cimopt-sweep"
+VERSION = 1
+BUDGET_KINDS = ("pes", "tiles", "extra_pes", "default")
+DUPLICATIONS = tuple(STRATEGIES)  # every duplication strategy the core knows
+COLUMNS = ("model", "hardware", "pes", "tiles", "scheduler", "duplication", "granularity", "latency_cycles",
+           "utilization", "utilization_mapped", "speedup_vs_lbl", "speedup_vs_lbl_same_dup", "gap", "status",
+           "solve_seconds", "valid",
+           # beyond the brief's list: what the tables and plots of `reproduce` need
+           "extra_pes", "min_pes", "pes_used", "sets", "lbl_latency_cycles", "lbl_same_dup_latency_cycles",
+           "bound_cycles", "self_timed_latency_cycles")
+DASK_CONNECT_TIMEOUT = 5.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parsing the grid
+
+
+def parse_int_axis(text: str, flag: str) -> tuple[int, ...]:
+    """`"0,16,32"`, `"0:64:16"` (inclusive of both ends) or a mix of both, as sorted unique integers."""
+    values: list[int] = []
+    for item in (s.strip() for s in text.split(",")):
+        if not item:
+            continue
+        parts = item.split(":")
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            raise InputError(f"{flag}: {item!r} is not an integer or a range A:B:STEP") from None
+        if len(nums) == 1:
+            values.append(nums[0])
+            continue
+        if len(nums) not in (2, 3):
+            raise InputError(f"{flag}: {item!r} is not a range A:B:STEP")
+        a, b, step = nums[0], nums[1], nums[2] if len(nums) == 3 else 1
+        if step <= 0:
+            raise InputError(f"{flag}: range {item!r} needs a positive STEP, got {step}")
+        if b < a:
+            raise InputError(f"{flag}: range {item!r} reads backwards ({a} > {b}); write it as {b}:{a}:{step}")
+        values.extend(range(a, b + 1, step))
+    if not values:
+        raise InputError(f"{flag}: empty list {text!r}: the sweep grid would be empty")
+    neg = [v for v in values if v < 0]
+    if neg:
+        raise InputError(f"{flag}: values must be >= 0, got {neg[0]}")
+    return tuple(sorted(set(values)))
+
+
+def parse_names(text: str, allowed: Sequence[str] | None, flag: str) -> tuple[str, ...]:
+    """A comma-separated list, in the given order without repeats; each name checked against `allowed`."""
+    names: list[str] = []
+    for s in (s.strip() for s in text.split(",")):
+        if not s or s in names:
+            continue
+        if allowed is not None and s not in allowed:
+            raise InputError(f"{flag}: unknown value {s!r} (choose from {', '.join(allowed)})")
+        names.append(s)
+    if not names:
+        raise InputError(f"{flag}: empty list {text!r}: the sweep grid would be empty")
+    return tuple(names)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The sweep and its points
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A sweep's parameters: the grid is models x budgets x granularities x duplications x schedulers.
+
+    `models` holds zoo names, ONNX paths or Workloads (named by `Workload.name`). `budget_kind` says what the
+    budget values are (`pes`, `tiles`, `extra_pes`, or `default`: the hardware file's chip, one point).
+    CP-SAT runs with `time_limit` seconds, `cpsat_workers` threads and `seed` (one thread is deterministic
+    when the solver proves optimality or finds the same solution within the limit).
+    """
+
+    models: tuple[str | Path | Workload, ...]
+    budget_kind: str = "default"
+    budgets: tuple[int | None, ...] = (None,)
+    schedulers: tuple[str, ...] = ("lbl", "clsa")
+    duplications: tuple[str, ...] = ("none",)
+    granularities: tuple[str, ...] = ("pixel",)
+    hardware: str | Path | Hardware | None = None
+    time_limit: float = 60.0
+    cpsat_workers: int = 1
+    seed: int = 0
+
+    def validated(self) -> SweepSpec:
+        """The same spec with normalized names; an InputError for an empty or malformed grid."""
+        if not self.models:
+            raise InputError("sweep: no model given: the sweep grid would be empty")
+        if self.budget_kind not in BUDGET_KINDS:
+            raise InputError(f"sweep: unknown budget kind {self.budget_kind!r} (choose from {', '.join(BUDGET_KINDS)})")
+        budgets = (None,) if self.budget_kind == "default" else self.budgets
+        if not budgets or (self.budget_kind != "default" and any(b is None for b in budgets)):
+            raise InputError(f"sweep: no budget values for --{self.budget_kind.replace('_', '-')}: the grid would be empty")
+        for name, values, allowed in (("--schedulers", self.schedulers, api.SCHEDULERS),
+                                      ("--dup", self.duplications, DUPLICATIONS),
+                                      ("--sets", self.granularities, None)):
+            if not values:
+                raise InputError(f"sweep: {name} is empty: the sweep grid would be empty")
+            if allowed is not None:
+                parse_names(",".join(values), allowed, name)
+        grans = tuple(dict.fromkeys(Granularity.parse(g).spec for g in self.granularities))
+        if not (self.time_limit > 0 and math.isfinite(self.time_limit)):
+            raise InputError(f"--time-limit must be > 0 seconds, got {self.time_limit:g}")
+        if self.cpsat_workers < 1:
+            raise InputError(f"--cpsat-workers must be >= 1, got {self.cpsat_workers}")
+        return replace(self, budgets=tuple(budgets), granularities=grans,
+                       schedulers=tuple(dict.fromkeys(self.schedulers)),
+                       duplications=tuple(dict.fromkeys(self.duplications)))
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of the grid: everything that determines its result."""
+
+    model: str
+    hardware: str
+    budget_kind: str
+    budget: int | None
+    granularity: str
+    duplication: str
+    scheduler: str
+    time_limit: float | None = None  # CP-SAT only
+    cpsat_workers: int | None = None
+    seed: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The point's identity in `points.jsonl`: all its parameters."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def problem_key(self) -> tuple:
+        """Points with the same problem key share model, chip, budget and sets (not the duplication)."""
+        return (self.model, self.hardware, self.budget_kind, self.budget, self.granularity)
+
+    def budget_args(self) -> dict[str, int]:
+        return {} if self.budget_kind == "default" else {self.budget_kind: int(self.budget)}
+
+
+def make_point(model: str, hw_name: str, kind: str, budget: int | None, gran: str, dup: str, scheduler: str,
+               spec: SweepSpec) -> Point:
+    if scheduler == "cpsat":
+        return Point(model, hw_name, kind, budget, gran, dup, scheduler, float(spec.time_limit), spec.cpsat_workers,
+                     spec.seed)
+    return Point(model, hw_name, kind, budget, gran, dup, scheduler)
+
+
+def model_name(m: str | Path | Workload) -> str:
+    return m.name if isinstance(m, Workload) else str(m)
+
+
+def grid(spec: SweepSpec, hw_name: str) -> list[Point]:
+    """The requested points, in row order: model, budget, granularity, duplication, scheduler."""
+    return [make_point(model_name(m), hw_name, spec.budget_kind, b, g, d, s, spec)
+            for m in spec.models for b in spec.budgets for g in spec.granularities
+            for d in spec.duplications for s in spec.schedulers]
+
+
+def references(point: Point) -> tuple[Point, Point]:
+    """Layer-by-layer without duplication, and with the point's duplication, at the same budget and sets."""
+    base = replace(point, scheduler="lbl", time_limit=None, cpsat_workers=None, seed=None)
+    return replace(base, duplication="none"), base
+
+
+def all_points(requested: Sequence[Point]) -> list[Point]:
+    """Requested points plus the reference points their speedups need, without repeats, requested first."""
+    out = dict.fromkeys(requested)
+    for p in requested:
+        for r in references(p):
+            out.setdefault(r)
+    return list(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running one point (in a worker)
+
+
+class _ProblemMemo:
+    """Per-process memo of prepared problems (sets are the costly part), so points of one problem that land in
+    the same worker build their sets once. It only saves time: results do not depend on it."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self.items: dict[tuple, api.Problem] = {}
+        self.lock = threading.Lock()  # Dask workers may run points in threads
+
+    def get(self, key: tuple, make: Callable[[], api.Problem]) -> api.Problem:
+        with self.lock:
+            hit = self.items.get(key)
+        if hit is not None:
+            return hit
+        value = make()
+        with self.lock:
+            while len(self.items) >= self.size:
+                self.items.pop(next(iter(self.items)))
+            self.items[key] = value
+        return value
+
+
+_MEMO = _ProblemMemo()
+
+
+def run_point(point: Point, workload: Workload, hw: Hardware) -> dict:
+    """Schedule and simulate one point; a JSON-ready record `{"key", "point", "result", "seconds"}`.
+
+    A CP-SAT run that finds no schedule in its time limit is a finished point with status NO_SOLUTION.
+    """
+    t0 = time.perf_counter()
+    key = (workload.fingerprint, hw) + point.problem_key
+    base = _MEMO.get(key, lambda: replace(api.prepare(workload, hw, sets=point.granularity, **point.budget_args()),
+                                          model=point.model))
+    problem = api.with_duplication(base, point.duplication)
+    need = min_pes(problem.workload, problem.hardware)
+    result: dict = {"pes": problem.budget.pes, "tiles": problem.budget.tiles, "min_pes": need,
+                    "extra_pes": problem.budget.pes - need, "pes_used": problem.mapping.pes_used,
+                    "copies": list(problem.mapping.copies), "sets": problem.sets.num_sets}
+    try:
+        if point.scheduler == "cpsat":
+            run = api.run(problem, "cpsat", time_limit=point.time_limit, workers=point.cpsat_workers, seed=point.seed)
+        else:
+            run = api.run(problem, point.scheduler)
+    except InputError as exc:
+        if point.scheduler != "cpsat":
+            raise
+        result |= {"latency_cycles": None, "valid": None, "status": "NO_SOLUTION", "error": str(exc)}
+        return {"key": point.key, "point": asdict(point), "result": result,
+                "seconds": round(time.perf_counter() - t0, 3)}
+    sim = run.sim
+    result |= {"latency_cycles": int(sim.latency), "self_timed_latency_cycles": int(sim.self_timed_latency),
+               "utilization": float(sim.utilization), "utilization_mapped": float(sim.utilization_mapped),
+               "valid": bool(sim.valid), "status": run.status,
+               "violations": int(sum(sim.violation_counts.values())) if not sim.valid else 0}
+    if run.solve is not None:
+        s = run.solve
+        result |= {"bound_cycles": None if s.bound is None else int(s.bound),
+                   "optimality_gap": None if s.gap is None else float(s.gap),
+                   "solve_seconds": float(s.solve_seconds), "copies": list(run.schedule.mapping.copies)}
+    return {"key": point.key, "point": asdict(point), "result": result, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Executors: each yields finished records in completion order
+
+
+Task = tuple[Point, Workload, Hardware]
+
+
+def _run_inline(tasks: Sequence[Task]) -> Iterator[dict]:
+    for t in tasks:
+        yield run_point(*t)
+
+
+def _run_pool(tasks: Sequence[Task], workers: int) -> Iterator[dict]:
+    ctx = multiprocessing.get_context("spawn")
+    ex = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx)
+    try:
+        futures = [ex.submit(run_point, *t) for t in tasks]
+        for f in as_completed(futures):
+            yield f.result()
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def connect_dask(address: str, timeout: float | None = None):
+    """A `distributed.Client` on `address`, or an InputError if Dask is missing or the scheduler unreachable
+    within `timeout` seconds (default `DASK_CONNECT_TIMEOUT`)."""
+    timeout = DASK_CONNECT_TIMEOUT if timeout is None else timeout
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError("--dask needs the 'distributed' package: pip install 'cimopt[dask]'") from None
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        raise InputError(f"--dask: cannot reach the Dask scheduler at {address!r} within {timeout:g} s "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+def _run_dask(tasks: Sequence[Task], client) -> Iterator[dict]:
+    from distributed import as_completed as dask_completed
+
+    futures = client.map(run_point, *zip(*tasks, strict=True), pure=False)
+    try:
+        for f in dask_completed(futures, loop=client.loop):
+            yield f.result()
+    finally:
+        client.cancel(futures)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The sweep folder
+
+
+def _hw_json(hw: Hardware) -> dict:
+    d = asdict(hw)
+    d.pop("source")
+    return json.loads(json.dumps(d))
+
+
+def sweep_meta(spec: SweepSpec, workloads: Sequence[Workload], hw: Hardware) -> dict:
+    """What identifies a sweep: a folder holding another sweep's meta is refused."""
+    return {
+        "format": FORMAT, "version": VERSION,
+        "models": [{"name": model_name(m), "fingerprint": w.fingerprint} for m, w in zip(spec.models, workloads, strict=True)],
+        "hardware": _hw_json(hw),
+        "budget": {"kind": spec.budget_kind, "values": list(spec.budgets)},
+        "granularities": list(spec.granularities), "duplications": list(spec.duplications),
+        "schedulers": list(spec.schedulers),
+        "cpsat": {"time_limit": spec.time_limit, "workers": spec.cpsat_workers, "seed": spec.seed}
+        if "cpsat" in spec.schedulers else None,
+    }
+
+
+def check_meta(out: Path, meta: dict) -> None:
+    """Refuse a folder that holds a different sweep (naming the first parameter that differs)."""
+    path = out / "sweep.meta.json"
+    if not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: unreadable sweep meta ({exc}); use another --out folder") from None
+    if old != meta:
+        keys = [k for k in meta if old.get(k) != meta[k]] or sorted(set(old) - set(meta))
+        k = keys[0] if keys else "format"
+        raise InputError(f"{out}: holds a different sweep ({k}: {json.dumps(old.get(k))} there, "
+                         f"{json.dumps(meta.get(k))} now); use another --out folder or delete it")
+
+
+def load_points(path: Path) -> dict[str, dict]:
+    """Finished records by key. A torn last line (a killed writer) is dropped and the file rewritten clean."""
+    if not path.exists():
+        return {}
+    records: dict[str, dict] = {}
+    good: list[str] = []
+    text = path.read_text()
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+            records[rec["key"]] = rec
+            good.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    clean = "".join(s + "\n" for s in good)
+    if clean != text:
+        path.write_text(clean)
+    return records
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Rows (one per requested point), the sweep folder's files, and how much was computed now."""
+
+    rows: list[dict]
+    out: Path
+    files: tuple[Path, ...]
+    computed: int
+    reused: int
+    seconds: float
+    records: dict[str, dict] = field(repr=False, default_factory=dict)
+
+
+def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 2, dask: str | None = None,
+              progress: bool = True, plots: bool = True, label: str = "sweep") -> SweepResult:
+    """Run the missing points of `spec` into folder `out` and write its CSV, JSON and plots."""
+    t0 = time.perf_counter()
+    spec = spec.validated()
+    if workers < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    hw = spec.hardware if isinstance(spec.hardware, Hardware) else load_hardware(spec.hardware)
+    workloads = [api.load_model(m) for m in spec.models]
+    names = [model_name(m) for m in spec.models]
+    if len(set(names)) != len(names):
+        raise InputError(f"sweep: a model is named twice ({', '.join(names)})")
+    for w in workloads:
+        for b in spec.budgets:
+            try:
+                resolve_budget(w, hw, **({} if spec.budget_kind == "default" else {spec.budget_kind: b}))
+            except InputError as exc:
+                where = "" if b is None else f"--{spec.budget_kind.replace('_', '-')} {b}: "
+                raise InputError(f"sweep point {where}{exc}") from None
+    meta = sweep_meta(spec, workloads, hw)
+    check_meta(out, meta)
+
+    requested = grid(spec, hw.name)
+    points = all_points(requested)
+    path = out / "points.jsonl"
+    done = load_points(path)
+    first = {}
+    for p in points:
+        first.setdefault(p.problem_key, len(first))
+    # points of one problem next to each other, so a worker's memo of prepared problems is reused
+    todo = sorted((p for p in points if p.key not in done), key=lambda p: first[p.problem_key])
+    by_model = dict(zip(names, workloads, strict=True))
+    tasks = [(p, by_model[p.model], hw) for p in todo]
+
+    client = connect_dask(dask) if dask is not None and tasks else None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    records = dict(done)
+    if tasks:
+        if client is not None:
+            stream = _run_dask(tasks, client)
+        elif workers == 1 or len(tasks) == 1:
+            stream = _run_inline(tasks)
+        else:
+            stream = _run_pool(tasks, workers)
+        try:
+            _collect(stream, path, records, len(points), len(points) - len(tasks), progress, label)
+        finally:
+            if client is not None:
+                client.close()
+    rows = sweep_rows(requested, records)
+    files = write_outputs(rows, out, plots=plots, x={"tiles": "tiles", "extra_pes": "extra_pes"}.get(spec.budget_kind, "pes"))
+    return SweepResult(rows, out, files, len(tasks), len(points) - len(tasks), time.perf_counter() - t0, records)
+
+
+def _collect(stream: Iterable[dict], path: Path, records: dict[str, dict], total: int, initial: int,
+             progress: bool, label: str) -> None:
+    """Append each finished record to `points.jsonl` (flushed and synced) as it arrives."""
+    from tqdm import tqdm
+
+    with open(path, "a") as f, tqdm(total=total, initial=initial, desc=label, unit="pt", file=sys.stderr,
+                                    disable=not progress, dynamic_ncols=True) as bar:
+        for rec in stream:
+            f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+            records[rec["key"]] = rec
+            p = rec["point"]
+            bar.set_postfix_str(f"{p['model']} {p['budget_kind']}={p['budget']} {p['scheduler']}/{p['duplication']}",
+                                refresh=False)
+            bar.update(1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rows and outputs
+
+
+def sweep_rows(requested: Sequence[Point], records: dict[str, dict]) -> list[dict]:
+    """One tidy row per requested point (in grid order), with speedups over the reference points.
+
+    `gap`: CP-SAT's optimality gap for cpsat rows; for lbl/clsa rows, latency / CP-SAT latency - 1 at the same
+    problem and duplication when a CP-SAT point with a schedule exists (else empty).
+    """
+    cpsat = {(p.problem_key, p.duplication): records[p.key]["result"] for p in requested
+             if p.scheduler == "cpsat" and p.key in records}
+    rows = []
+    for p in requested:
+        r = records[p.key]["result"]
+        lbl, lbl_same = (records[q.key]["result"].get("latency_cycles") for q in references(p))
+        lat = r.get("latency_cycles")
+        if p.scheduler == "cpsat":
+            gap = r.get("optimality_gap")
+        else:
+            cp = cpsat.get((p.problem_key, p.duplication), {}).get("latency_cycles")
+            gap = heuristic_gap(lat, cp) if cp and lat is not None else None
+        rows.append({
+            "model": p.model, "hardware": p.hardware, "pes": r["pes"], "tiles": r["tiles"], "scheduler": p.scheduler,
+            "duplication": p.duplication, "granularity": p.granularity, "latency_cycles": lat,
+            "utilization": r.get("utilization"), "utilization_mapped": r.get("utilization_mapped"),
+            "speedup_vs_lbl": speedup(lbl, lat) if lbl and lat else None,
+            "speedup_vs_lbl_same_dup": speedup(lbl_same, lat) if lbl_same and lat else None,
+            "gap": gap, "status": r.get("status"), "solve_seconds": r.get("solve_seconds"), "valid": r.get("valid"),
+            "extra_pes": r["extra_pes"], "min_pes": r["min_pes"], "pes_used": r["pes_used"], "sets": r["sets"],
+            "lbl_latency_cycles": lbl, "lbl_same_dup_latency_cycles": lbl_same,
+            "bound_cycles": r.get("bound_cycles"), "self_timed_latency_cycles": r.get("self_timed_latency_cycles"),
+        })
+    return rows
+
+
+def _cell(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def write_outputs(rows: list[dict], out: Path, *, plots: bool = True, x: str = "pes") -> tuple[Path, ...]:
+    """`sweep.csv`, `sweep.json` and (optionally) one PNG per model, plotted against column `x`."""
+    csv_path, json_path = out / "sweep.csv", out / "sweep.json"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(COLUMNS)
+        for r in rows:
+            w.writerow([_cell(r[c]) for c in COLUMNS])
+    json_path.write_text(json.dumps(rows, indent=1) + "\n")
+    files = [csv_path, json_path]
+    if plots:
+        from cimopt.experiments.plots import sweep_plots
+
+        files += sweep_plots(rows, out, x)
+    return tuple(files)
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """Rows of a `sweep.csv` with numbers parsed back (empty cells as None)."""
+    ints = {"pes", "tiles", "latency_cycles", "extra_pes", "min_pes", "pes_used", "sets", "lbl_latency_cycles",
+            "lbl_same_dup_latency_cycles", "bound_cycles", "self_timed_latency_cycles"}
+    floats = {"utilization", "utilization_mapped", "speedup_vs_lbl", "speedup_vs_lbl_same_dup", "gap", "solve_seconds"}
+    rows = []
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            d: dict = {}
+            for k, v in r.items():
+                if v == "":
+                    d[k] = None
+                elif k in ints:
+                    d[k] = int(v)
+                elif k in floats:
+                    d[k] = float(v)
+                elif k == "valid":
+                    d[k] = v == "True"
+                else:
+                    d[k] = v
+            rows.append(d)
+    return rows
+
+
+def sweep_text(res: SweepResult) -> str:
+    """The rows as a text table, and what was computed and written."""
+    from cimopt.report import table
+
+    def f(v, fmt):
+        return "" if v is None else format(v, fmt)
+
+    rows = [[r["model"], r["pes"], r["tiles"], r["granularity"], r["scheduler"], r["duplication"],
+             r["latency_cycles"], f(r["utilization"], ".2%"), f(r["speedup_vs_lbl"], ".2f"),
+             f(r["speedup_vs_lbl_same_dup"], ".2f"), f(r["gap"], "+.1%"), r["status"],
+             {True: "yes", False: "NO", None: ""}[r["valid"]]] for r in res.rows]
+    tab = table(["model", "PEs", "tiles", "sets", "scheduler", "dup", "latency", "util", "speedup", "same-dup",
+                 "gap", "status", "valid"], rows, "lrrllrrrrrrll")
+    lines = [tab, "", f"{res.computed} points computed, {res.reused} reused, {res.seconds:.1f} s; wrote:"]
+    lines += [f"  {p}" for p in res.files]
+    return "\n".join(lines)
