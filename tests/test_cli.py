@@ -1,0 +1,99 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cimopt.cli import main
+from cimopt.schedule import Schedule
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_inspect_json_tiny_yolov3(capsys):
+    code, out, _ = run(capsys, "inspect", "tiny-yolov3", "--json")
+    d = json.loads(out)
+    assert code == 0 and len(d["layers"]) == 13
+    first = d["layers"][0]
+    assert (first["rows"], first["cols"], first["ofm"], first["pixels"], first["crossbars"]) == (27, 16, [416, 416],
+                                                                                               173056, 1)
+    assert d["crossbars_min"] == sum(la["crossbars"] for la in d["layers"])
+    assert {"name", "op"} <= set(d["gpeu_ops"][0])
+    assert d["macs"] == sum(la["macs"] for la in d["layers"])
+
+
+def test_inspect_text(capsys):
+    code, out, _ = run(capsys, "inspect", "mini-cnn")
+    assert code == 0 and "MVM layers" in out and "crossbars" in out
+
+
+def test_schedule_simulate_round_trip(capsys, tmp_path):
+    f = tmp_path / "s.json"
+    code, out, _ = run(capsys, "schedule", "mini-yolo", "--dup", "greedy", "--extra-pes", "8", "--sets", "row",
+                       "--out", str(f), "--json")
+    d = json.loads(out)
+    assert code == 0 and d["valid"] and d["scheduler"] == "clsa"
+    assert d["latency_cycles"] < d["lbl_same_dup_latency_cycles"] <= d["lbl_latency_cycles"]
+    assert d["pes_used"] <= d["pes_total"] and d["sets"] > 0 and d["bottleneck"]["layer"] in d["copies"]
+    code, out, _ = run(capsys, "simulate", str(f), "--json")
+    s = json.loads(out)
+    assert code == 0 and s["valid"] and s["latency_cycles"] == d["latency_cycles"]
+    # break it: start one job a cycle too early -> the simulator rejects it, exit 1
+    sched = Schedule.load(f)
+    i = int(np.argmax(sched.start))
+    bad = sched.with_jobs(start=sched.start - (np.arange(len(sched)) == i), end=sched.end - (np.arange(len(sched)) == i))
+    bad.save(tmp_path / "bad.json")
+    code, out, _ = run(capsys, "simulate", str(tmp_path / "bad.json"))
+    assert code == 1 and "dependency" in out
+
+
+def test_schedule_of_another_model_is_bad_input(capsys, tmp_path):
+    f = tmp_path / "s.json"
+    assert run(capsys, "schedule", "mini-cnn", "--sets", "row", "--out", str(f))[0] == 0
+    code, _, err = run(capsys, "simulate", str(f), "--model", "mini-yolo")
+    assert code == 2 and "belongs to" in err
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["inspect", "no-such-model"], "no-such-model"),
+    (["schedule", "mini-cnn", "--scheduler", "magic"], "unknown scheduler"),
+    (["schedule", "mini-cnn", "--dup", "smart"], "unknown duplication strategy"),
+    (["schedule", "mini-cnn", "--sets", "rows:0"], "unknown set granularity"),
+    (["schedule", "mini-cnn", "--pes", "1"], "does not fit"),
+    (["schedule", "mini-cnn", "--hw", "nope.toml"], "nope.toml"),
+    (["compare", "mini-cnn", "--time-limit", "0"], "time-limit"),
+])
+def test_bad_input_exits_2_with_one_line(capsys, argv, needle):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_not_a_schedule_file(capsys, tmp_path):
+    f = tmp_path / "x.json"
+    f.write_text('{"hello": 1}')
+    code, _, err = run(capsys, "simulate", str(f))
+    assert code == 2 and "not a cimopt schedule" in err
+
+
+def test_compare_json_mini_cnn(capsys):
+    code, out, _ = run(capsys, "compare", "mini-cnn", "--sets", "row", "--time-limit", "30", "--json")
+    d = json.loads(out)
+    lat = {r["scheduler"]: r["latency_cycles"] for r in d["results"]}
+    assert code == 0 and all(r["valid"] for r in d["results"])
+    assert d["lower_bound_cycles"] <= lat["cpsat"] <= lat["clsa"] <= lat["lbl"]
+    assert d["results"][2]["status"] == "OPTIMAL" and d["lower_bound_cycles"] == lat["cpsat"]
+
+
+def test_end_to_end_console_script():
+    """The installed `cimopt` command on the default model, as the README's quick start runs it."""
+    p = subprocess.run([sys.executable, "-m", "cimopt.cli", "schedule", "--dup", "greedy", "--extra-pes", "200",
+                        "--json"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert d["model"] == "tiny-yolov3" and d["valid"] and d["speedup_vs_lbl"] > 1
