@@ -1,0 +1,590 @@
+"""CP-SAT: the optimal reference scheduler (domain.md 3.4), with OR-Tools' `cp_model`.
+
+The formulation, one function per constraint family:
+- `add_intervals`: one fixed-length interval per set (its duration), its start between the set's head and
+  `horizon - duration - tail` (heads and tails from `bounds.heads_and_tails`, sound for every schedule that
+  ends by the horizon; the horizon is the makespan of a known valid schedule).
+- `add_tile_choice`: when the NoC costs cycles, a layer's copies are grouped by home tile and each set picks
+  one group (a Boolean per group); copies on the same home tile are interchangeable. Without NoC cost (or
+  with all copies of a layer on one home tile) there is one group and no choice.
+- `add_copy_capacity`: per layer and tile group, the sets on it overlap at most `copies in the group` times
+  (a cumulative; a no-overlap for one copy); in joint mode the capacity is the variable `D_l`.
+- `add_pe_budget`: joint mode, `sum(D_l * crossbars_l) <= PEs`.
+- `add_precedences`: `start[dst] >= end[src] + lag + transfer` per dependency edge; the transfer is the
+  least one between the two layers' home tiles, and, where the choice of tiles matters, a conditional
+  constraint per destination tile group gives the exact transfer from the source's tile literals.
+- `add_makespan`: the makespan is at least the end of every set without successors; it is minimized.
+
+Copies inside a tile group are assigned after solving by interval-graph colouring (sort by start, take the
+lowest free copy), always possible since at most that many sets overlap. The schedule obeys exactly the
+rules of `list_scheduling` and the simulator: durations, releases, GPEU lags, NoC transfer between home
+tiles. Finite tile buffers (`hw.buffer_elements`) are not modelled: the simulator reports any overflow.
+
+Around the model: the incumbent (best of layer-by-layer, CLSA and a valid `hint`) gives the horizon, the
+warm start and the fallback; the lower bounds of `bounds.py` (with the closure bound on small instances)
+give the makespan's floor, and when they meet the incumbent CP-SAT is not run at all.
+
+Determinism: `interleave_search` makes the parallel search a function of (model, seed, workers). A solve that
+ends by proof (OPTIMAL) is reproducible; one stopped by the wall-clock time limit stops wherever the clock
+says. The interleaved search is slower per second than CP-SAT's default portfolio on large models, the price
+of reproducibility. Joint duplication needs `noc.hop_cycles = 0` (copy placement moves with the counts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from cimopt.duplication import copies_greedy
+from cimopt.errors import InputError
+from cimopt.hardware import Hardware
+from cimopt.mapping import Budget, Mapping, crossbars_per_layer, make_mapping
+from cimopt.schedule import Schedule
+from cimopt.schedulers.bounds import (
+    closure_bound,
+    heads_and_tails,
+    lower_bounds,
+    lower_bounds_joint,
+    max_copies,
+    min_transfer_lags,
+)
+from cimopt.schedulers.list_scheduling import edge_lags, list_schedule, to_schedule, transfer_cycles
+from cimopt.sets import SetGraph
+from cimopt.workload import Workload
+
+Progress = Callable[[int, int, float], None]
+MAX_CPSAT_SETS = 20_000  # larger models are not given to CP-SAT (about 0.7 GB per 1000 sets when interleaved)
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """What CP-SAT found: status, best schedule, its makespan, the proven bound and the model's size."""
+
+    status: str  # "OPTIMAL", "FEASIBLE", "INFEASIBLE", "UNKNOWN"
+    schedule: Schedule | None
+    objective: int | None
+    bound: int
+    gap: float | None
+    solve_seconds: float
+    num_intervals: int
+    num_precedences: int
+    num_variables: int
+    num_constraints: int
+
+
+@dataclass(frozen=True, eq=False)
+class TileGroups:
+    """Per layer, its copies grouped by home tile: `tiles[l][g]` and `members[l][g]` (copy indices)."""
+
+    tiles: tuple[tuple[int, ...], ...]
+    members: tuple[tuple[tuple[int, ...], ...], ...]
+
+    @staticmethod
+    def of(mapping: Mapping, hw: Hardware) -> TileGroups:
+        """One group per home tile when the NoC costs cycles, else one group with all copies."""
+        tiles, members = [], []
+        for li, d in enumerate(mapping.copies):
+            homes = mapping.home_tiles(li)
+            if hw.noc_hop_cycles == 0:
+                tiles.append((homes[0],))
+                members.append((tuple(range(d)),))
+                continue
+            uniq = tuple(sorted(set(homes)))
+            tiles.append(uniq)
+            members.append(tuple(tuple(c for c in range(d) if homes[c] == t) for t in uniq))
+        return TileGroups(tuple(tiles), tuple(members))
+
+
+@dataclass(frozen=True, eq=False)
+class CpVars:
+    """The decision variables of one model (lists are filled while the model is built)."""
+
+    model: cp_model.CpModel
+    start: list[cp_model.IntVar]
+    interval: list[cp_model.IntervalVar]
+    tile_lits: dict[int, list[cp_model.IntVar]]  # set -> one literal per tile group of its layer
+    copies: list[cp_model.IntVar | int]  # capacity per layer (joint: variables)
+    max_copies: tuple[int, ...]  # upper bound of each capacity
+    makespan: cp_model.IntVar
+    counts: dict[str, int]
+
+
+# ---------------------------------------------------------------------------------------------------- model
+
+
+def add_intervals(v: CpVars, sets: SetGraph, head: np.ndarray, tail: np.ndarray, horizon: int) -> None:
+    """One fixed-length interval per set; start in [head, horizon - duration - tail]."""
+    dur = sets.duration.tolist()
+    lo = head.tolist()
+    hi = (horizon - sets.duration - tail).tolist()
+    for s in range(sets.num_sets):
+        st = v.model.NewIntVar(lo[s], hi[s], f"start{s}")
+        v.start.append(st)
+        v.interval.append(v.model.NewFixedSizeIntervalVar(st, dur[s], f"set{s}"))
+    v.counts["intervals"] += sets.num_sets
+
+
+def add_tile_choice(v: CpVars, sets: SetGraph, groups: TileGroups) -> None:
+    """A Boolean per (set, tile group) for layers whose copies sit on several home tiles; exactly one holds."""
+    for li, g in enumerate(groups.tiles):
+        if len(g) < 2:
+            continue
+        for s in range(int(sets.offset[li]), int(sets.offset[li + 1])):
+            lits = [v.model.NewBoolVar(f"tile{s}_{k}") for k in range(len(g))]
+            v.model.AddExactlyOne(lits)
+            v.tile_lits[s] = lits
+
+
+def add_copy_capacity(v: CpVars, sets: SetGraph, groups: TileGroups) -> None:
+    """Per layer and tile group: at most that many of its sets at once (the layer's copies as a resource)."""
+    dur = sets.duration.tolist()
+    for li, members in enumerate(groups.members):
+        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
+        cap = v.copies[li]
+        if len(members) == 1:
+            _capacity(v, v.interval[a:b], cap, b - a)
+            continue
+        for k, m in enumerate(members):
+            opt = [v.model.NewOptionalFixedSizeIntervalVar(v.start[s], dur[s], v.tile_lits[s][k], f"set{s}_tile{k}")
+                   for s in range(a, b)]
+            v.counts["intervals"] += len(opt)
+            _capacity(v, opt, len(m), b - a)
+        _capacity(v, v.interval[a:b], cap, b - a)  # redundant: the whole layer, all copies
+
+
+def _capacity(v: CpVars, intervals: list, cap: cp_model.IntVar | int, n: int) -> None:
+    if isinstance(cap, int) and cap >= n:
+        return
+    if isinstance(cap, int) and cap == 1:
+        v.model.AddNoOverlap(intervals)
+    else:
+        v.model.AddCumulative(intervals, [1] * len(intervals), cap)
+
+
+def add_pe_budget(v: CpVars, crossbars: tuple[int, ...], budget: Budget) -> None:
+    """Joint mode: the copies of all layers fit in the PEs."""
+    v.model.Add(sum(x * d for x, d in zip(crossbars, v.copies, strict=True)) <= budget.pes)
+
+
+def add_precedences(v: CpVars, sets: SetGraph, hw: Hardware, mapping: Mapping | None, groups: TileGroups) -> None:
+    """`start[dst] >= end[src] + lag + transfer` for every dependency edge (see module docstring)."""
+    dur = sets.duration
+    base = min_transfer_lags(sets, hw, mapping)
+    for u, w, lag in zip(sets.src.tolist(), sets.dst.tolist(), base.tolist(), strict=True):
+        v.model.Add(v.start[w] >= v.start[u] + int(dur[u]) + lag)
+    v.counts["precedences"] += len(sets.src)
+    if mapping is None or hw.noc_hop_cycles == 0:
+        return
+    lu_all, lw_all = sets.layer_of(sets.src), sets.layer_of(sets.dst)
+    tables: dict[tuple[int, int], np.ndarray] = {}
+    for e, (u, w) in enumerate(zip(sets.src.tolist(), sets.dst.tolist(), strict=True)):
+        lu, lw = int(lu_all[e]), int(lw_all[e])
+        if (lu, lw) not in tables:
+            tu = np.asarray(groups.tiles[lu], np.int64)
+            tw = np.asarray(groups.tiles[lw], np.int64)
+            tables[lu, lw] = transfer_cycles(hw, mapping, tu[:, None], tw[None, :])
+        t = tables[lu, lw]
+        tmin = int(t.min())
+        if int(t.max()) == tmin:
+            continue
+        lag = int(sets.lag[e])
+        for k in range(t.shape[1]):
+            col = t[:, k].tolist()
+            if max(col) == tmin:
+                continue
+            extra = col[0] if len(col) == 1 else sum(c * lit for c, lit in zip(col, v.tile_lits[u], strict=True))
+            ct = v.model.Add(v.start[w] >= v.start[u] + int(dur[u]) + lag + extra)
+            if t.shape[1] > 1:
+                ct.OnlyEnforceIf(v.tile_lits[w][k])
+            v.counts["precedences"] += 1
+
+
+def add_makespan(v: CpVars, sets: SetGraph) -> None:
+    """The makespan is at least the end of every set that has no successor; minimize it."""
+    has_succ = np.zeros(sets.num_sets, dtype=bool)
+    has_succ[sets.src] = True
+    dur = sets.duration.tolist()
+    for s in np.flatnonzero(~has_succ).tolist():
+        v.model.Add(v.makespan >= v.start[s] + dur[s])
+    v.model.Minimize(v.makespan)
+
+
+def add_hint(v: CpVars, start: np.ndarray, duration: np.ndarray, group: np.ndarray | None,
+             copies: tuple[int, ...] | None) -> None:
+    """Warm start: starts, tile groups and (joint mode) copy counts of a known schedule."""
+    for s, st in enumerate(start.tolist()):
+        v.model.AddHint(v.start[s], st)
+    if group is not None:
+        for s, lits in v.tile_lits.items():
+            for k, lit in enumerate(lits):
+                v.model.AddHint(lit, int(group[s]) == k)
+    if copies is not None:
+        for d, c, cap in zip(v.copies, copies, v.max_copies, strict=True):
+            if not isinstance(d, int):
+                v.model.AddHint(d, max(1, min(c, cap)))
+    v.model.AddHint(v.makespan, int((start + duration).max()) if len(start) else 0)
+
+
+def build_model(sets: SetGraph, hw: Hardware, mapping: Mapping | None, groups: TileGroups, caps: tuple[int, ...],
+                joint_crossbars: tuple[int, ...] | None, budget: Budget, head: np.ndarray, tail: np.ndarray,
+                horizon: int, floor: int) -> CpVars:
+    """The whole formulation; `joint_crossbars` (joint mode) makes the copies per layer variables in 1..caps."""
+    cm = cp_model.CpModel()
+    copies: list = list(caps)
+    if joint_crossbars is not None:
+        copies = [cm.NewIntVar(1, c, f"copies{li}") if c > 1 else 1 for li, c in enumerate(caps)]
+    v = CpVars(cm, [], [], {}, copies, tuple(caps), cm.NewIntVar(floor, horizon, "makespan"),
+               {"intervals": 0, "precedences": 0})
+    add_intervals(v, sets, head, tail, horizon)
+    add_tile_choice(v, sets, groups)
+    add_copy_capacity(v, sets, groups)
+    if joint_crossbars is not None:
+        add_pe_budget(v, joint_crossbars, budget)
+    add_precedences(v, sets, hw, mapping, groups)
+    add_makespan(v, sets)
+    return v
+
+
+# ------------------------------------------------------------------------------------------- schedules
+
+
+def violations(sets: SetGraph, hw: Hardware, mapping: Mapping, copy: np.ndarray, start: np.ndarray) -> int:
+    """How many rules of the model a (copy, start) assignment breaks (0 = valid): release, precedence with
+    lags and NoC transfer, copy index in range, one set at a time per copy."""
+    end = start + sets.duration
+    layer = sets.layer_of(np.arange(sets.num_sets))
+    bad = int((start < sets.release).sum())
+    if ((copy < 0) | (copy >= np.asarray(mapping.copies)[layer])).any():
+        return bad + int(((copy < 0) | (copy >= np.asarray(mapping.copies)[layer])).sum())
+    bad += int((start[sets.dst] < end[sets.src] + edge_lags(sets, hw, mapping, copy)).sum())
+    order = np.lexsort((start, copy, layer))
+    same = (layer[order][1:] == layer[order][:-1]) & (copy[order][1:] == copy[order][:-1])
+    bad += int((same & (start[order][1:] < end[order][:-1])).sum())
+    return bad
+
+
+def colour_copies(sets: SetGraph, groups: TileGroups, group: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Copies for sets whose tile group and start are fixed: per group, by start, the lowest free copy."""
+    copy = np.zeros(sets.num_sets, dtype=np.int64)
+    end = start + sets.duration
+    for li, members in enumerate(groups.members):
+        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
+        for k, m in enumerate(members):
+            idx = np.flatnonzero(group[a:b] == k) + a
+            idx = idx[np.lexsort((idx, start[idx]))]
+            free = list(m)
+            heapq.heapify(free)
+            busy: list[tuple[int, int]] = []
+            for s in idx.tolist():
+                while busy and busy[0][0] <= start[s]:
+                    heapq.heappush(free, heapq.heappop(busy)[1])
+                if not free:
+                    raise RuntimeError(f"internal: more than {len(m)} sets of layer {li} overlap on tile group {k}")
+                c = heapq.heappop(free)
+                copy[s] = c
+                heapq.heappush(busy, (int(end[s]), c))
+    return copy
+
+
+def peak_overlap(sets: SetGraph, start: np.ndarray) -> tuple[int, ...]:
+    """Most sets of each layer running at the same time (at least 1)."""
+    end = start + sets.duration
+    peaks = []
+    for li in range(len(sets.layers)):
+        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
+        t = np.concatenate([start[a:b], end[a:b]])
+        delta = np.concatenate([np.ones(b - a, np.int64), -np.ones(b - a, np.int64)])
+        order = np.lexsort((delta, t))  # ends (-1) before starts (+1) at equal times
+        peaks.append(max(1, int(np.cumsum(delta[order]).max())) if b > a else 1)
+    return tuple(peaks)
+
+
+def _tile_groups_of(sets: SetGraph, inc: Incumbent, groups: TileGroups) -> np.ndarray:
+    """The tile group of every set in a known schedule (fixed mapping: group = index of its home tile)."""
+    out = np.zeros(sets.num_sets, np.int64)
+    for li, tiles in enumerate(groups.tiles):
+        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
+        home = np.asarray(inc.mapping.home_tiles(li), np.int64)[inc.copy[a:b]]
+        out[a:b] = np.searchsorted(np.asarray(tiles, np.int64), home)
+    return out
+
+
+def _hint_arrays(hint: Schedule, sets: SetGraph) -> tuple[np.ndarray, np.ndarray] | None:
+    """The hint's (copy, start) per global set, or None if it is not a schedule of these sets."""
+    if len(hint) != sets.num_sets or hint.granularity != sets.granularity.spec:
+        return None
+    if len(hint.mapping.copies) != len(sets.layers):
+        return None
+    layer, local = hint.layer.astype(np.int64), hint.set.astype(np.int64)
+    if (layer < 0).any() or (layer >= len(sets.layers)).any():
+        return None
+    counts = np.diff(sets.offset)
+    if (local < 0).any() or (local >= counts[layer]).any():
+        return None
+    g = sets.offset[layer] + local
+    if len(np.unique(g)) != sets.num_sets:
+        return None
+    copy = np.zeros(sets.num_sets, np.int64)
+    start = np.zeros(sets.num_sets, np.int64)
+    copy[g], start[g] = hint.copy, hint.start
+    if not np.array_equal(hint.end - hint.start, sets.duration[g]):
+        return None
+    return copy, start
+
+
+# ---------------------------------------------------------------------------------------------- solve
+
+
+def _status_name(code: int) -> str:
+    return {cp_model.OPTIMAL: "OPTIMAL", cp_model.FEASIBLE: "FEASIBLE", cp_model.INFEASIBLE: "INFEASIBLE"}.get(
+        code, "UNKNOWN")
+
+
+class _Recorder(cp_model.CpSolverSolutionCallback):
+    """Keeps the best solution found so far and reports (best, bound, seconds) as they improve."""
+
+    def __init__(self, v: CpVars, progress: Progress | None, floor: int, ceiling: int) -> None:
+        super().__init__()
+        self._v = v
+        self._progress = progress
+        self._floor = floor
+        self.best = ceiling
+        self.bound = floor
+        self.start: np.ndarray | None = None
+        self.tiles: dict[int, int] = {}
+        self._t0 = time.perf_counter()
+
+    def on_solution_callback(self) -> None:
+        v = self._v
+        self.start = np.fromiter((self.Value(s) for s in v.start), dtype=np.int64, count=len(v.start))
+        self.tiles = {s: next(k for k, lit in enumerate(lits) if self.BooleanValue(lit))
+                      for s, lits in v.tile_lits.items()}
+        self.best = int(self.ObjectiveValue())
+        self.on_bound(self.BestObjectiveBound(), force=True)
+
+    def on_bound(self, bound: float, force: bool = False) -> None:
+        b = max(self._floor, int(np.ceil(bound - 1e-9)))
+        if b > self.bound or force:
+            self.bound = max(self.bound, b)
+            if self._progress is not None:
+                self._progress(self.best, self.bound, time.perf_counter() - self._t0)
+
+
+@dataclass(frozen=True, eq=False)
+class Incumbent:
+    """A valid schedule of the model (per global set: copy and start) and the mapping it runs on."""
+
+    mapping: Mapping
+    copy: np.ndarray
+    start: np.ndarray
+    source: str
+    makespan: int
+
+
+def incumbent(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, joint: bool,
+              budget: Budget) -> Incumbent:
+    """The best of a few list schedules valid for the model: layer-by-layer and CLSA on the mapping, or in
+    joint mode CLSA with one copy each, with greedy duplication and with `mapping` (if it fits the budget)."""
+    if joint:
+        maps = [make_mapping(workload, hw, budget), make_mapping(workload, hw, budget,
+                                                                 copies_greedy(workload, hw, budget), "greedy")]
+        if mapping.pes_used <= budget.pes and mapping.crossbars == maps[0].crossbars:
+            maps.append(mapping)
+        runs = [(m, False) for m in maps]
+    else:
+        runs = [(mapping, False), (mapping, True)]
+    best = None
+    for m, barrier in runs:
+        sch = list_schedule(workload, hw, m, sets, barrier=barrier, name="lbl" if barrier else "clsa")
+        if best is None or sch.makespan < best.makespan:
+            best = Incumbent(m, sch.copy, sch.start, sch.scheduler, sch.makespan)
+    return best
+
+
+def _valid_hint(hint: Schedule, workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, joint: bool,
+                budget: Budget) -> Incumbent | None:
+    """The hint as an Incumbent if it is a valid schedule of this model (its own mapping in joint mode)."""
+    arrs = _hint_arrays(hint, sets)
+    if arrs is None:
+        return None
+    copy, start = arrs
+    m = hint.mapping if joint else mapping
+    if joint and (m.crossbars != crossbars_per_layer(workload, hw) or m.pes_used > budget.pes):
+        return None
+    if violations(sets, hw, m, copy, start) != 0:
+        return None
+    return Incumbent(m, copy, start, "hint", int((start + sets.duration).max()) if sets.num_sets else 0)
+
+
+@contextlib.contextmanager
+def _catch_ctrl_c():
+    """While active (main thread only), Ctrl-C sets `flag["hit"]` instead of raising; CP-SAT's own handler
+    takes over during the main solve (it stops the search and returns the best solution so far)."""
+    flag = {"hit": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        flag["hit"] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def closure_solves(time_limit: float) -> int:
+    """CP-SAT calls the closure bound may make before the main solve (each at most a quarter of the time
+    limit, and 2, in deterministic seconds): one per 4 s of the time limit, 1 to 8."""
+    return min(8, max(1, int(time_limit // 4)))
+
+
+def solve_cpsat(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *, joint: bool = False,
+                budget: Budget | None = None, hint: Schedule | None = None, time_limit: float = 60.0,
+                workers: int = 2, seed: int = 0, progress: Progress | None = None, model: str = "",
+                deterministic: bool = True) -> SolveResult:
+    """Minimize the makespan with CP-SAT (see the module docstring for the formulation).
+
+    Fixed mode keeps `mapping`'s copies and placement; `joint=True` also chooses the copies per layer under
+    `budget` (default: the mapping's) and returns a new mapping ("cpsat-joint", each layer with as many
+    copies as its sets ever overlap). The search is warm-started from the best known valid schedule: `hint`
+    if it is valid for this model and no worse, else the best of layer-by-layer and CLSA (`incumbent`); its
+    makespan is the horizon, and it is what comes back (FEASIBLE) if CP-SAT finds nothing better in time,
+    so the result is never worse than CLSA. If the lower bounds already meet it, CP-SAT is not run (OPTIMAL).
+    `progress(best, bound, seconds)` is called at the start and as either improves. Ctrl-C stops the search
+    and returns the best schedule so far. A time limit <= 0 is an InputError; running out of time is not.
+    `deterministic=False` lets CP-SAT run its default (non-reproducible) parallel portfolio, which finds
+    better schedules per second and needs less memory on large models. Models of more than MAX_CPSAT_SETS sets
+    are not given to CP-SAT (the incumbent and the bounds come back, `info["cp_sat_skipped"]` says why).
+    """
+    if not time_limit > 0:
+        raise InputError(f"CP-SAT time limit must be > 0 seconds, got {time_limit:g}")
+    if workers < 1:
+        raise InputError(f"CP-SAT workers must be >= 1, got {workers}")
+    with _catch_ctrl_c() as ctrl_c:
+        return _solve(workload, hw, mapping, sets, joint=joint, budget=budget or mapping.budget, hint=hint,
+                      time_limit=time_limit, workers=workers, seed=seed, progress=progress, model=model,
+                      deterministic=deterministic, interrupted=lambda: ctrl_c["hit"])
+
+
+def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *, joint: bool, budget: Budget,
+           hint: Schedule | None, time_limit: float, workers: int, seed: int, progress: Progress | None,
+           model: str, deterministic: bool, interrupted: Callable[[], bool]) -> SolveResult:
+    """`solve_cpsat` after argument checks; `interrupted()` tells whether Ctrl-C was pressed so far."""
+    t_begin = time.perf_counter()
+    xb = crossbars_per_layer(workload, hw)
+    counts = [ls.count for ls in sets.layers]
+    if joint:
+        if hw.noc_hop_cycles:
+            raise InputError(f"{hw.source}: joint duplication needs noc.hop_cycles = 0 (got {hw.noc_hop_cycles}): "
+                             "copy placement would change with the copy counts")
+        if sum(xb) > budget.pes:
+            raise InputError(f"model {workload.name!r} needs {sum(xb)} PEs, the budget is {budget.pes}")
+        caps = max_copies(xb, counts, budget)
+        lag = sets.lag
+        groups = TileGroups(tuple((0,) for _ in xb), tuple((tuple(range(c)),) for c in caps))
+        place = None
+    else:
+        caps = mapping.copies
+        lag = min_transfer_lags(sets, hw, mapping)
+        groups = TileGroups.of(mapping, hw)
+        place = mapping
+    best = incumbent(workload, hw, mapping, sets, joint, budget)
+    hint_ok = False
+    if hint is not None and (h := _valid_hint(hint, workload, hw, mapping, sets, joint, budget)) is not None:
+        hint_ok = True
+        if h.makespan <= best.makespan:
+            best = h
+    horizon = best.makespan
+
+    lb = lower_bounds_joint(workload, hw, budget, sets) if joint else lower_bounds(workload, hw, mapping, sets)
+    if lb.best < horizon:
+        cl = closure_bound(workload, sets, lag, caps, target=horizon, max_solves=closure_solves(time_limit),
+                           dtime=min(2.0, time_limit / 4), stop=interrupted)
+        lb = replace(lb, closure=cl.value, best=max(lb.best, cl.value))
+    if horizon < lb.best:
+        raise RuntimeError(f"internal: lower bound {lb.best} above a valid schedule's makespan {horizon}")
+
+    skipped = ""
+    if sets.num_sets > MAX_CPSAT_SETS:
+        skipped = f"{sets.num_sets} sets > {MAX_CPSAT_SETS}: too large for CP-SAT; try a coarser set granularity"
+    solution = None  # (starts, tile group per set)
+    status, cp_bound, rec_bound = "UNKNOWN", 0, lb.best
+    sizes = {"num_intervals": 0, "num_precedences": 0, "num_variables": 0, "num_constraints": 0}
+    if not skipped:
+        head, tail = heads_and_tails(sets, lag, caps)
+        v = build_model(sets, hw, place, groups, caps, xb if joint else None, budget, head, tail, horizon, lb.best)
+        add_hint(v, best.start, sets.duration, _tile_groups_of(sets, best, groups) if v.tile_lits else None,
+                 best.mapping.copies if joint else None)
+        proto = v.model.Proto()
+        sizes = {"num_intervals": v.counts["intervals"], "num_precedences": v.counts["precedences"],
+                 "num_variables": len(proto.variables), "num_constraints": len(proto.constraints)}
+        solver = cp_model.CpSolver()
+        p = solver.parameters
+        p.max_time_in_seconds = max(0.01, float(time_limit) - (time.perf_counter() - t_begin))  # the rest of it
+        p.num_workers = int(workers)
+        p.random_seed = int(seed)
+        p.interleave_search = deterministic
+        rec = _Recorder(v, progress, lb.best, horizon)
+        solver.best_bound_callback = rec.on_bound
+        try:
+            if progress is not None:
+                progress(horizon, lb.best, time.perf_counter() - t_begin)
+            if lb.best < horizon and not interrupted():
+                status = _status_name(solver.Solve(v.model, rec))
+                if status in ("OPTIMAL", "FEASIBLE"):
+                    cp_bound = int(np.ceil(solver.BestObjectiveBound() - 1e-9))
+                    solution = (np.asarray([solver.Value(x) for x in v.start], dtype=np.int64),
+                                {s: next(k for k, lit in enumerate(lits) if solver.BooleanValue(lit))
+                                 for s, lits in v.tile_lits.items()})
+        except KeyboardInterrupt:  # Ctrl-C outside CP-SAT's own handler (which stops the search cleanly)
+            cp_bound = rec.bound
+            if rec.start is not None:
+                solution = (rec.start, rec.tiles)
+        rec_bound = rec.bound
+    bound = max(lb.best, cp_bound, rec_bound)
+
+    chosen, source = best, best.source
+    if solution is not None:
+        start, tiles = solution
+        objective = int((start + sets.duration).max()) if sets.num_sets else 0
+        if objective <= best.makespan:
+            if joint:
+                out_map = make_mapping(workload, hw, budget, peak_overlap(sets, start), "cpsat-joint")
+                out_groups = TileGroups.of(out_map, hw)
+            else:
+                out_map, out_groups = mapping, groups
+            group = np.zeros(sets.num_sets, np.int64)
+            for s, k in tiles.items():
+                group[s] = k
+            copy = colour_copies(sets, out_groups, group, start)
+            chosen, source = Incumbent(out_map, copy, start, "cpsat", objective), "cpsat"
+    if status == "INFEASIBLE":
+        raise RuntimeError(f"internal: CP-SAT finds no schedule within the makespan {horizon} of a valid one")
+    objective = chosen.makespan
+    if bound > objective:
+        raise RuntimeError(f"internal: lower bound {bound} above the makespan {objective} of a valid schedule")
+    status = "OPTIMAL" if bound == objective else "FEASIBLE"
+    gap = (objective - bound) / objective if objective else 0.0
+    seconds = time.perf_counter() - t_begin
+    info = {"status": status, "bound": bound, "gap": gap, "solve_seconds": seconds, **sizes,
+            "horizon": horizon, "cp_sat_bound": cp_bound, "combinatorial_bound": lb.best, "closure_bound": lb.closure,
+            "source": source, "joint": joint, "time_limit": float(time_limit), "workers": int(workers),
+            "seed": int(seed), "deterministic": deterministic, "hint_used": hint is not None, "hint_valid": hint_ok,
+            "cp_sat_skipped": skipped}
+    m = chosen.mapping
+    if joint and source != "cpsat":
+        m = make_mapping(workload, hw, budget, m.copies, "cpsat-joint")
+    schedule = to_schedule(workload, hw, m, sets, chosen.copy, chosen.start, chosen.start + sets.duration,
+                           name="cpsat", model=model, info=info)
+    return SolveResult(status, schedule, objective, bound, gap, seconds, **sizes)

@@ -1,0 +1,286 @@
+"""Lower bounds: hand-checked values on the golden chain, and soundness against enumerated optima.
+
+`brute_force_optimum` (also used by test_cpsat.py) enumerates every semi-active schedule of a tiny instance:
+it shares no code with the schedulers, only the instance data (sets, lags, copies, home tiles).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from cimopt.builder import WorkloadBuilder, conv_chain
+from cimopt.duplication import duplicate
+from cimopt.hardware import Hardware
+from cimopt.mapping import make_mapping, resolve_budget
+from cimopt.schedulers.bounds import (
+    closure_bound,
+    heads_and_tails,
+    lower_bounds,
+    lower_bounds_joint,
+    max_copies,
+    min_transfer_lags,
+)
+from cimopt.schedulers.clsa import schedule_clsa
+from cimopt.schedulers.layer_by_layer import schedule_layer_by_layer
+from cimopt.sets import build_sets
+
+HW = Hardware()
+
+
+# ------------------------------------------------------------------------------------ brute force
+
+
+def brute_force_optimum(workload, hw, mapping, sets) -> int:
+    """Least makespan over all schedules, by depth-first search over (next set, copy) with pruning.
+
+    Every optimal schedule is matched by one of the enumerated ones: take its sets in order of start and
+    start each as early as its predecessors, release and copy allow, on the same copy: no start gets later.
+    """
+    n = sets.num_sets
+    layer = [int(x) for x in sets.layer_of(np.arange(n))]
+    dur = [int(d) for d in sets.duration]
+    release = [int(r) for r in sets.release]
+    preds: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for u, v, lag in zip(sets.src.tolist(), sets.dst.tolist(), sets.lag.tolist(), strict=True):
+        preds[v].append((u, lag))
+    homes = [mapping.home_tiles(li) for li in range(len(sets.layers))]
+
+    def transfer(lu: int, cu: int, lv: int, cv: int) -> int:
+        return hw.noc_hop_cycles * hw.hops(homes[lu][cu], homes[lv][cv], mapping.budget.tiles)
+
+    best = [sum(dur) + max(release) + int(sets.lag.sum()) + 10**6]
+    end = [0] * n
+    copy = [-1] * n
+    free = [[0] * d for d in mapping.copies]
+
+    def dfs(done: int, makespan: int) -> None:
+        if makespan >= best[0]:
+            return
+        if done == n:
+            best[0] = makespan
+            return
+        for s in range(n):
+            if copy[s] >= 0 or any(copy[u] < 0 for u, _ in preds[s]):
+                continue
+            for c in range(mapping.copies[layer[s]]):
+                start = max([release[s], free[layer[s]][c]]
+                            + [end[u] + lag + transfer(layer[u], copy[u], layer[s], c) for u, lag in preds[s]])
+                old = free[layer[s]][c]
+                copy[s], end[s], free[layer[s]][c] = c, start + dur[s], start + dur[s]
+                dfs(done + 1, max(makespan, end[s]))
+                copy[s], free[layer[s]][c] = -1, old
+
+    dfs(0, 0)
+    return best[0]
+
+
+def tiny_chain(gpeu: bool = False):
+    """conv 3x3/p1 on 3x4 (3 row sets of 4 pixels), relu, conv 2x2/p0 -> 2x3 (2 row sets of 3)."""
+    b = WorkloadBuilder("tiny-chain")
+    x = b.input(4, 3, 4)
+    x = b.relu(b.conv(x, 4, name="a"))
+    b.conv(x, 4, k=2, pad=0, name="b")
+    hw = replace(HW, gpeu_cycles=(("activation", 1),), mvm_cycles=2) if gpeu else HW
+    return b.build(), hw
+
+
+def tiny_concat():
+    """a: 3x3/p1 on 2x4 (2 row sets); b from a (2 sets); c reads concat(a, b) (2 sets)."""
+    b = WorkloadBuilder("tiny-concat")
+    x = b.input(2, 2, 4)
+    a = b.conv(x, 2, name="a")
+    c = b.conv(a, 2, name="b")
+    b.conv(b.concat([a, c]), 2, k=1, name="c")
+    return b.build(), HW
+
+
+def tiny_instances():
+    """(name, workload, hw, copies, granularity) of instances small enough to enumerate."""
+    w1, hw1 = tiny_chain()
+    w2, hw2 = tiny_chain(gpeu=True)
+    w3, hw3 = tiny_concat()
+    noc = replace(HW, pes_per_tile=1, noc_hop_cycles=3)
+    return [
+        ("chain-1-1", w1, hw1, (1, 1), "row"),
+        ("chain-2-1", w1, hw1, (2, 1), "row"),
+        ("chain-2-2-gpeu", w2, hw2, (2, 2), "row"),
+        ("chain-noc-2-2", w1, noc, (2, 2), "row"),
+        ("concat-1-1-1", w3, hw3, (1, 1, 1), "row"),
+        ("concat-2-1-1", w3, hw3, (2, 1, 1), "row"),
+        ("chain-pixel-2-1", *tiny_pixel(), (2, 1), "pixel"),
+    ]
+
+
+def tiny_pixel():
+    """conv 3x3/p1 on 2x2 (4 pixel sets), conv 2x2/p0 -> 1x1 (1 set)."""
+    b = WorkloadBuilder("tiny-pixel")
+    x = b.input(3, 2, 2)
+    x = b.conv(x, 3, name="a")
+    b.conv(x, 3, k=2, pad=0, name="b")
+    return b.build(), HW
+
+
+@st.composite
+def tiny_random(draw):
+    """A random instance of at most 7 row sets: 2-3 convs (k 1 or 3, stride 1-2), maybe an add or concat with
+    an earlier node, 1-2 copies per layer, MVM cycles 1-2, GPEU costs 0-1, NoC hops 0-2 with one PE per tile."""
+    b = WorkloadBuilder("tiny-random")
+    nodes = [b.input(2, draw(st.integers(2, 3)), draw(st.integers(1, 3)))]
+    for i in range(draw(st.integers(2, 3))):
+        src = draw(st.sampled_from(nodes))
+        k = draw(st.sampled_from([1, 3]))
+        stride = draw(st.integers(1, 2)) if b._shape(src).height >= 3 else 1
+        x = b.conv(src, 2, k=k, stride=stride, name=f"c{i}")
+        join = draw(st.sampled_from(["none", "none", "add", "cat"]))
+        same = [n for n in nodes if b._shape(n).height == b._shape(x).height and b._shape(n).width == b._shape(x).width
+                and b._shape(n).channels == 2]
+        if join == "add" and same:
+            x = b.add(x, draw(st.sampled_from(same)))
+        elif join == "cat" and same:
+            x = b.concat([x, draw(st.sampled_from(same))])
+        nodes.append(b.relu(x))
+    w = b.build()
+    assume(sum(layer.out.height for layer in w.layers) <= 7)
+    hop = draw(st.integers(0, 2))
+    hw = replace(HW, mvm_cycles=draw(st.integers(1, 2)), pes_per_tile=1 if hop else 16, noc_hop_cycles=hop,
+                 gpeu_cycles=(("default", draw(st.integers(0, 1))),))
+    copies = tuple(draw(st.integers(1, min(2, layer.out.height))) for layer in w.layers)
+    return w, hw, copies
+
+
+def setup(workload, hw, copies, granularity, extra: int = 0):
+    budget = resolve_budget(workload, hw, extra_pes=sum(copies) - len(copies) + extra)
+    return make_mapping(workload, hw, budget, copies), build_sets(workload, hw, granularity)
+
+
+# ------------------------------------------------------------------------------------------ tests
+
+
+def test_brute_force_matches_hand_values():
+    """The enumerator itself, on cases worked out by hand."""
+    w, hw = tiny_chain()
+    # one copy each: a runs rows 0,1,2 at 0,4,8; b row 0 needs a rows 0..1 (end 8), row 1 needs a rows 1..2
+    # (end 12): b at 8..11 and 12..15
+    assert brute_force_optimum(w, hw, *setup(w, hw, (1, 1), "row")) == 15
+    # two copies of a: rows 0 and 1 at 0..4, row 2 at 4..8; b rows at 4..7 and 8..11
+    assert brute_force_optimum(w, hw, *setup(w, hw, (2, 1), "row")) == 11
+    # GPEU: relu adds 1 cycle per channel (4) to every dependency, MVMs take 2 cycles per pixel (a row of a:
+    # 8, of b: 6). Two copies each: a rows 0-1 at 0..8, row 2 at 8..16; b row 1 needs a rows 1-2: 16 + 4 + 6
+    w2, hw2 = tiny_chain(gpeu=True)
+    assert brute_force_optimum(w2, hw2, *setup(w2, hw2, (2, 2), "row")) == 26
+
+
+def test_golden_chain_row_bounds():
+    w = conv_chain()
+    m, s = setup(w, HW, (1, 1, 1), "row")
+    lb = lower_bounds(w, HW, m, s)
+    # critical path: three 8-cycle rows in a row
+    assert lb.critical_path == 24
+    # conv2's first row needs conv1 rows 0-1, which need conv0 rows 0-2 on its one copy: starts >= 32,
+    # then 8 rows of 8 cycles on one copy: 32 + 64 = 96 (the optimum)
+    assert lb.layer_work == 96 and lb.best == 96
+    assert lb.closure == 0 and lb.bottleneck == "conv0"  # all three layers give 96; the first one is named
+
+
+def test_golden_chain_heads_and_tails():
+    w = conv_chain()
+    m, s = setup(w, HW, (1, 1, 1), "row")
+    head, tail = heads_and_tails(s, s.lag)
+    assert head.tolist() == [0] * 8 + [8] * 8 + [16] * 8
+    head, tail = heads_and_tails(s, s.lag, m.copies)
+    # conv1 row 0 needs conv0 rows 0-1 (16 cycles on one copy), rows 1-6 need three rows (24), row 7 two
+    assert head[8:16].tolist() == [16, 24, 24, 24, 24, 24, 24, 16]
+    # conv2 row 0 needs conv1 rows 0 (head 16) and 1 (head 24): max(24 + 8, 16 + 16) = 32
+    assert head[16] == 32
+    # tails mirror the heads (the chain is symmetric top to bottom)
+    assert tail[0:8].tolist() == head[16:24][::-1].tolist()
+
+
+def test_golden_chain_pixel_bounds():
+    w = conv_chain()
+    m, s = setup(w, HW, (1, 1, 1), "pixel")
+    lb = lower_bounds(w, HW, m, s)
+    assert lb.critical_path == 3
+    # conv2 pixel (0,0) needs conv1 (0..1, 0..1); conv1 (1,1) needs 9 conv0 pixels: head 10; 10 + 64 = 74
+    assert lb.layer_work == 74 and lb.best == 74
+    # closure bound: while conv0 has done T pixels, conv2 can have finished only the pixels whose 5x5
+    # window lies inside them; at T=54 that is at most 36 of 64, and the 28 others need 28 more cycles
+    # after T + 2: 54 + 2 + 28 = 84, CLSA's makespan, so 84 is optimal
+    lb = lower_bounds(w, HW, m, s, closure_solves=8)
+    assert lb.closure == 84 and lb.best == 84
+    assert schedule_clsa(w, HW, m, s).makespan == 84
+
+
+def test_closure_bound_stops_at_target():
+    w = conv_chain()
+    m, s = setup(w, HW, (1, 1, 1), "pixel")
+    cb = closure_bound(w, s, s.lag, m.copies, target=80, max_solves=8)
+    assert 80 <= cb.value <= 84 and cb.producer == "conv0" and cb.consumer == "conv2"
+    assert closure_bound(w, s, s.lag, m.copies, max_solves=0).value == 0
+
+
+def test_noc_transfer_in_bounds():
+    """With one PE per tile the two layers sit on tiles 0 and 1: every dependency crosses one hop."""
+    w, _ = tiny_chain()
+    hw = replace(HW, pes_per_tile=1, noc_hop_cycles=5)
+    m, s = setup(w, hw, (1, 1), "row")
+    lags = min_transfer_lags(s, hw, m)
+    assert lags.tolist() == [5] * len(s.src)
+    lb = lower_bounds(w, hw, m, s)
+    assert lb.critical_path == 4 + 5 + 3
+    assert lb.best <= brute_force_optimum(w, hw, m, s) == 4 + 4 + 4 + 5 + 3
+
+
+@pytest.mark.parametrize("case", tiny_instances(), ids=lambda c: c[0])
+def test_bounds_below_enumerated_optimum(case):
+    _, w, hw, copies, gran = case
+    m, s = setup(w, hw, copies, gran)
+    opt = brute_force_optimum(w, hw, m, s)
+    lb = lower_bounds(w, hw, m, s, closure_solves=4)
+    assert 0 < lb.critical_path <= lb.best <= opt
+    assert lb.layer_work <= opt and lb.closure <= opt
+    assert opt <= schedule_clsa(w, hw, m, s).makespan <= schedule_layer_by_layer(w, hw, m, s).makespan
+
+
+def test_joint_bounds_below_every_duplication():
+    w, hw = tiny_chain()
+    budget = resolve_budget(w, hw, extra_pes=2)
+    s = build_sets(w, hw, "row")
+    assert max_copies((1, 1), [3, 2], budget) == (3, 2)
+    best = min(brute_force_optimum(w, hw, make_mapping(w, hw, budget, (a, b)), s)
+               for a in (1, 2, 3) for b in (1, 2) if a + b <= 4)
+    # (3, 1): all rows of a at 0..4, then b's two rows one after the other on its copy: 10; (2, 2): a's third
+    # row ends at 8, so b's second row ends at 11
+    assert best == 10
+    lb = lower_bounds_joint(w, hw, budget, s, closure_solves=4)
+    assert lb.best <= best
+    assert lb.critical_path == 7  # a row (4) then a b row (3)
+
+
+def test_joint_bounds_area():
+    """Total crossbar-cycles over the PEs: the golden chain, rows, 3 extra PEs (6 PEs for 192 cycles of work)."""
+    w = conv_chain()
+    budget = resolve_budget(w, HW, extra_pes=3)
+    s = build_sets(w, HW, "row")
+    lb = lower_bounds_joint(w, HW, budget, s)
+    assert lb.layer_work >= 192 // 6
+    greedy = duplicate(w, HW, budget, "greedy")
+    assert lb.best <= schedule_clsa(w, HW, greedy, s).makespan
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(tiny_random())
+def test_bounds_sound_on_random_tiny_instances(case):
+    w, hw, copies = case
+    m, s = setup(w, hw, copies, "row")
+    opt = brute_force_optimum(w, hw, m, s)
+    lb = lower_bounds(w, hw, m, s, closure_solves=4)
+    assert lb.best <= opt
+    budget = resolve_budget(w, hw, extra_pes=sum(copies) - len(copies))
+    if hw.noc_hop_cycles == 0:
+        assert lower_bounds_joint(w, hw, budget, s, closure_solves=4).best <= opt
