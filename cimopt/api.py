@@ -86,7 +86,7 @@ def simulate_schedule(problem_or_workload: Problem | Workload, schedule: Schedul
 
 
 def run(problem: Problem, scheduler: str = "clsa", *, time_limit: float = 60.0, workers: int = 2, seed: int = 0,
-        joint: bool = False, hint: Schedule | None = None,
+        joint: bool = False, hint: Schedule | None = None, deterministic: bool = True,
         progress: Callable[[int, int, float], None] | None = None) -> Run:
     """Schedule with `scheduler` (lbl | clsa | cpsat) and check the result on the simulator."""
     args = (problem.workload, problem.hardware, problem.mapping, problem.sets)
@@ -104,7 +104,8 @@ def run(problem: Problem, scheduler: str = "clsa", *, time_limit: float = 60.0, 
         if hint is None:
             hint = schedule_clsa(*args, model=problem.model)
         res = solve_cpsat(*args, joint=joint, budget=problem.budget, hint=hint, time_limit=time_limit,
-                          workers=workers, seed=seed, progress=progress, model=problem.model)
+                          workers=workers, seed=seed, progress=progress, model=problem.model,
+                          deterministic=deterministic)
         if res.schedule is None:
             raise InputError(f"CP-SAT found no schedule ({res.status}) within {time_limit:g} s; bound {res.bound}")
         return Run("cpsat", res.schedule, simulate(problem.workload, res.schedule), res.status, res)

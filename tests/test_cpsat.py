@@ -296,3 +296,15 @@ def test_non_deterministic_portfolio_also_valid():
     r = solve_cpsat(w, hw, m, s, joint=True, time_limit=10, deterministic=False)
     assert r.status == "OPTIMAL" and r.objective == 56 and not r.schedule.info["deterministic"]
     check_valid(w, r)
+
+
+def test_time_limited_run_repeats_exactly():
+    """A search cut short by the (deterministic) time limit gives the same schedule twice."""
+    from cimopt import api
+
+    p = api.prepare("mini-cnn", dup="greedy", extra_pes=16, sets="row")
+    a = api.run(p, "cpsat", time_limit=0.3, workers=2, seed=3)
+    b = api.run(p, "cpsat", time_limit=0.3, workers=2, seed=3)
+    assert a.sim.valid and a.status == b.status == "FEASIBLE"
+    assert a.schedule.start.tolist() == b.schedule.start.tolist()
+    assert a.schedule.copy.tolist() == b.schedule.copy.tolist() and a.solve.bound == b.solve.bound

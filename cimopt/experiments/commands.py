@@ -23,7 +23,7 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dup", default="none", help="comma list of duplication strategies: none, greedy (default: none)")
     p.add_argument("--sets", default="pixel", help="set granularity, or a comma list of them (default: pixel)")
     p.add_argument("--hw", help="hardware TOML file or preset name (default: hardware/default.toml)")
-    p.add_argument("--time-limit", type=float, default=60.0, help="CP-SAT time limit per point, seconds (default: 60)")
+    p.add_argument("--time-limit", type=float, default=60.0, help="CP-SAT time limit per point, in CP-SAT deterministic seconds (default: 60)")
     p.add_argument("--cpsat-workers", type=int, default=1, help="CP-SAT threads per point (default: 1)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default: 2; 1 runs inline)")
     p.add_argument("--dask", metavar="ADDRESS", help="run the points on this Dask scheduler, e.g. tcp://host:8786")
