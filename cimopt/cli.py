@@ -33,7 +33,7 @@ def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
 
 def _solver_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=float, default=20.0,
-                   help="CP-SAT time limit in CP-SAT deterministic seconds, about 1.5-2.5 s of wall time each on two "
+                   help="CP-SAT time limit in CP-SAT deterministic seconds, about 1.5-3 s of wall time each on two "
                    "cores, so results repeat exactly (default: 20)")
     p.add_argument("--nondeterministic", action="store_true",
                    help="wall-clock time limit and CP-SAT's default parallel portfolio: often better schedules "
@@ -139,7 +139,7 @@ def _self_timed(latency: int | None) -> str:
 
 
 def _violations_text(sim) -> str:
-    lines = [f"INVALID: {sum(sim.violation_counts.values())} violations "
+    lines = [f"INVALID: {sum(sim.violation_counts.values())} violation(s): "
              + ", ".join(f"{k} {n}" for k, n in sorted(sim.violation_counts.items()) if n)]
     lines += [f"  {v.kind}: {v.message}" for v in sim.violations]
     return "\n".join(lines)

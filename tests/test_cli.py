@@ -97,3 +97,14 @@ def test_end_to_end_console_script():
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
     assert d["model"] == "tiny-yolov3" and d["valid"] and d["speedup_vs_lbl"] > 1
+
+
+def test_reproduce_quick_end_to_end(capsys, tmp_path):
+    """`cimopt reproduce --quick`, as CI runs it: every schedule valid, tables, plots and README written."""
+    code, out, err = run(capsys, "reproduce", "--quick", "--out", str(tmp_path / "r"), "--quiet")
+    assert code == 0, err
+    readme = (tmp_path / "r" / "README.md").read_text()
+    assert "17.9" in readme and "29.2" in readme and "cimopt reproduce --quick" in readme
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary
+    assert list((tmp_path / "r").rglob("*.png")) and list((tmp_path / "r").rglob("sweep.csv"))

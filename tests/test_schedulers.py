@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cimopt import api
 from cimopt.builder import conv_chain
 from cimopt.duplication import duplicate
 from cimopt.hardware import Hardware
@@ -11,6 +13,7 @@ from cimopt.schedulers.layer_by_layer import schedule_layer_by_layer
 from cimopt.schedulers.list_scheduling import chain_starts
 from cimopt.sets import build_sets
 from cimopt.simulator import simulate
+from cimopt.zoo import ZOO
 from tests.graphs import pointwise_chain, random_dags, residual_block, yolo_like
 
 HW = Hardware()
@@ -87,3 +90,14 @@ def test_clsa_valid_and_never_later_than_lbl(w, gran, extra, dup):
     assert sim.valid, sim.violations[:3]
     assert simulate(w, lbl).valid
     assert sim.self_timed_latency <= clsa.makespan
+
+
+@pytest.mark.parametrize("model", sorted(ZOO))
+def test_zoo_clsa_valid_and_faster_than_lbl(model):
+    """Every zoo model at pixel sets: lbl without duplication = sum of OFM pixels; CLSA valid and faster."""
+    p = api.prepare(model, sets="pixel")
+    lbl, clsa = api.run(p, "lbl"), api.run(p, "clsa")
+    assert lbl.sim.valid and clsa.sim.valid
+    assert lbl.sim.latency == sum(layer.pixels for layer in p.workload.layers)
+    assert clsa.sim.latency < lbl.sim.latency
+    assert clsa.sim.self_timed_latency == clsa.sim.latency

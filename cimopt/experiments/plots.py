@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from cimopt.schedule import Schedule
 
@@ -69,8 +69,8 @@ def model_plot(rows: Sequence[dict], path: Path, x: str = "pes", title: str = ""
         _scale_x(ax, [r[x] for r in rows])
         ax.set_xlabel(X_LABELS.get(x, x))
         if col == "utilization":
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
-            ax.yaxis.set_minor_formatter(PercentFormatter(1.0, decimals=None))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.3g}%"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize=8)

@@ -536,7 +536,7 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
         rest = max(0.01, float(time_limit) - (time.perf_counter() - t_begin))
         if deterministic:
             # the limit counts CP-SAT's deterministic seconds, so a run cut short stops at the same point every
-            # time (about 1.5-2.5 wall seconds each on two cores); wall clock only as a safety net
+            # time (about 1.5-3 wall seconds each on two cores); wall clock only as a safety net
             p.max_deterministic_time = rest
             p.max_time_in_seconds = 3 * rest + 10
         else:
