@@ -1,7 +1,9 @@
 """The workload: a DAG of MVM layers and GPEU operations with feature-map shapes.
 
 Every node produces one feature map, seen as a grid of `height x width` pixels of `channels` values
-(a Conv OFM is C x H x W; a token tensor [1, T, D] is D x T x 1; a Gemm output [1, F] is F x 1 x 1).
+(a Conv OFM is C x H x W; a token tensor [1, T, D] is D x T x 1; a Gemm output [1, F] is F x 1 x 1). The
+importer tracks which ONNX axes are spatial through Transpose/Reshape, so a channels-last [1, H, W, C] tensor
+is still C x H x W.
 Every edge says which input pixels one output pixel reads (`Access`), separably per spatial axis, so
 sets, dependencies and the simulator all derive receptive fields from the same op semantics.
 """
