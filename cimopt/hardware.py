@@ -15,7 +15,7 @@ File format (all sections optional except [crossbar] and [chip].pes_per_tile):
     pool = 0
     [noc]
     hop_cycles = 0           # added to a dependency per mesh hop between producer and consumer copy
-    mesh = [8, 8]            # optional: rows x cols of the tile mesh (default: the squarest that holds the tiles)
+    mesh = [8, 8]            # optional: rows x cols of the tile mesh (default: ceil(sqrt(tiles)) columns)
     [buffer]
     elements_per_tile = 0    # 0 or absent: unlimited
 """
@@ -60,16 +60,12 @@ class Hardware:
         return self.gpeu_cost(kind) * channels
 
     def mesh_shape(self, tiles: int) -> tuple[int, int]:
-        """Rows x cols of the tile mesh for a chip of `tiles` tiles."""
+        """Rows x cols of the tile mesh for a chip of `tiles` tiles: `noc.mesh`, else the squarest grid with
+        `ceil(sqrt(tiles))` columns (its last row may be partly empty)."""
         if self.mesh is not None:
             return self.mesh
-        r = max(1, math.isqrt(tiles))
-        while tiles % r and r > 1:
-            r -= 1
-        if r == 1 and tiles > 3:
-            r = math.isqrt(tiles)
-            return r, math.ceil(tiles / r)
-        return r, tiles // r
+        cols = max(1, math.isqrt(tiles - 1) + 1) if tiles > 1 else 1
+        return -(-tiles // cols), cols
 
     def hops(self, tile_a: int, tile_b: int, tiles: int) -> int:
         """Manhattan distance between two tiles on the mesh (tiles numbered row-major)."""
