@@ -589,6 +589,7 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
     seconds = time.perf_counter() - t_begin
     info = {"status": status, "bound": bound, "gap": gap, "solve_seconds": seconds, **sizes,
             "horizon": horizon, "cp_sat_bound": cp_bound, "combinatorial_bound": lb.best, "closure_bound": lb.closure,
+            "critical_path": lb.critical_path, "layer_work": lb.layer_work, "bottleneck": lb.bottleneck,
             "source": source, "joint": joint, "time_limit": float(time_limit), "workers": int(workers),
             "seed": int(seed), "deterministic": deterministic, "hint_used": hint is not None, "hint_valid": hint_ok,
             "cp_sat_skipped": skipped}
