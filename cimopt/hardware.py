@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
 from cimopt.errors import InputError
 
-HARDWARE_DIR = Path(__file__).resolve().parent.parent / "hardware"
+HARDWARE_DIR = Path(str(files("cimopt.data") / "hardware"))  # the presets; top-level hardware/ links here
 DEFAULT_HARDWARE = HARDWARE_DIR / "default.toml"
 
 
@@ -67,13 +68,12 @@ class Hardware:
         cols = max(1, math.isqrt(tiles - 1) + 1) if tiles > 1 else 1
         return -(-tiles // cols), cols
 
-    def hops(self, tile_a: int, tile_b: int, tiles: int) -> int:
-        """Manhattan distance between two tiles on the mesh (tiles numbered row-major)."""
-        _, cols = self.mesh_shape(tiles)
-        return abs(tile_a // cols - tile_b // cols) + abs(tile_a % cols - tile_b % cols)
+    def hops(self, tile_a, tile_b, tiles: int):
+        """Manhattan distance between tiles on the mesh of a `tiles`-tile chip (tiles numbered row-major).
 
-    def with_tiles(self, tiles: int | None) -> Hardware:
-        return replace(self, tiles=tiles)
+        Ints or numpy arrays (broadcast). The one hop metric of the NoC: schedulers and simulator both use it."""
+        _, cols = self.mesh_shape(max(tiles, 1))
+        return abs(tile_a // cols - tile_b // cols) + abs(tile_a % cols - tile_b % cols)
 
 
 def _positive(value: object, where: str, *, allow_zero: bool = False) -> int:

@@ -1,6 +1,7 @@
-"""The model zoo: names -> the shape-only ONNX files bundled in the repo's `models/` folder.
+"""The model zoo: names -> the shape-only ONNX files bundled with the package (`cimopt/data/models/`).
 
-The files are built by `scripts/make_zoo.py` (its docstring and `models/README.md` name each network's source).
+The files are built by `scripts/make_zoo.py` (its docstring and `models/README.md` name each network's source);
+the repository's top-level `models/` is a link to the same folder, and the files ship inside the wheel.
 A model spec is either a path to an ONNX file (an existing file wins) or a zoo name, case-insensitive, with
 common spellings accepted (`yolov3-tiny`, `TinyYOLOv3`, `resnet-18`, `mobilenet_v2`, ...).
 """
@@ -8,6 +9,7 @@ common spellings accepted (`yolov3-tiny`, `TinyYOLOv3`, `resnet-18`, `mobilenet_
 from __future__ import annotations
 
 import re
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +18,7 @@ from cimopt.errors import InputError
 if TYPE_CHECKING:
     from cimopt.workload import Workload
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = Path(str(files("cimopt.data") / "models"))
 
 ZOO: dict[str, str] = {
     "tiny-yolov3": "tiny-yolov3.onnx",

@@ -32,7 +32,7 @@ import numpy as np
 
 from cimopt.hardware import Hardware
 from cimopt.mapping import Budget, Mapping, crossbars_per_layer
-from cimopt.schedulers.list_scheduling import transfer_cycles
+from cimopt.schedulers.timing import min_transfer_lags
 from cimopt.sets import SetGraph
 from cimopt.workload import Workload
 
@@ -46,20 +46,6 @@ class LowerBounds:
     bottleneck: str  # the layer that gives `layer_work` ("" if there are no layers)
     best: int
     closure: int = 0  # the closure bound (`closure_bound`), 0 unless asked for
-
-
-def min_transfer_lags(sets: SetGraph, hw: Hardware, mapping: Mapping | None) -> np.ndarray:
-    """Per edge: GPEU lag plus the least NoC transfer between any copy of its source and destination layers."""
-    if mapping is None or hw.noc_hop_cycles == 0 or len(sets.src) == 0:
-        return sets.lag.copy()
-    ls, ld = sets.layer_of(sets.src), sets.layer_of(sets.dst)
-    n = len(sets.layers)
-    table = np.zeros((n, n), dtype=np.int64)
-    for a, b in set(zip(ls.tolist(), ld.tolist(), strict=True)):
-        ta = np.asarray(mapping.home_tiles(a), dtype=np.int64)
-        tb = np.asarray(mapping.home_tiles(b), dtype=np.int64)
-        table[a, b] = int(transfer_cycles(hw, mapping, ta[:, None], tb[None, :]).min())
-    return sets.lag + table[ls, ld]
 
 
 def _ceil_div(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray | int:

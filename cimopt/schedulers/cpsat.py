@@ -47,6 +47,7 @@ from cimopt.duplication import copies_greedy
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
 from cimopt.mapping import Budget, Mapping, crossbars_per_layer, make_mapping
+from cimopt.problem import Problem
 from cimopt.schedule import Schedule
 from cimopt.schedulers.bounds import (
     closure_bound,
@@ -54,13 +55,13 @@ from cimopt.schedulers.bounds import (
     lower_bounds,
     lower_bounds_joint,
     max_copies,
-    min_transfer_lags,
 )
-from cimopt.schedulers.list_scheduling import edge_lags, list_schedule, to_schedule, transfer_cycles
+from cimopt.schedulers.list_scheduling import list_schedule, to_schedule
+from cimopt.schedulers.registry import Options, Progress, Result, SolveFacts
+from cimopt.schedulers.timing import edge_lags, min_transfer_lags, transfer_cycles
 from cimopt.sets import SetGraph
 from cimopt.workload import Workload
 
-Progress = Callable[[int, int, float], None]
 MAX_CPSAT_SETS = 20_000  # larger models are not given to CP-SAT (about 0.7 GB per 1000 sets when interleaved)
 
 
@@ -599,3 +600,15 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
     schedule = to_schedule(workload, hw, m, sets, chosen.copy, chosen.start, chosen.start + sets.duration,
                            name="cpsat", model=model, info=info)
     return SolveResult(status, schedule, objective, bound, gap, seconds, **sizes)
+
+
+def schedule(problem: Problem, options: Options) -> Result:
+    """Registry entry: `solve_cpsat` on the problem, its facts as `SolveFacts`."""
+    p, o = problem, options
+    res = solve_cpsat(p.workload, p.hardware, p.mapping, p.sets, joint=o.joint, budget=p.budget, hint=o.hint,
+                      time_limit=o.time_limit, workers=o.workers, seed=o.seed, progress=o.progress, model=p.model,
+                      deterministic=o.deterministic)
+    facts = SolveFacts(res.status, res.objective, res.bound, res.gap, res.solve_seconds, res.num_intervals,
+                       res.num_precedences, res.num_variables, res.num_constraints,
+                       res.schedule.info.get("bound_rule", ""))
+    return Result(res.schedule, res.status, facts)

@@ -15,6 +15,7 @@ import numpy as np
 from cimopt.hardware import Hardware
 from cimopt.mapping import Mapping
 from cimopt.schedule import Schedule
+from cimopt.schedulers.timing import edge_lags
 from cimopt.sets import SetGraph
 from cimopt.workload import Workload
 
@@ -23,28 +24,6 @@ def round_robin_copies(sets: SetGraph, mapping: Mapping) -> np.ndarray:
     """Intra-layer scheduling (CLSA-CIM stage 3): set i of layer l on copy i mod D_l."""
     parts = [np.arange(ls.count, dtype=np.int64) % d for ls, d in zip(sets.layers, mapping.copies, strict=False)]
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-
-
-def home_tiles(sets: SetGraph, mapping: Mapping, copy: np.ndarray) -> np.ndarray:
-    """Home tile of the copy that runs each set."""
-    table = [np.asarray(mapping.home_tiles(li), dtype=np.int64) for li in range(len(sets.layers))]
-    return np.concatenate([table[li][copy[sets.offset[li]:sets.offset[li + 1]]] for li in range(len(sets.layers))]
-                          or [np.zeros(0, np.int64)])
-
-
-def transfer_cycles(hw: Hardware, mapping: Mapping, tile_a: np.ndarray, tile_b: np.ndarray) -> np.ndarray:
-    """NoC latency between tiles: hop_cycles times the Manhattan distance on the mesh."""
-    if hw.noc_hop_cycles == 0:
-        return np.zeros(np.broadcast(tile_a, tile_b).shape, dtype=np.int64)
-    _, cols = hw.mesh_shape(mapping.budget.tiles)
-    hops = np.abs(tile_a // cols - tile_b // cols) + np.abs(tile_a % cols - tile_b % cols)
-    return hops.astype(np.int64) * hw.noc_hop_cycles
-
-
-def edge_lags(sets: SetGraph, hw: Hardware, mapping: Mapping, copy: np.ndarray) -> np.ndarray:
-    """Per dependency edge: GPEU lag plus NoC transfer between the copies that run its two sets."""
-    tiles = home_tiles(sets, mapping, copy)
-    return sets.lag + transfer_cycles(hw, mapping, tiles[sets.src], tiles[sets.dst])
 
 
 def chain_starts(ready: np.ndarray, duration: np.ndarray, free: np.ndarray) -> np.ndarray:

@@ -1,0 +1,96 @@
+"""The schedulers cimopt knows: one entry each, read by the API, the CLI, compare, sweep, reproduce and plots.
+
+A scheduler is one module with a function `schedule(problem, options) -> Result` plus one line in
+`SCHEDULERS` below. No scheduler name is spelled anywhere else. Modules are imported only when their
+scheduler runs (CP-SAT's import is slow).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cimopt.errors import InputError
+from cimopt.problem import Problem
+from cimopt.schedule import Schedule
+
+Progress = Callable[[int, int, float], None]  # (best makespan, bound, seconds so far)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Options a scheduler may read (heuristics ignore the solver ones)."""
+
+    time_limit: float = 20.0  # seconds; deterministic seconds unless `deterministic` is False
+    workers: int = 2
+    seed: int = 0
+    joint: bool = False  # choose the copies per layer too (exact schedulers)
+    hint: Schedule | None = None  # a known schedule to warm-start from
+    deterministic: bool = True
+    progress: Progress | None = None
+
+
+@dataclass(frozen=True)
+class SolveFacts:
+    """What an exact or search-based scheduler proved and spent, next to its schedule."""
+
+    status: str  # OPTIMAL | FEASIBLE | SKIPPED | ...
+    objective: int | None
+    bound: int
+    gap: float | None  # (objective - bound) / objective
+    solve_seconds: float
+    num_intervals: int = 0
+    num_precedences: int = 0
+    num_variables: int = 0
+    num_constraints: int = 0
+    bound_rule: str = ""  # which lower bound gave `bound`
+
+
+@dataclass(frozen=True)
+class Result:
+    """A scheduler's answer: the schedule, its status (HEURISTIC for list schedulers) and solver facts."""
+
+    schedule: Schedule
+    status: str = "HEURISTIC"
+    solve: SolveFacts | None = None
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    """One registry entry: its CLI name, label for tables and plots, plot style, and where its code lives."""
+
+    name: str
+    label: str
+    entry: str  # "module:function"
+    marker: str = "o"
+    line: str = "-"
+    exact: bool = False  # proves bounds (has a time limit, reports a gap)
+    baseline: bool = False  # the reference the speedups are measured against
+
+    def function(self) -> Callable[[Problem, Options], Result]:
+        module, _, func = self.entry.partition(":")
+        return getattr(importlib.import_module(module), func)
+
+    def run(self, problem: Problem, options: Options | None = None) -> Result:
+        return self.function()(problem, options or Options())
+
+
+SCHEDULERS: tuple[SchedulerSpec, ...] = (
+    SchedulerSpec("lbl", "layer-by-layer", "cimopt.schedulers.layer_by_layer:schedule", "o", "-", baseline=True),
+    SchedulerSpec("clsa", "CLSA-CIM", "cimopt.schedulers.clsa:schedule", "s", "-"),
+    SchedulerSpec("cpsat", "CP-SAT", "cimopt.schedulers.cpsat:schedule", "^", "--", exact=True),
+)
+
+BY_NAME: dict[str, SchedulerSpec] = {s.name: s for s in SCHEDULERS}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+BASELINE: str = next(s.name for s in SCHEDULERS if s.baseline)
+HEURISTIC: str = "clsa"  # the scheduler the project is about: the default of `schedule` and the exact ones' hint
+
+
+def get(name: str) -> SchedulerSpec:
+    """The registry entry of `name`; an InputError listing the known names otherwise."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise InputError(f"unknown scheduler {name!r} (choose from {', '.join(NAMES)})") from None
