@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from cimopt.errors import InputError
 from cimopt.hardware import load_hardware
 from cimopt.problem import DEFAULT_MODEL, Problem, load_model, prepare, with_duplication
+from cimopt.record import RunRecord, record_of, with_references
 from cimopt.schedule import Schedule
 from cimopt.schedulers import registry
 from cimopt.schedulers.registry import Options, Progress, SolveFacts
 from cimopt.simulator import SimResult, simulate
 from cimopt.workload import Workload
 
-__all__ = ["DEFAULT_MODEL", "SCHEDULERS", "Options", "Problem", "Run", "load_hardware", "load_model", "prepare",
-           "run", "simulate_schedule", "with_duplication"]
+__all__ = ["DEFAULT_MODEL", "SCHEDULERS", "Options", "Problem", "Run", "RunRecord", "load_hardware", "load_model",
+           "prepare", "record", "references", "run", "simulate_schedule", "with_duplication"]
 
 SCHEDULERS = registry.NAMES
 
@@ -53,3 +54,80 @@ def run(problem: Problem, scheduler: str = registry.HEURISTIC, *, time_limit: fl
     res = spec.run(problem, Options(time_limit=time_limit, workers=workers, seed=seed, joint=joint, hint=hint,
                                     deterministic=deterministic, progress=progress))
     return Run(spec.name, res.schedule, simulate(problem.workload, res.schedule), res.status, res.solve)
+
+
+def references(problem: Problem, *, same: int | None = None) -> tuple[int, int]:
+    """Layer-by-layer latency without duplication and with the problem's duplication (the speedup baselines);
+    `same`: the latter if already known."""
+    base = registry.BASELINE
+    if same is None:
+        same = run(problem, base).sim.latency
+    lbl = same if problem.mapping.strategy == "none" else run(with_duplication(problem, "none"), base).sim.latency
+    return lbl, same
+
+
+def record(problem: Problem, result: Run, *, bound: int | None = None,
+           refs: tuple[int, int] | None = None) -> RunRecord:
+    """The run record of `result`: speedups over layer-by-layer (`refs`, computed when not given) and the gap
+    to `bound` (the best lower bound known for the problem; default: the run's own, if any)."""
+    lbl, same = refs if refs is not None else references(problem)
+    return with_references(record_of(problem, result), lbl=lbl, lbl_same=same, bound=bound)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Several schedulers on one problem: their runs and records, and the best lower bound known."""
+
+    problem: Problem
+    runs: tuple[Run, ...]
+    records: tuple[RunRecord, ...]
+    bound_cycles: int
+    bound_rule: str
+    optimum_proven: bool
+    lower_bounds: dict
+
+    def to_json(self) -> dict:
+        p = self.problem
+        return {"model": p.model, "hardware": p.hardware.name, "granularity": p.sets.granularity.spec,
+                "duplication": self.records[0].duplication if self.records else p.mapping.strategy,
+                "pes": p.budget.pes, "sets": p.sets.num_sets, "bound_cycles": self.bound_cycles,
+                "bound_rule": self.bound_rule, "optimum_proven": self.optimum_proven,
+                "lower_bounds": self.lower_bounds, "results": [r.to_json() for r in self.records]}
+
+
+def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time_limit: float = 20.0,
+            workers: int = 2, seed: int = 0, joint: bool = False, deterministic: bool = True,
+            progress: Progress | None = None) -> Comparison:
+    """Run `schedulers` (default: every registered one) on one problem, heuristics first; the exact ones are
+    warm-started from the best heuristic schedule. Every run is checked on the simulator, and every record's
+    gap is measured against the best lower bound known (the exact runs' proven bounds, else the
+    combinatorial bounds)."""
+    from cimopt.schedulers.bounds import lower_bounds, lower_bounds_joint
+
+    specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.NAMES)]
+    if any(s.exact for s in specs) and not time_limit > 0:  # before the heuristics run, naming the flag
+        raise InputError(f"--time-limit must be > 0 seconds, got {time_limit:g}")
+    runs: dict[str, Run] = {}
+    for spec in sorted(specs, key=lambda s: s.exact):
+        heur = [r for r in runs.values() if r.sim.valid]
+        hint = min(heur, key=lambda r: r.sim.latency).schedule if heur and spec.exact else None
+        runs[spec.name] = run(problem, spec.name, time_limit=time_limit, workers=workers, seed=seed, joint=joint,
+                              hint=hint, deterministic=deterministic, progress=progress)
+    ordered = tuple(runs[s.name] for s in specs)
+    exact = [r for r in ordered if r.solve is not None]
+    if joint and exact:  # the exact runs may choose the copies: only bounds over every duplication hold
+        lb = lower_bounds_joint(problem.workload, problem.hardware, problem.budget, problem.sets)
+    else:
+        lb = lower_bounds(problem.workload, problem.hardware, problem.mapping, problem.sets)
+    bound, rule = lb.best, "combinatorial"
+    for r in exact:
+        if r.solve.bound > bound:
+            bound, rule = r.solve.bound, r.solve.bound_rule or r.scheduler
+    proven = any(r.sim.valid and r.sim.latency == bound for r in ordered)
+    same = runs[registry.BASELINE].sim.latency if registry.BASELINE in runs else None
+    refs = references(problem, same=same)
+    records = tuple(record(problem, r, bound=bound, refs=refs) for r in ordered)
+    lower = {"critical_path": lb.critical_path, "layer_work": lb.layer_work, "bottleneck": lb.bottleneck}
+    for r in exact:
+        lower |= {k: r.schedule.info[k] for k in ("closure_bound", "cp_sat_bound") if k in r.schedule.info}
+    return Comparison(problem, ordered, records, int(bound), rule, proven, lower)

@@ -9,8 +9,10 @@ from collections.abc import Sequence
 
 from cimopt import api
 from cimopt.errors import InputError
-from cimopt.metrics import bottleneck, heuristic_gap, speedup
+from cimopt.experiments.sweep import parse_names
+from cimopt.record import RunRecord
 from cimopt.report import table, workload_summary, workload_text
+from cimopt.schedulers import registry
 
 
 def _budget_args(p: argparse.ArgumentParser) -> None:
@@ -55,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schedule", help="schedule a model, check it on the simulator, print latency and utilization")
     _common(p, "pixel")
-    p.add_argument("--scheduler", default="clsa", help="lbl | clsa | cpsat (default: clsa)")
+    p.add_argument("--scheduler", default=registry.HEURISTIC, metavar="NAME",
+                   help=f"{' | '.join(registry.NAMES)} (default: {registry.HEURISTIC})")
     p.add_argument("--out", help="save the schedule as JSON")
     _solver_args(p)
     p.set_defaults(func=cmd_schedule)
@@ -66,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("compare", help="layer-by-layer vs CLSA-CIM vs CP-SAT on one mapping and granularity")
+    p = sub.add_parser("compare", help="every scheduler (" + ", ".join(s.label for s in registry.SCHEDULERS)
+                       + ") on one mapping and granularity")
     _common(p, "row")
+    p.add_argument("--schedulers", help=f"comma-separated, from {', '.join(registry.NAMES)} (default: all)")
     _solver_args(p)
     p.add_argument("--quiet", action="store_true", help="no solver progress on stderr")
     p.set_defaults(func=cmd_compare)
@@ -108,32 +113,6 @@ def _progress(quiet: bool):
     return show
 
 
-def run_summary(problem: api.Problem, run: api.Run) -> dict:
-    """The JSON object of `cimopt schedule`."""
-    sim = run.sim
-    lbl = api.run(api.with_duplication(problem, "none"), "lbl").sim.latency
-    lbl_same = lbl if problem.mapping.strategy == "none" else api.run(problem, "lbl").sim.latency
-    bn = bottleneck(problem.workload, run.schedule, sim)
-    m = run.schedule.mapping
-    out = {
-        "scheduler": run.scheduler, "model": problem.model, "hardware": problem.hardware.name,
-        "granularity": problem.sets.granularity.spec, "duplication": m.strategy,
-        "latency_cycles": sim.latency, "self_timed_latency_cycles": sim.self_timed_latency,
-        "utilization": sim.utilization, "utilization_mapped": sim.utilization_mapped,
-        "pes_total": m.budget.pes, "pes_used": m.pes_used, "tiles": m.budget.tiles,
-        "copies": {lay.name: d for lay, d in zip(problem.workload.layers, m.copies)},
-        "sets": problem.sets.num_sets, "valid": sim.valid,
-        "lbl_latency_cycles": lbl, "lbl_same_dup_latency_cycles": lbl_same,
-        "speedup_vs_lbl": speedup(lbl, sim.latency), "speedup_vs_lbl_same_dup": speedup(lbl_same, sim.latency),
-        "bottleneck": {"layer": bn.layer, "busy_fraction": bn.busy_fraction, "copies": bn.copies},
-        "status": run.status,
-        "violations": [v.message for v in sim.violations],
-    }
-    if run.solve is not None:
-        out |= {"lower_bound_cycles": run.solve.bound, "gap": run.solve.gap, "solve_seconds": run.solve.solve_seconds}
-    return out
-
-
 def _self_timed(latency: int | None) -> str:
     return "" if latency is None else f" (self-timed {latency:,})"
 
@@ -145,38 +124,43 @@ def _violations_text(sim) -> str:
     return "\n".join(lines)
 
 
+def schedule_text(r: RunRecord, out: str | None) -> str:
+    """What `cimopt schedule` prints."""
+    copies = ", ".join(f"{k} x{v}" for k, v in r.copies if v > 1) or "one each"
+    lines = [f"{r.scheduler} on {r.model} ({r.hardware}, {r.granularity} sets, {r.sets:,} sets, "
+             f"duplication {r.duplication})",
+             f"  latency       {r.latency_cycles:,} cycles{_self_timed(r.self_timed_latency_cycles)}",
+             f"  utilization   {r.utilization:.2%} of the chip, {r.utilization_mapped:.2%} of mapped PEs",
+             f"  speedup       {r.speedup_vs_lbl:.2f}x over layer-by-layer without duplication "
+             f"({r.lbl_latency_cycles:,}), {r.speedup_vs_lbl_same_dup:.2f}x over layer-by-layer with the same "
+             f"duplication ({r.lbl_same_dup_latency_cycles:,})",
+             f"  PEs           {r.pes_used:,} used of {r.pes:,} ({r.tiles:,} tiles)",
+             f"  copies        {copies}",
+             f"  bottleneck    {r.bottleneck_layer} (busiest copy busy {r.bottleneck_busy_fraction:.0%} of the time, "
+             f"{dict(r.copies).get(r.bottleneck_layer, 0)} copies)"]
+    if r.solve_seconds is not None:
+        lines.append(f"  solver        {r.status}, bound {r.bound_cycles:,}, gap {r.optimality_gap or 0:.2%}, "
+                     f"{r.solve_seconds:.1f} s")
+    lines.append(f"  valid         {'yes' if r.valid else 'NO'}")
+    if out:
+        lines.append(f"  saved         {out}")
+    return "\n".join(lines)
+
+
 def cmd_schedule(args: argparse.Namespace) -> int:
     problem = _prepare(args)
     run = api.run(problem, args.scheduler, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
                   joint=args.joint, deterministic=not args.nondeterministic, progress=_progress(args.json))
     if args.out:
         run.schedule.save(args.out)
-    s = run_summary(problem, run)
+    rec = api.record(problem, run)
     if args.json:
-        print(json.dumps(s, indent=1))
+        print(json.dumps(rec.to_json(), indent=1))
     else:
-        copies = ", ".join(f"{k} x{v}" for k, v in s["copies"].items() if v > 1) or "one each"
-        print(f"{s['scheduler']} on {s['model']} ({s['hardware']}, {s['granularity']} sets, {s['sets']:,} sets, "
-              f"duplication {s['duplication']})")
-        print(f"  latency       {s['latency_cycles']:,} cycles{_self_timed(s['self_timed_latency_cycles'])}")
-        print(f"  utilization   {s['utilization']:.2%} of the chip, {s['utilization_mapped']:.2%} of mapped PEs")
-        print(f"  speedup       {s['speedup_vs_lbl']:.2f}x over layer-by-layer without duplication "
-              f"({s['lbl_latency_cycles']:,}), {s['speedup_vs_lbl_same_dup']:.2f}x over layer-by-layer with the same "
-              f"duplication ({s['lbl_same_dup_latency_cycles']:,})")
-        print(f"  PEs           {s['pes_used']:,} used of {s['pes_total']:,} ({s['tiles']:,} tiles)")
-        print(f"  copies        {copies}")
-        bn = s["bottleneck"]
-        print(f"  bottleneck    {bn['layer']} (busiest copy busy {bn['busy_fraction']:.0%} of the time, "
-              f"{bn['copies']} copies)")
-        if run.solve is not None:
-            print(f"  solver        {run.status}, bound {run.solve.bound:,}, gap {run.solve.gap or 0:.2%}, "
-                  f"{run.solve.solve_seconds:.1f} s")
-        print(f"  valid         {'yes' if s['valid'] else 'NO'}")
-        if args.out:
-            print(f"  saved         {args.out}")
-        if not s["valid"]:
+        print(schedule_text(rec, args.out))
+        if not rec.valid:
             print(_violations_text(run.sim))
-    return 0 if s["valid"] else 1
+    return 0 if rec.valid else 1
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -202,56 +186,31 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0 if sim.valid else 1
 
 
-def compare_runs(problem: api.Problem, *, time_limit: float, workers: int, seed: int, joint: bool,
-                 deterministic: bool = True, progress=None) -> dict:
-    """Run lbl, CLSA and CP-SAT on one problem; the JSON object of `cimopt compare`."""
-    if time_limit <= 0:  # before the heuristics run, naming the flag
-        raise InputError(f"--time-limit must be > 0 seconds, got {time_limit:g}")
-    lbl = api.run(problem, "lbl")
-    clsa = api.run(problem, "clsa")
-    cp = api.run(problem, "cpsat", time_limit=time_limit, workers=workers, seed=seed, joint=joint,
-                 hint=clsa.schedule, deterministic=deterministic, progress=progress)
-    bound = cp.solve.bound  # already the best of CP-SAT's own and the combinatorial bounds
-    info = cp.schedule.info
-    optimum = cp.sim.latency if cp.status == "OPTIMAL" else None
-    results = []
-    for r in (lbl, clsa, cp):
-        d = {"scheduler": r.scheduler, "latency_cycles": r.sim.latency, "valid": r.sim.valid, "status": r.status,
-             "utilization": r.sim.utilization, "utilization_mapped": r.sim.utilization_mapped,
-             "speedup_vs_lbl": speedup(lbl.sim.latency, r.sim.latency),
-             "gap_to_optimum": heuristic_gap(r.sim.latency, optimum) if optimum else None,
-             "gap_to_bound": heuristic_gap(r.sim.latency, bound)}
-        if r.solve is not None:
-            d |= {"solve_seconds": r.solve.solve_seconds, "bound_cycles": r.solve.bound, "optimality_gap": r.solve.gap,
-                  "num_intervals": r.solve.num_intervals, "num_precedences": r.solve.num_precedences,
-                  "copies": list(r.schedule.mapping.copies)}
-        results.append(d)
-    return {"model": problem.model, "hardware": problem.hardware.name, "granularity": problem.sets.granularity.spec,
-            "duplication": "cpsat-joint" if joint else problem.mapping.strategy, "pes_total": problem.budget.pes,
-            "sets": problem.sets.num_sets, "lower_bound_cycles": bound,
-            "lower_bounds": {k: info.get(k) for k in ("critical_path", "layer_work", "bottleneck", "closure_bound")},
-            "results": results}
-
-
 def compare_text(c: dict) -> str:
+    """What `cimopt compare` prints, from its JSON object."""
     rows = []
     for r in c["results"]:
-        gap = r["gap_to_optimum"] if r["gap_to_optimum"] is not None else r["gap_to_bound"]
-        gap_s = "" if gap is None else (f"{gap:+.1%}" + ("" if r["gap_to_optimum"] is not None else " (to bound)"))
-        rows.append([r["scheduler"], r["latency_cycles"], f"{r['utilization']:.2%}", f"{r['speedup_vs_lbl']:.2f}x",
-                     gap_s, r["status"], f"{r.get('solve_seconds', 0):.1f} s" if "solve_seconds" in r else "",
-                     "yes" if r["valid"] else "NO"])
+        gap = r["gap"]
+        rows.append([r["scheduler"], r["latency_cycles"], f"{r['utilization']:.2%}",
+                     f"{r['speedup_vs_lbl_same_dup']:.2f}x", "" if gap is None else f"{gap:+.1%}", r["status"],
+                     "" if r["solve_seconds"] is None else f"{r['solve_seconds']:.1f} s", "yes" if r["valid"] else "NO"])
+    dups = dict.fromkeys(r["duplication"] for r in c["results"])
     head = (f"{c['model']} on {c['hardware']}: {c['granularity']} sets ({c['sets']:,}), duplication "
-            f"{c['duplication']}, {c['pes_total']:,} PEs")
-    tab = table(["scheduler", "latency", "utilization", "speedup", "gap to optimum", "status", "time", "valid"], rows,
+            f"{' / '.join(dups)}, {c['pes']:,} PEs")
+    tab = table(["scheduler", "latency", "utilization", "speedup", "gap to bound", "status", "time", "valid"], rows,
                 "lrrrrlrl")
-    return f"{head}\n\n{tab}\n\nlower bound {c['lower_bound_cycles']:,} cycles"
+    proof = "it is the optimum, proven" if c["optimum_proven"] else "the optimum is not proven"
+    return (f"{head}\n\n{tab}\n\nlower bound {c['bound_cycles']:,} cycles ({c['bound_rule']}): {proof}\n"
+            "gap = latency / lower bound - 1 (the schedule is at most this far above the optimum); "
+            "speedup over layer-by-layer with the same duplication")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     problem = _prepare(args)
-    c = compare_runs(problem, time_limit=args.time_limit, workers=args.workers, seed=args.seed, joint=args.joint,
-                     deterministic=not args.nondeterministic, progress=_progress(args.quiet or args.json))
+    names = parse_names(args.schedulers, registry.NAMES, "--schedulers") if args.schedulers else None
+    c = api.compare(problem, names, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
+                    joint=args.joint, deterministic=not args.nondeterministic,
+                    progress=_progress(args.quiet or args.json)).to_json()
     print(json.dumps(c, indent=1) if args.json else compare_text(c))
     return 0 if all(r["valid"] for r in c["results"]) else 1
 

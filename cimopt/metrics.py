@@ -1,4 +1,4 @@
-"""Metrics over simulated schedules (domain.md 3.6): speedup, gaps, the bottleneck layer."""
+"""Metrics over simulated schedules (docs/model.md, "Metrics"): speedup, gap, the bottleneck layer."""
 
 from __future__ import annotations
 
@@ -14,16 +14,10 @@ def speedup(baseline_latency: int, latency: int) -> float:
     return baseline_latency / latency if latency else float("nan")
 
 
-def optimality_gap(best: int | None, bound: int) -> float | None:
-    """(best - bound) / best: how far the solver's best may still be from the optimum."""
-    if best is None or best <= 0:
-        return None
-    return (best - bound) / best
-
-
-def heuristic_gap(heuristic: int, reference: int) -> float | None:
-    """heuristic / reference - 1: how much later the heuristic is than the optimum (or a bound)."""
-    return heuristic / reference - 1 if reference > 0 else None
+def gap_to_bound(latency: int, bound: int) -> float | None:
+    """`latency / bound - 1`: how much later a schedule is than a lower bound on the optimum (at most its
+    distance from the optimum; exactly that when the bound is the proven optimum)."""
+    return latency / bound - 1 if bound > 0 else None
 
 
 @dataclass(frozen=True)
@@ -42,4 +36,5 @@ def bottleneck(workload: Workload, schedule: Schedule, sim: SimResult) -> Bottle
         if b > best_busy:
             best_i, best_busy = i, b
     frac = best_busy / sim.latency if sim.latency else 0.0
-    return Bottleneck(workload.layers[best_i].name, frac, schedule.mapping.copies[best_i])
+    return Bottleneck(workload.layers[best_i].name if workload.layers else "", frac,
+                      schedule.mapping.copies[best_i] if workload.layers else 0)

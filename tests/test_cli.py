@@ -39,7 +39,7 @@ def test_schedule_simulate_round_trip(capsys, tmp_path):
     d = json.loads(out)
     assert code == 0 and d["valid"] and d["scheduler"] == "clsa"
     assert d["latency_cycles"] < d["lbl_same_dup_latency_cycles"] <= d["lbl_latency_cycles"]
-    assert d["pes_used"] <= d["pes_total"] and d["sets"] > 0 and d["bottleneck"]["layer"] in d["copies"]
+    assert d["pes_used"] <= d["pes"] and d["sets"] > 0 and d["bottleneck_layer"] in d["copies"]
     code, out, _ = run(capsys, "simulate", str(f), "--json")
     s = json.loads(out)
     assert code == 0 and s["valid"] and s["latency_cycles"] == d["latency_cycles"]
@@ -86,8 +86,8 @@ def test_compare_json_mini_cnn(capsys):
     d = json.loads(out)
     lat = {r["scheduler"]: r["latency_cycles"] for r in d["results"]}
     assert code == 0 and all(r["valid"] for r in d["results"])
-    assert d["lower_bound_cycles"] <= lat["cpsat"] <= lat["clsa"] <= lat["lbl"]
-    assert d["results"][2]["status"] == "OPTIMAL" and d["lower_bound_cycles"] == lat["cpsat"]
+    assert d["bound_cycles"] <= lat["cpsat"] <= lat["clsa"] <= lat["lbl"]
+    assert d["results"][2]["status"] == "OPTIMAL" and d["bound_cycles"] == lat["cpsat"] and d["optimum_proven"]
 
 
 def test_end_to_end_console_script():

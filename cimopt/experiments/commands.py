@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from cimopt.schedulers import registry
+
 
 def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     """Add `sweep`, `reproduce` and `trace` to the `cimopt` parser's subcommands."""
@@ -19,7 +21,8 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--tiles", metavar="LIST", help="chip sizes in tiles, e.g. 4,8,16 or 4:16:4")
     g.add_argument("--extra-pes", metavar="LIST", help="PEs beyond each model's minimum, e.g. 0,16,64 or 0:64:16")
     g.add_argument("--pes", metavar="LIST", help="chip sizes in PEs (crossbars)")
-    p.add_argument("--schedulers", default="lbl,clsa", help="comma list of lbl, clsa, cpsat (default: lbl,clsa)")
+    p.add_argument("--schedulers", default=f"{registry.BASELINE},{registry.HEURISTIC}",
+                   help=f"comma list of {', '.join(registry.NAMES)} (default: {registry.BASELINE},{registry.HEURISTIC})")
     p.add_argument("--dup", default="none", help="comma list of duplication strategies: none, greedy (default: none)")
     p.add_argument("--sets", default="pixel", help="set granularity, or a comma list of them (default: pixel)")
     p.add_argument("--hw", help="hardware TOML file or preset name (default: hardware/default.toml)")
@@ -67,13 +70,12 @@ def _budget(args: argparse.Namespace) -> tuple[str, tuple[int | None, ...]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from cimopt import api
     from cimopt.experiments.sweep import DUPLICATIONS, SweepSpec, parse_names, run_sweep, sweep_text
 
     kind, budgets = _budget(args)
     spec = SweepSpec(
         models=tuple(args.models), budget_kind=kind, budgets=budgets,
-        schedulers=parse_names(args.schedulers, api.SCHEDULERS, "--schedulers"),
+        schedulers=parse_names(args.schedulers, registry.NAMES, "--schedulers"),
         duplications=parse_names(args.dup, DUPLICATIONS, "--dup"),
         granularities=parse_names(args.sets, None, "--sets"),
         hardware=args.hw, time_limit=args.time_limit, cpsat_workers=args.cpsat_workers)

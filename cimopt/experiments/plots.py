@@ -14,10 +14,11 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from cimopt.schedule import Schedule
+from cimopt.schedulers import registry
 
 X_LABELS = {"pes": "PEs (crossbars) on the chip", "tiles": "tiles", "extra_pes": "extra PEs beyond the minimum"}
-SCHEDULER_NAMES = {"lbl": "layer-by-layer", "clsa": "CLSA-CIM", "cpsat": "CP-SAT"}
-LINE_STYLES = {"lbl": ("o", "-"), "clsa": ("s", "-"), "cpsat": ("^", "--")}
+SCHEDULER_NAMES = {s.name: s.label for s in registry.SCHEDULERS}
+LINE_STYLES = {s.name: (s.marker, s.line) for s in registry.SCHEDULERS}
 
 
 def _figure(width: float, height: float) -> Figure:

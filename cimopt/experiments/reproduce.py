@@ -26,14 +26,15 @@ from cimopt.builder import conv_chain
 from cimopt.experiments.plots import bar_plot, safe_name
 from cimopt.experiments.sweep import SweepResult, SweepSpec, model_name, run_sweep
 from cimopt.hardware import Hardware, load_hardware
+from cimopt.schedulers import registry
 from cimopt.workload import Workload
 
 PAPER_UTILIZATION = 17.9
 PAPER_SPEEDUP = 29.2
 ZOO_NETWORKS = ("tiny-yolov3", "tiny-yolov4", "vgg16", "resnet18", "resnet50", "alexnet", "mobilenetv2")
-CONFIGS = (("lbl", "none"), ("lbl", "greedy"), ("clsa", "none"), ("clsa", "greedy"))
-CONFIG_NAMES = {("lbl", "none"): "LbL", ("lbl", "greedy"): "LbL+dup", ("clsa", "none"): "CLSA",
-                ("clsa", "greedy"): "CLSA+dup"}
+LBL, CLSA, CPSAT = registry.BASELINE, registry.HEURISTIC, registry.EXACT
+CONFIGS = ((LBL, "none"), (LBL, "greedy"), (CLSA, "none"), (CLSA, "greedy"))
+CONFIG_NAMES = {(LBL, "none"): "LbL", (LBL, "greedy"): "LbL+dup", (CLSA, "none"): "CLSA", (CLSA, "greedy"): "CLSA+dup"}
 
 ModelSpec = str | Path | Workload | Callable[[], Workload]
 
@@ -127,7 +128,7 @@ def network_table(rows: Sequence[dict], workloads: dict[str, Workload], hw: Hard
     """Per network: MVM layers, MACs, minimum PEs and tiles, pixel sets, layer-by-layer latency at the minimum."""
     out = []
     for name, w in workloads.items():
-        base = [r for r in rows if r["model"] == name and r["scheduler"] == "lbl" and r["duplication"] == "none"]
+        base = [r for r in rows if r["model"] == name and r["scheduler"] == LBL and r["duplication"] == "none"]
         first = min(base, key=lambda r: r["pes"])
         out.append({"model": name, "mvm_layers": len(w.layers), "macs": w.macs, "min_pes": first["min_pes"],
                     "min_tiles": -(-first["min_pes"] // hw.pes_per_tile), "sets": first["sets"],
@@ -140,7 +141,7 @@ def config_table(rows: Sequence[dict], model: str) -> list[dict]:
     by = {(r["extra_pes"], r["scheduler"], r["duplication"]): r for r in rows if r["model"] == model}
     out = []
     for extra in sorted({k[0] for k in by}):
-        d: dict = {"extra_pes": extra, "pes": by[(extra, "lbl", "none")]["pes"]}
+        d: dict = {"extra_pes": extra, "pes": by[(extra, LBL, "none")]["pes"]}
         for cfg in CONFIGS:
             r = by.get((extra,) + cfg)
             d[CONFIG_NAMES[cfg]] = None if r is None else {
@@ -162,12 +163,12 @@ def headline(rows: Sequence[dict], max_extra: int | None = None) -> dict:
     CLSA+dup over LbL (no dup), and, as a second reading, CLSA+dup over LbL with the same duplication.
     With `max_extra`, only chips with at most that many extra PEs count.
     """
-    base = {(r["model"], r["extra_pes"]): r for r in rows if r["scheduler"] == "lbl" and r["duplication"] == "none"}
-    same = {(r["model"], r["extra_pes"]): r for r in rows if r["scheduler"] == "lbl" and r["duplication"] == "greedy"}
+    base = {(r["model"], r["extra_pes"]): r for r in rows if r["scheduler"] == LBL and r["duplication"] == "none"}
+    same = {(r["model"], r["extra_pes"]): r for r in rows if r["scheduler"] == LBL and r["duplication"] == "greedy"}
     best: dict[str, dict | None] = {"speedup": None, "utilization_mapped": None, "utilization_same_dup": None}
     per_model: dict[str, dict] = {}
     for r in rows:
-        if (r["scheduler"], r["duplication"]) != ("clsa", "greedy") or r["latency_cycles"] is None:
+        if (r["scheduler"], r["duplication"]) != (CLSA, "greedy") or r["latency_cycles"] is None:
             continue
         if max_extra is not None and r["extra_pes"] > max_extra:
             continue
@@ -195,16 +196,17 @@ def gap_table(rows: Sequence[dict]) -> list[dict]:
     by = {(r["model"], r["granularity"], r["duplication"], r["pes"], r["scheduler"]): r for r in rows}
     out = []
     for k in keys:
-        lbl, clsa, cp = (by.get(k + (s,)) for s in ("lbl", "clsa", "cpsat"))
+        lbl, clsa, cp = (by.get(k + (s,)) for s in (LBL, CLSA, CPSAT))
         if cp is None or clsa is None:
             continue
         out.append({"model": k[0], "granularity": k[1], "duplication": k[2], "pes": k[3], "sets": cp["sets"],
                     "lbl_latency_cycles": lbl["latency_cycles"] if lbl else None,
                     "clsa_latency_cycles": clsa["latency_cycles"], "cpsat_latency_cycles": cp["latency_cycles"],
-                    "status": cp["status"], "bound_cycles": cp["bound_cycles"], "optimality_gap": cp["gap"],
-                    "clsa_gap": clsa["gap"],
-                    "clsa_gap_to_bound": (clsa["latency_cycles"] / cp["bound_cycles"] - 1)
-                    if cp["bound_cycles"] else None,
+                    "status": cp["status"], "bound_cycles": cp["bound_cycles"],
+                    "optimality_gap": cp["optimality_gap"],
+                    "clsa_gap": (clsa["latency_cycles"] / cp["latency_cycles"] - 1)
+                    if cp["latency_cycles"] else None,
+                    "clsa_gap_to_bound": clsa["gap"],
                     "solve_seconds": cp["solve_seconds"],
                     "valid": all(r["valid"] is not False for r in (lbl, clsa, cp) if r)})
     return out
@@ -242,7 +244,7 @@ def reproduce(*, quick: bool = False, out: str | Path = "results", workers: int 
 
     nets = [_model(m) for m in cfg.networks]
     net_dir = out / f"networks-{cfg.name}"
-    spec = SweepSpec(models=tuple(nets), budget_kind="extra_pes", budgets=cfg.extra_pes, schedulers=("lbl", "clsa"),
+    spec = SweepSpec(models=tuple(nets), budget_kind="extra_pes", budgets=cfg.extra_pes, schedulers=(LBL, CLSA),
                      duplications=("none", "greedy"), granularities=(cfg.granularity,), hardware=cfg.hardware)
     net_res = run_sweep(spec, net_dir, workers=workers, dask=dask, progress=progress, plots=True, label=net_dir.name)
     workloads = {model_name(m): api.load_model(m) for m in nets}
@@ -250,7 +252,7 @@ def reproduce(*, quick: bool = False, out: str | Path = "results", workers: int 
     gap_results: list[tuple[GapSweep, SweepResult]] = []
     for g in cfg.gap:
         gspec = SweepSpec(models=tuple(_model(m) for m in g.models), budget_kind="extra_pes", budgets=g.extra_pes,
-                          schedulers=("lbl", "clsa", "cpsat"), duplications=g.duplications,
+                          schedulers=(LBL, CLSA, CPSAT), duplications=g.duplications,
                           granularities=g.granularities, hardware=cfg.hardware, time_limit=g.time_limit)
         gap_results.append((g, run_sweep(gspec, out / g.name, workers=workers, dask=dask, progress=progress,
                                          plots=False, label=g.name)))

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from cimopt import api
@@ -35,20 +35,15 @@ from cimopt.duplication import STRATEGIES
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware, load_hardware
 from cimopt.mapping import min_pes, resolve_budget
-from cimopt.metrics import heuristic_gap, speedup
+from cimopt.record import COLUMNS, RunRecord, record_of, with_references
+from cimopt.schedulers import registry
 from cimopt.sets import Granularity
 from cimopt.workload import Workload
 
 FORMAT = "cimopt-sweep"
-VERSION = 1
+VERSION = 2  # 2: points hold run records
 BUDGET_KINDS = ("pes", "tiles", "extra_pes", "default")
 DUPLICATIONS = tuple(STRATEGIES)  # every duplication strategy the core knows
-COLUMNS = ("model", "hardware", "pes", "tiles", "scheduler", "duplication", "granularity", "latency_cycles",
-           "utilization", "utilization_mapped", "speedup_vs_lbl", "speedup_vs_lbl_same_dup", "gap", "status",
-           "solve_seconds", "valid",
-           # beyond the brief's list: what the tables and plots of `reproduce` need
-           "extra_pes", "min_pes", "pes_used", "sets", "lbl_latency_cycles", "lbl_same_dup_latency_cycles",
-           "bound_cycles", "self_timed_latency_cycles")
 DASK_CONNECT_TIMEOUT = 5.0
 
 
@@ -117,7 +112,7 @@ class SweepSpec:
     models: tuple[str | Path | Workload, ...]
     budget_kind: str = "default"
     budgets: tuple[int | None, ...] = (None,)
-    schedulers: tuple[str, ...] = ("lbl", "clsa")
+    schedulers: tuple[str, ...] = (registry.BASELINE, registry.HEURISTIC)
     duplications: tuple[str, ...] = ("none",)
     granularities: tuple[str, ...] = ("pixel",)
     hardware: str | Path | Hardware | None = None
@@ -134,7 +129,7 @@ class SweepSpec:
         budgets = (None,) if self.budget_kind == "default" else self.budgets
         if not budgets or (self.budget_kind != "default" and any(b is None for b in budgets)):
             raise InputError(f"sweep: no budget values for --{self.budget_kind.replace('_', '-')}: the grid would be empty")
-        for name, values, allowed in (("--schedulers", self.schedulers, api.SCHEDULERS),
+        for name, values, allowed in (("--schedulers", self.schedulers, registry.NAMES),
                                       ("--dup", self.duplications, DUPLICATIONS),
                                       ("--sets", self.granularities, None)):
             if not values:
@@ -182,7 +177,7 @@ class Point:
 
 def make_point(model: str, hw_name: str, kind: str, budget: int | None, gran: str, dup: str, scheduler: str,
                spec: SweepSpec) -> Point:
-    if scheduler == "cpsat":
+    if registry.get(scheduler).exact:
         return Point(model, hw_name, kind, budget, gran, dup, scheduler, float(spec.time_limit), spec.cpsat_workers,
                      spec.seed)
     return Point(model, hw_name, kind, budget, gran, dup, scheduler)
@@ -201,7 +196,7 @@ def grid(spec: SweepSpec, hw_name: str) -> list[Point]:
 
 def references(point: Point) -> tuple[Point, Point]:
     """Layer-by-layer without duplication, and with the point's duplication, at the same budget and sets."""
-    base = replace(point, scheduler="lbl", time_limit=None, cpsat_workers=None, seed=None)
+    base = replace(point, scheduler=registry.BASELINE, time_limit=None, cpsat_workers=None, seed=None)
     return replace(base, duplication="none"), base
 
 
@@ -244,41 +239,34 @@ _MEMO = _ProblemMemo()
 
 
 def run_point(point: Point, workload: Workload, hw: Hardware) -> dict:
-    """Schedule and simulate one point; a JSON-ready record `{"key", "point", "result", "seconds"}`.
+    """Schedule and simulate one point; a JSON-ready record `{"key", "point", "result", "seconds"}`, the result
+    being the point's `RunRecord` (without references: `sweep_rows` adds them).
 
-    A CP-SAT run that finds no schedule in its time limit is a finished point with status NO_SOLUTION.
+    An exact scheduler that finds no schedule in its time limit is a finished point with status NO_SOLUTION.
     """
     t0 = time.perf_counter()
     key = (workload.fingerprint, hw) + point.problem_key
     base = _MEMO.get(key, lambda: replace(api.prepare(workload, hw, sets=point.granularity, **point.budget_args()),
                                           model=point.model))
     problem = api.with_duplication(base, point.duplication)
-    need = min_pes(problem.workload, problem.hardware)
-    result: dict = {"pes": problem.budget.pes, "tiles": problem.budget.tiles, "min_pes": need,
-                    "extra_pes": problem.budget.pes - need, "pes_used": problem.mapping.pes_used,
-                    "copies": list(problem.mapping.copies), "sets": problem.sets.num_sets}
+    spec = registry.get(point.scheduler)
     try:
-        if point.scheduler == "cpsat":
-            run = api.run(problem, "cpsat", time_limit=point.time_limit, workers=point.cpsat_workers, seed=point.seed)
+        if spec.exact:
+            run = api.run(problem, spec.name, time_limit=point.time_limit, workers=point.cpsat_workers,
+                          seed=point.seed)
         else:
-            run = api.run(problem, point.scheduler)
+            run = api.run(problem, spec.name)
+        rec = record_of(problem, run)
     except InputError as exc:
-        if point.scheduler != "cpsat":
+        if not spec.exact:
             raise
-        result |= {"latency_cycles": None, "valid": None, "status": "NO_SOLUTION", "error": str(exc)}
-        return {"key": point.key, "point": asdict(point), "result": result,
-                "seconds": round(time.perf_counter() - t0, 3)}
-    sim = run.sim
-    result |= {"latency_cycles": int(sim.latency), "self_timed_latency_cycles": int(sim.self_timed_latency),
-               "utilization": float(sim.utilization), "utilization_mapped": float(sim.utilization_mapped),
-               "valid": bool(sim.valid), "status": run.status,
-               "violations": int(sum(sim.violation_counts.values())) if not sim.valid else 0}
-    if run.solve is not None:
-        s = run.solve
-        result |= {"bound_cycles": None if s.bound is None else int(s.bound),
-                   "optimality_gap": None if s.gap is None else float(s.gap),
-                   "solve_seconds": float(s.solve_seconds), "copies": list(run.schedule.mapping.copies)}
-    return {"key": point.key, "point": asdict(point), "result": result, "seconds": round(time.perf_counter() - t0, 3)}
+        need = min_pes(problem.workload, problem.hardware)
+        rec = RunRecord(point.model, hw.name, problem.budget.pes, problem.budget.tiles, spec.name, point.duplication,
+                        problem.sets.granularity.spec, None, None, None, status="NO_SOLUTION", extra_pes=problem.budget.pes
+                        - need, min_pes=need, pes_used=problem.mapping.pes_used, sets=problem.sets.num_sets,
+                        error=str(exc))
+    return {"key": point.key, "point": asdict(point), "result": rec.to_json(),
+            "seconds": round(time.perf_counter() - t0, 3)}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -349,8 +337,8 @@ def sweep_meta(spec: SweepSpec, workloads: Sequence[Workload], hw: Hardware) -> 
         "budget": {"kind": spec.budget_kind, "values": list(spec.budgets)},
         "granularities": list(spec.granularities), "duplications": list(spec.duplications),
         "schedulers": list(spec.schedulers),
-        "cpsat": {"time_limit": spec.time_limit, "workers": spec.cpsat_workers, "seed": spec.seed}
-        if "cpsat" in spec.schedulers else None,
+        "exact": {"time_limit": spec.time_limit, "workers": spec.cpsat_workers, "seed": spec.seed}
+        if any(registry.get(s).exact for s in spec.schedulers) else None,
     }
 
 
@@ -484,34 +472,24 @@ def _collect(stream: Iterable[dict], path: Path, records: dict[str, dict], total
 
 
 def sweep_rows(requested: Sequence[Point], records: dict[str, dict]) -> list[dict]:
-    """One tidy row per requested point (in grid order), with speedups over the reference points.
-
-    `gap`: CP-SAT's optimality gap for cpsat rows; for lbl/clsa rows, latency / CP-SAT latency - 1 at the same
-    problem and duplication when a CP-SAT point with a schedule exists (else empty).
-    """
-    cpsat = {(p.problem_key, p.duplication): records[p.key]["result"] for p in requested
-             if p.scheduler == "cpsat" and p.key in records}
+    """One row per requested point (in grid order): the scalar fields (`COLUMNS`) of its `RunRecord`, with
+    speedups over the reference points
+    and `gap` = latency / bound - 1, the bound being the best an exact scheduler proved for the same problem
+    and duplication (empty when no exact scheduler ran there)."""
+    bounds: dict[tuple, int] = {}
+    for p in requested:
+        if registry.get(p.scheduler).exact and p.key in records:
+            b = records[p.key]["result"].get("bound_cycles")
+            if b is not None:
+                k = (p.problem_key, p.duplication)
+                bounds[k] = max(bounds.get(k, 0), int(b))
     rows = []
     for p in requested:
-        r = records[p.key]["result"]
-        lbl, lbl_same = (records[q.key]["result"].get("latency_cycles") for q in references(p))
-        lat = r.get("latency_cycles")
-        if p.scheduler == "cpsat":
-            gap = r.get("optimality_gap")
-        else:
-            cp = cpsat.get((p.problem_key, p.duplication), {}).get("latency_cycles")
-            gap = heuristic_gap(lat, cp) if cp and lat is not None else None
-        rows.append({
-            "model": p.model, "hardware": p.hardware, "pes": r["pes"], "tiles": r["tiles"], "scheduler": p.scheduler,
-            "duplication": p.duplication, "granularity": p.granularity, "latency_cycles": lat,
-            "utilization": r.get("utilization"), "utilization_mapped": r.get("utilization_mapped"),
-            "speedup_vs_lbl": speedup(lbl, lat) if lbl and lat else None,
-            "speedup_vs_lbl_same_dup": speedup(lbl_same, lat) if lbl_same and lat else None,
-            "gap": gap, "status": r.get("status"), "solve_seconds": r.get("solve_seconds"), "valid": r.get("valid"),
-            "extra_pes": r["extra_pes"], "min_pes": r["min_pes"], "pes_used": r["pes_used"], "sets": r["sets"],
-            "lbl_latency_cycles": lbl, "lbl_same_dup_latency_cycles": lbl_same,
-            "bound_cycles": r.get("bound_cycles"), "self_timed_latency_cycles": r.get("self_timed_latency_cycles"),
-        })
+        rec = RunRecord.from_json(records[p.key]["result"])
+        lbl, same = (records[q.key]["result"].get("latency_cycles") for q in references(p))
+        rec = with_references(rec, lbl=lbl, lbl_same=same, bound=bounds.get((p.problem_key, p.duplication)))
+        d = rec.to_json()
+        rows.append({c: d[c] for c in COLUMNS})
     return rows
 
 
@@ -530,7 +508,7 @@ def write_outputs(rows: list[dict], out: Path, *, plots: bool = True, x: str = "
         w = csv.writer(f, lineterminator="\n")
         w.writerow(COLUMNS)
         for r in rows:
-            w.writerow([_cell(r[c]) for c in COLUMNS])
+            w.writerow([_cell(r.get(c)) for c in COLUMNS])
     json_path.write_text(json.dumps(rows, indent=1) + "\n")
     files = [csv_path, json_path]
     if plots:
@@ -541,22 +519,21 @@ def write_outputs(rows: list[dict], out: Path, *, plots: bool = True, x: str = "
 
 
 def read_csv(path: str | Path) -> list[dict]:
-    """Rows of a `sweep.csv` with numbers parsed back (empty cells as None)."""
-    ints = {"pes", "tiles", "latency_cycles", "extra_pes", "min_pes", "pes_used", "sets", "lbl_latency_cycles",
-            "lbl_same_dup_latency_cycles", "bound_cycles", "self_timed_latency_cycles"}
-    floats = {"utilization", "utilization_mapped", "speedup_vs_lbl", "speedup_vs_lbl_same_dup", "gap", "solve_seconds"}
+    """Rows of a `sweep.csv` with values parsed back by the record's field types (empty cells as None)."""
+    types = {f.name: str(f.type) for f in fields(RunRecord)}
     rows = []
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
             d: dict = {}
             for k, v in r.items():
+                t = types.get(k, "str")
                 if v == "":
-                    d[k] = None
-                elif k in ints:
+                    d[k] = None if "None" in t or t != "str" else ""
+                elif t.startswith("int"):
                     d[k] = int(v)
-                elif k in floats:
+                elif t.startswith("float"):
                     d[k] = float(v)
-                elif k == "valid":
+                elif t.startswith("bool"):
                     d[k] = v == "True"
                 else:
                     d[k] = v

@@ -85,7 +85,8 @@ SCHEDULERS: tuple[SchedulerSpec, ...] = (
 BY_NAME: dict[str, SchedulerSpec] = {s.name: s for s in SCHEDULERS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 BASELINE: str = next(s.name for s in SCHEDULERS if s.baseline)
-HEURISTIC: str = "clsa"  # the scheduler the project is about: the default of `schedule` and the exact ones' hint
+HEURISTIC: str = "clsa"  # the scheduler the project is about: the default of `schedule`
+EXACT: str = "cpsat"  # the exact reference that `reproduce` measures the heuristic against
 
 
 def get(name: str) -> SchedulerSpec:

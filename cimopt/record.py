@@ -1,0 +1,120 @@
+"""One run, as every output reports it: `schedule --json`, `compare --json`, sweep rows and reproduce tables
+are all made from a `RunRecord`, so a key has one name everywhere.
+
+A record is built from a problem and a run (`record_of`); the figures that need other runs (layer-by-layer
+references for the speedups, the best lower bound for the gap) are filled in by `with_references`. Gaps are
+computed in `cimopt.metrics` only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+from cimopt.mapping import min_pes
+from cimopt.metrics import bottleneck, gap_to_bound, speedup
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One scheduler run on one problem, checked by the simulator.
+
+    `bound_cycles` is the best lower bound known for the problem (the exact scheduler's proven bound, or
+    the combinatorial bounds); `gap` is `latency / bound - 1` for every scheduler: the proven distance from
+    the optimum at most (exactly the distance when the optimum is proven, `bound == optimum`).
+    `optimality_gap` is the exact solver's own `(best - bound) / best`.
+    """
+
+    model: str
+    hardware: str
+    pes: int
+    tiles: int
+    scheduler: str
+    duplication: str
+    granularity: str
+    latency_cycles: int | None
+    utilization: float | None
+    utilization_mapped: float | None
+    speedup_vs_lbl: float | None = None
+    speedup_vs_lbl_same_dup: float | None = None
+    gap: float | None = None
+    status: str = "HEURISTIC"
+    solve_seconds: float | None = None
+    valid: bool | None = None
+    extra_pes: int = 0
+    min_pes: int = 0
+    pes_used: int = 0
+    sets: int = 0
+    lbl_latency_cycles: int | None = None
+    lbl_same_dup_latency_cycles: int | None = None
+    bound_cycles: int | None = None
+    self_timed_latency_cycles: int | None = None
+    optimality_gap: float | None = None
+    bound_rule: str = ""
+    violations: int = 0  # how many rule breaches the simulator found
+    bottleneck_layer: str = ""
+    bottleneck_busy_fraction: float | None = None
+    error: str = ""
+    # not in the CSV (not scalars): JSON objects/lists
+    copies: tuple[tuple[str, int], ...] = ()  # layer name -> copies
+    violation_counts: tuple[tuple[str, int], ...] = ()  # kind -> count
+    violation_messages: tuple[str, ...] = ()  # the first few, as the simulator words them
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        for k in _PAIRS:
+            d[k] = dict(getattr(self, k))
+        d["violation_messages"] = list(self.violation_messages)
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+    @staticmethod
+    def from_json(d: dict) -> RunRecord:
+        names = {f.name for f in fields(RunRecord)}
+        kw = {k: v for k, v in d.items() if k in names}
+        for k in _PAIRS:
+            kw[k] = tuple((str(a), int(b)) for a, b in (kw.get(k) or {}).items())
+        kw["violation_messages"] = tuple(kw.get("violation_messages") or ())
+        return RunRecord(**kw)
+
+
+_PAIRS = ("copies", "violation_counts")
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RunRecord)
+                                 if f.name not in _PAIRS + ("violation_messages",))
+"""The scalar fields, in order: the columns of `sweep.csv`."""
+MAX_MESSAGES = 5
+
+
+def record_of(problem, run) -> RunRecord:
+    """The record of `run` (an `api.Run`) on `problem` (an `api.Problem`), without references."""
+    sim, m = run.sim, run.schedule.mapping
+    need = min_pes(problem.workload, problem.hardware)
+    bn = bottleneck(problem.workload, run.schedule, sim)
+    s = run.solve
+    return RunRecord(
+        model=problem.model, hardware=problem.hardware.name, pes=m.budget.pes, tiles=m.budget.tiles,
+        scheduler=run.scheduler, duplication=m.strategy, granularity=problem.sets.granularity.spec,
+        latency_cycles=int(sim.latency), utilization=float(sim.utilization),
+        utilization_mapped=float(sim.utilization_mapped), status=run.status,
+        solve_seconds=None if s is None else float(s.solve_seconds), valid=bool(sim.valid),
+        extra_pes=m.budget.pes - need, min_pes=need, pes_used=m.pes_used, sets=problem.sets.num_sets,
+        bound_cycles=None if s is None else int(s.bound),
+        self_timed_latency_cycles=None if sim.self_timed_latency is None else int(sim.self_timed_latency),
+        optimality_gap=None if s is None or s.gap is None else float(s.gap),
+        bound_rule="" if s is None else s.bound_rule,
+        violations=int(sum(sim.violation_counts.values())), bottleneck_layer=bn.layer,
+        bottleneck_busy_fraction=float(bn.busy_fraction),
+        copies=tuple((lay.name, int(c)) for lay, c in zip(problem.workload.layers, m.copies, strict=True)),
+        violation_counts=tuple(sorted((k, int(n)) for k, n in sim.violation_counts.items())),
+        violation_messages=tuple(v.message for v in sim.violations[:MAX_MESSAGES]),
+    )
+
+
+def with_references(rec: RunRecord, *, lbl: int | None, lbl_same: int | None, bound: int | None) -> RunRecord:
+    """Fill in the speedups over layer-by-layer (without and with the same duplication) and the gap to the
+    best lower bound known for the problem (`bound`; the record's own bound if it is larger)."""
+    lat = rec.latency_cycles
+    best = max((b for b in (bound, rec.bound_cycles) if b is not None), default=None)
+    return replace(rec, lbl_latency_cycles=lbl, lbl_same_dup_latency_cycles=lbl_same,
+                   speedup_vs_lbl=speedup(lbl, lat) if lbl and lat else None,
+                   speedup_vs_lbl_same_dup=speedup(lbl_same, lat) if lbl_same and lat else None,
+                   bound_cycles=best, gap=gap_to_bound(lat, best) if lat is not None and best else None)
