@@ -1,13 +1,16 @@
 """`cimopt reproduce`: the paper-style results, made with the sweep engine, written up in `DIR/README.md`.
 
-Four parts, each a sweep folder under DIR (reruns resume; the quick and full grids use different folders):
-1. networks: every zoo network at its minimum chip plus extra PEs, layer-by-layer and CLSA-CIM, each without
-   and with greedy duplication (the four configurations the paper compares), pixel sets;
-2. headline: the largest utilization improvement and speedup of CLSA-CIM + duplication over layer-by-layer
-   without duplication, next to the paper's 17.9x and 29.2x, with the setting where each was reached;
-3. gap: CLSA-CIM against CP-SAT's optimum on instances CP-SAT solves (small models, the golden chain, and in
-   the full run zoo networks at row granularity with a time limit);
-4. plots (one per network from the sweep, plus a summary bar chart) and the README.
+The README is a sequence of parts (`PARTS`: name -> function), each rendering its own markdown template
+(`templates/<part>.md`, `string.Template` placeholders) from the sweeps it runs. A part is one function and
+one `PARTS` entry; a configuration lists the parts it runs. Every sweep is a folder under DIR (reruns resume;
+the quick and full grids use different folders):
+- networks: every zoo network at its minimum chip plus extra PEs, layer-by-layer and CLSA-CIM, each without
+  and with greedy duplication (the four configurations the paper compares), pixel sets;
+- configs: per network, those four configurations side by side, with a plot;
+- headline: the largest utilization improvement and speedup of CLSA-CIM + duplication over layer-by-layer
+  without duplication, next to the paper's 17.9x and 29.2x, with the setting where each was reached;
+- gap: CLSA-CIM against CP-SAT's optimum on instances CP-SAT solves (small models, the golden chain, and in
+  the full run zoo networks at row granularity with a time limit).
 
 Everything is deterministic but the wall times and the CP-SAT runs stopped by their time limit (the README
 marks those: their status is FEASIBLE).
@@ -19,7 +22,9 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from importlib.resources import files
 from pathlib import Path
+from string import Template
 
 from cimopt import api
 from cimopt.builder import conv_chain
@@ -61,6 +66,7 @@ class Config:
     granularity: str = "pixel"
     gap: tuple[GapSweep, ...] = ()
     hardware: str | None = None
+    parts: tuple[str, ...] = ("networks", "configs", "headline", "gap")  # keys of PARTS, in README order
 
 
 def golden_chain() -> Workload:
@@ -213,7 +219,7 @@ def gap_table(rows: Sequence[dict]) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Running
+# Running: a context shared by the parts, one function per part
 
 
 def _sweep_command(models: Sequence[str], extra: Sequence[int], schedulers: str, dups: str, grans: Sequence[str],
@@ -227,10 +233,151 @@ def _sweep_command(models: Sequence[str], extra: Sequence[int], schedulers: str,
     return s + f" --out {out}"
 
 
+def render(template: str, **values: object) -> str:
+    """A part's markdown: `templates/<template>.md` with its `${name}` placeholders filled in."""
+    text = (files("cimopt.experiments") / "templates" / f"{template}.md").read_text()
+    return Template(text).substitute({k: str(v) for k, v in values.items()}).rstrip("\n") + "\n"
+
+
+@dataclass(frozen=True)
+class Section:
+    """What a part adds: its markdown, its tables (for summary.json), the sweeps it ran and files it wrote."""
+
+    markdown: str
+    tables: dict = field(default_factory=dict)
+    sweeps: tuple[SweepResult, ...] = ()
+    files: tuple[Path, ...] = ()
+
+
+@dataclass
+class Context:
+    """The run every part sees: the configuration, the chip, where to write, how to run sweeps, and the sweeps
+    run so far (by folder name, so parts can share one)."""
+
+    cfg: Config
+    hw: Hardware
+    out: Path
+    command: str
+    workers: int
+    dask: str | None
+    progress: bool
+    sweeps: dict[str, SweepResult] = field(default_factory=dict)
+
+    def sweep(self, spec: SweepSpec, name: str, plots: bool = False) -> SweepResult:
+        """Run (or resume) a sweep into DIR/name once per reproduce run."""
+        if name not in self.sweeps:
+            self.sweeps[name] = run_sweep(spec, self.out / name, workers=self.workers, dask=self.dask,
+                                          progress=self.progress, plots=plots, label=name)
+        return self.sweeps[name]
+
+    def made_by(self, res: SweepResult, sweep_cmd: str | None, cpsat: float | None = None) -> str:
+        return _made_by(self.command, sweep_cmd, res, cpsat)
+
+    def network_sweep(self) -> tuple[SweepResult, dict[str, Workload], str | None]:
+        """The networks sweep (parts networks, configs, headline), its workloads and its CLI command."""
+        cfg = self.cfg
+        nets = [_model(m) for m in cfg.networks]
+        spec = SweepSpec(models=tuple(nets), budget_kind="extra_pes", budgets=cfg.extra_pes, schedulers=(LBL, CLSA),
+                         duplications=("none", "greedy"), granularities=(cfg.granularity,), hardware=cfg.hardware)
+        res = self.sweep(spec, f"networks-{cfg.name}", plots=True)
+        workloads = {model_name(m): api.load_model(m) for m in nets}
+        cli = all(isinstance(m, str) for m in cfg.networks)
+        cmd = _sweep_command(list(workloads), cfg.extra_pes, f"{LBL},{CLSA}", "none,greedy", [cfg.granularity],
+                             self.out / res.out.name, hw=cfg.hardware) if cli else None
+        return res, workloads, cmd
+
+
+def part_networks(ctx: Context, n: int) -> Section:
+    res, workloads, cmd = ctx.network_sweep()
+    nets = network_table(res.rows, workloads, ctx.hw)
+    table = md_table(["network", "MVM layers", "MACs", "min PEs", "min tiles", "sets", "LbL latency (cycles)"],
+                     [[r["model"], r["mvm_layers"], f"{r['macs'] / 1e9:.3f} G", _fmt_int(r["min_pes"]),
+                       _fmt_int(r["min_tiles"]), _fmt_int(r["sets"]), _fmt_int(r["lbl_latency_cycles"])] for r in nets])
+    md = render("networks", n=n, pes_per_tile=ctx.hw.pes_per_tile, granularity=ctx.cfg.granularity, table=table,
+                made_by=ctx.made_by(res, cmd))
+    return Section(md, {"networks": nets}, (res,), res.files)
+
+
+def part_configs(ctx: Context, n: int) -> Section:
+    res, workloads, cmd = ctx.network_sweep()
+    configs = {name: config_table(res.rows, name) for name in workloads}
+    cols = [CONFIG_NAMES[c] for c in CONFIGS]
+    blocks = []
+    for name, rows in configs.items():
+        tab = md_table(["extra PEs", "PEs"] + [f"latency {c}" for c in cols] + [f"speedup {c}" for c in cols[1:]]
+                       + [f"util {c}" for c in cols],
+                       [[_fmt_int(r["extra_pes"]), _fmt_int(r["pes"])]
+                        + [_fmt_int(r[c]["latency_cycles"]) if r[c] else "" for c in cols]
+                        + [_fmt(r[c]["speedup_vs_lbl"], ".2f") + "x" if r[c] else "" for c in cols[1:]]
+                        + [_fmt(r[c]["utilization"], ".2%") if r[c] else "" for c in cols] for r in rows])
+        blocks.append(f"### {name}\n\n{tab}\n\n![{name}]({res.out.name}/{safe_name(name)}.png)\n")
+    md = render("configs", n=n, Granularity=ctx.cfg.granularity.capitalize(), per_network="\n".join(blocks),
+                made_by=ctx.made_by(res, cmd))
+    return Section(md, {"configs": configs})
+
+
+def part_headline(ctx: Context, n: int) -> Section:
+    res, workloads, cmd = ctx.network_sweep()
+    head, paper = headline(res.rows), headline(res.rows, PAPER_EXTRA_PES)
+    best = head["best"]
+    table = md_table(["quantity", "cimopt", "setting", "paper"], [
+        _head_row("speedup (CLSA+dup vs LbL)", best["speedup"], f"{PAPER_SPEEDUP}x"),
+        _head_row("utilization improvement, mapped PEs (CLSA+dup vs LbL)", best["utilization_mapped"],
+                  f"{PAPER_UTILIZATION}x"),
+        _head_row("utilization improvement, same mapping (CLSA+dup vs LbL+dup)", best["utilization_same_dup"], ""),
+        _head_row(f"speedup, at most {PAPER_EXTRA_PES} extra PEs", paper["best"]["speedup"], f"{PAPER_SPEEDUP}x"),
+        _head_row(f"utilization improvement (mapped), at most {PAPER_EXTRA_PES} extra PEs",
+                  paper["best"]["utilization_mapped"], f"{PAPER_UTILIZATION}x"),
+    ], "lrll")
+    per = md_table(["network", "speedup", "at extra PEs", "util. improvement (mapped)", "at extra PEs",
+                    "same mapping", "at extra PEs"],
+                   [[m] + sum(([_fmt(e["value"], ".2f") + "x", _fmt_int(e["extra_pes"])] if e else ["", ""]
+                               for e in (head["per_model"].get(m, {}).get(k) for k in
+                                         ("speedup", "utilization_mapped", "utilization_same_dup"))), [])
+                    for m in workloads])
+    plot = _headline_plot(head, list(workloads), ctx.out / "headline.png")
+    md = render("headline", n=n, paper_utilization=PAPER_UTILIZATION, paper_speedup=PAPER_SPEEDUP,
+                paper_extra_pes=PAPER_EXTRA_PES, table=table, per_network=per, made_by=ctx.made_by(res, cmd))
+    return Section(md, {"headline": head, "headline_paper_range": paper}, files=(plot,))
+
+
+def part_gap(ctx: Context, n: int) -> Section:
+    rows, made, sweeps = [], [], []
+    for g in ctx.cfg.gap:
+        spec = SweepSpec(models=tuple(_model(m) for m in g.models), budget_kind="extra_pes", budgets=g.extra_pes,
+                         schedulers=(LBL, CLSA, CPSAT), duplications=g.duplications, granularities=g.granularities,
+                         hardware=ctx.cfg.hardware, time_limit=g.time_limit)
+        res = ctx.sweep(spec, g.name)
+        sweeps.append(res)
+        rows += gap_table(res.rows)
+        cli = all(isinstance(m, str) for m in g.models)
+        cmd = _sweep_command([model_name(_model(m)) for m in g.models], g.extra_pes, f"{LBL},{CLSA},{CPSAT}",
+                             ",".join(g.duplications), g.granularities, ctx.out / g.name, g.time_limit,
+                             ctx.cfg.hardware) if cli else None
+        made.append(f"- `{g.name}/`: " + ctx.made_by(res, cmd, cpsat=g.time_limit))
+    table = md_table(["instance", "sets", "dup", "PEs", "set count", "LbL", "CLSA", "CP-SAT", "status", "bound",
+                      "opt. gap", "CLSA gap", "CLSA gap to bound", "solve s"],
+                     [[g["model"], g["granularity"], g["duplication"], _fmt_int(g["pes"]), _fmt_int(g["sets"]),
+                       _fmt_int(g["lbl_latency_cycles"]), _fmt_int(g["clsa_latency_cycles"]),
+                       _fmt_int(g["cpsat_latency_cycles"]), g["status"], _fmt_int(g["bound_cycles"]),
+                       _fmt(g["optimality_gap"], ".1%"), _fmt(g["clsa_gap"], "+.1%"),
+                       _fmt(g["clsa_gap_to_bound"], "+.1%"), _fmt(g["solve_seconds"], ".1f")] for g in rows],
+                     "lllrrrrrlrrrrr")
+    return Section(render("gap", n=n, table=table, made_by="\n\n".join(made)), {"gap": rows}, tuple(sweeps))
+
+
+PARTS: dict[str, Callable[[Context, int], Section]] = {
+    "networks": part_networks,
+    "configs": part_configs,
+    "headline": part_headline,
+    "gap": part_gap,
+}
+
+
 def reproduce(*, quick: bool = False, out: str | Path = "results", workers: int = 2, dask: str | None = None,
               progress: bool = True, command: str | None = None, config: Config | None = None,
               hardware: str | None = None) -> ReproduceResult:
-    """Run (or resume) the configuration's sweeps and write DIR/README.md, DIR/summary.json and the plots.
+    """Run (or resume) the configuration's parts and write DIR/README.md, DIR/summary.json and the plots.
 
     `config` defaults to QUICK or FULL; `hardware` (a TOML file or preset) replaces the config's chip.
     """
@@ -241,52 +388,37 @@ def reproduce(*, quick: bool = False, out: str | Path = "results", workers: int 
     command = command or f"cimopt reproduce{' --quick' if quick else ''} --out {out}"
     t0 = time.perf_counter()
     hw = load_hardware(cfg.hardware)
-
-    nets = [_model(m) for m in cfg.networks]
-    net_dir = out / f"networks-{cfg.name}"
-    spec = SweepSpec(models=tuple(nets), budget_kind="extra_pes", budgets=cfg.extra_pes, schedulers=(LBL, CLSA),
-                     duplications=("none", "greedy"), granularities=(cfg.granularity,), hardware=cfg.hardware)
-    net_res = run_sweep(spec, net_dir, workers=workers, dask=dask, progress=progress, plots=True, label=net_dir.name)
-    workloads = {model_name(m): api.load_model(m) for m in nets}
-
-    gap_results: list[tuple[GapSweep, SweepResult]] = []
-    for g in cfg.gap:
-        gspec = SweepSpec(models=tuple(_model(m) for m in g.models), budget_kind="extra_pes", budgets=g.extra_pes,
-                          schedulers=(LBL, CLSA, CPSAT), duplications=g.duplications,
-                          granularities=g.granularities, hardware=cfg.hardware, time_limit=g.time_limit)
-        gap_results.append((g, run_sweep(gspec, out / g.name, workers=workers, dask=dask, progress=progress,
-                                         plots=False, label=g.name)))
-
-    tables = {
-        "networks": network_table(net_res.rows, workloads, hw),
-        "configs": {name: config_table(net_res.rows, name) for name in workloads},
-        "headline": headline(net_res.rows),
-        "headline_paper_range": headline(net_res.rows, PAPER_EXTRA_PES),
-        "gap": [row for _, res in gap_results for row in gap_table(res.rows)],
-    }
-    files = [*net_res.files]
-    files.append(_headline_plot(tables["headline"], list(workloads), out / "headline.png"))
-    valid = all(r["valid"] is not False for r in net_res.rows) and all(
-        r["valid"] is not False for _, res in gap_results for r in res.rows)
+    ctx = Context(cfg, hw, out, command, workers, dask, progress)
+    sections = [PARTS[name](ctx, i + 1) for i, name in enumerate(cfg.parts)]
+    tables = {k: v for sec in sections for k, v in sec.tables.items()}
+    sweeps = list(ctx.sweeps.values())
+    files = [f for sec in sections for f in sec.files]
+    valid = all(r["valid"] is not False for res in sweeps for r in res.rows)
     wall = time.perf_counter() - t0
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps({"config": cfg.name, "hardware": hw.name, "tables": tables}, indent=1) + "\n")
-    readme = readme_text(cfg, hw, command, tables, net_res, gap_results, wall, workloads, out)
+    computed, reused = sum(r.computed for r in sweeps), sum(r.reused for r in sweeps)
+    intro = render("intro", config=cfg.name, command=command, wall=f"{wall:.1f}", computed=computed, reused=reused,
+                   work_min=f"{_compute_seconds(sweeps) / 60:.1f}", hw_name=hw.name, xbar_rows=hw.xbar_rows,
+                   xbar_cols=hw.xbar_cols, mvm_cycles=hw.mvm_cycles, pes_per_tile=hw.pes_per_tile,
+                   hop_cycles=hw.noc_hop_cycles)
+    listing = "\n".join(f"- `{r.out.name}/`: a sweep folder (`sweep.csv` has one row per point)" for r in sweeps)
+    listing += "".join(f"\n- `{f.name}`" for f in files if f.parent == out)
+    readme = "\n".join([intro] + [sec.markdown for sec in sections] + [render("files", files=listing)])
     readme_path = out / "README.md"
     readme_path.write_text(readme)
-    files += [summary_path, readme_path]
-    best = tables["headline"]["best"]
-    sp, um = best["speedup"], best["utilization_mapped"]
-    lines = [f"reproduce ({cfg.name}): {len(net_res.rows)} network points, "
-             f"{sum(len(r.rows) for _, r in gap_results)} gap points, {wall:.1f} s wall "
-             f"({net_res.computed + sum(r.computed for _, r in gap_results)} computed now)"]
+    files = [f for r in sweeps for f in r.files] + [f for f in files if f.parent == out] + [summary_path, readme_path]
+    lines = [f"reproduce ({cfg.name}): {', '.join(f'{len(r.rows)} {r.out.name} points' for r in sweeps)}, "
+             f"{wall:.1f} s wall ({computed} computed now)"]
+    best = tables.get("headline", {}).get("best", {})
+    sp, um = best.get("speedup"), best.get("utilization_mapped")
     if sp:
         lines.append(f"  best speedup {sp['value']:.2f}x ({sp['model']}, +{sp['extra_pes']} PEs; paper {PAPER_SPEEDUP}x)")
     if um:
         lines.append(f"  best utilization improvement {um['value']:.2f}x ({um['model']}, +{um['extra_pes']} PEs; "
                      f"paper {PAPER_UTILIZATION}x)")
     lines.append(f"  wrote {readme_path}")
-    return ReproduceResult("\n".join(lines), valid, tuple(files), tables)
+    return ReproduceResult("\n".join(lines), valid, tuple(dict.fromkeys(files)), tables)
 
 
 def _headline_plot(head: dict, models: list[str], path: Path) -> Path:
@@ -301,148 +433,9 @@ def _headline_plot(head: dict, models: list[str], path: Path) -> Path:
                           f"paper: utilization {PAPER_UTILIZATION}x": PAPER_UTILIZATION})
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# The README
-
-
-def _compute_seconds(net_res: SweepResult, gap_results: list[tuple[GapSweep, SweepResult]]) -> float:
+def _compute_seconds(sweeps: Sequence[SweepResult]) -> float:
     """Work of every point of the sweeps, whichever run computed it (each record keeps its own time)."""
-    results = [net_res] + [r for _, r in gap_results]
-    return sum(float(rec.get("seconds", 0.0)) for r in results for rec in r.records.values())
-
-
-def readme_text(cfg: Config, hw: Hardware, command: str, tables: dict, net_res: SweepResult,
-                gap_results: list[tuple[GapSweep, SweepResult]], wall: float, workloads: dict[str, Workload],
-                out: Path) -> str:
-    names = list(workloads)
-    cli_names = all(isinstance(m, str) for m in cfg.networks)
-    net_cmd = _sweep_command(names, cfg.extra_pes, "lbl,clsa", "none,greedy", [cfg.granularity], out / net_res.out.name,
-                             hw=cfg.hardware) if cli_names else None
-    parts = [
-        f"# cimopt results ({cfg.name})",
-        "",
-        f"Made by `{command}` in {wall:.1f} s wall time on this machine "
-        f"({net_res.computed + sum(r.computed for _, r in gap_results)} points computed in this run, "
-        f"{net_res.reused + sum(r.reused for _, r in gap_results)} reused from an earlier, interrupted or identical "
-        f"run); computing every point took {_compute_seconds(net_res, gap_results) / 60:.1f} min of work in all "
-        f"(summed per point, run on 2 worker processes: about half that in wall time on two cores). "
-        f"Hardware `{hw.name}`: {hw.xbar_rows} x {hw.xbar_cols} crossbars, {hw.mvm_cycles} cycle(s) per MVM, "
-        f"{hw.pes_per_tile} PEs per tile, NoC {hw.noc_hop_cycles} cycles per hop. Every schedule below was checked by the simulator; latencies are the simulator's.",
-        "",
-        "Each part is a sweep folder (`points.jsonl`, `sweep.csv`, `sweep.json`, `sweep.meta.json`); rerunning the "
-        "command resumes it. Numbers are deterministic, CP-SAT's included (its time limit counts deterministic "
-        "seconds); wall and solve times are not.",
-        "",
-        "## 1. Networks",
-        "",
-        "Each network's MVM layers, MACs, the minimum chip (one copy of every layer: PEs = crossbars, "
-        f"tiles of {hw.pes_per_tile} PEs), its number of {cfg.granularity} sets, and the layer-by-layer latency there, which "
-        "is the sum of the MVM layers' output pixels.",
-        "",
-        md_table(["network", "MVM layers", "MACs", "min PEs", "min tiles", "sets", "LbL latency (cycles)"],
-                 [[n["model"], n["mvm_layers"], f"{n['macs'] / 1e9:.3f} G", _fmt_int(n["min_pes"]),
-                   _fmt_int(n["min_tiles"]), _fmt_int(n["sets"]), _fmt_int(n["lbl_latency_cycles"])]
-                  for n in tables["networks"]]),
-        "",
-        _made_by(command, net_cmd, net_res),
-        "",
-        "## 2. Layer-by-layer vs CLSA-CIM, with and without weight duplication",
-        "",
-        "Per network and chip size (minimum PEs + extra PEs): latency in cycles, speedup over layer-by-layer "
-        "without duplication (LbL) at the same chip, and utilization (busy crossbar-cycles / (all PEs x latency)). "
-        "LbL+dup and CLSA+dup give the extra PEs to copies of the slowest layers, greedily (domain.md 3.2). "
-        f"{cfg.granularity.capitalize()} sets.",
-        "",
-    ]
-    for name in names:
-        rows = tables["configs"][name]
-        cols = [CONFIG_NAMES[c] for c in CONFIGS]
-        parts += [f"### {name}", "",
-                  md_table(["extra PEs", "PEs"] + [f"latency {c}" for c in cols] + [f"speedup {c}" for c in cols[1:]]
-                           + [f"util {c}" for c in cols],
-                           [[_fmt_int(r["extra_pes"]), _fmt_int(r["pes"])]
-                            + [_fmt_int(r[c]["latency_cycles"]) if r[c] else "" for c in cols]
-                            + [_fmt(r[c]["speedup_vs_lbl"], ".2f") + "x" if r[c] else "" for c in cols[1:]]
-                            + [_fmt(r[c]["utilization"], ".2%") if r[c] else "" for c in cols] for r in rows]),
-                  "", f"![{name}]({net_res.out.name}/{safe_name(name)}.png)", ""]
-    parts += [_made_by(command, net_cmd, net_res), ""]
-
-    head = tables["headline"]
-    best = head["best"]
-    parts += [
-        "## 3. Largest gains, next to the paper's",
-        "",
-        "The largest improvement CLSA-CIM with greedy duplication (CLSA+dup) reached over layer-by-layer without "
-        "duplication, over every network and chip size above, and where. The speedup is LbL latency / CLSA+dup "
-        "latency at the same chip. At the same chip, utilization of the whole chip improves by exactly the "
-        "speedup (the same work on the same PEs), so the utilization improvement is taken over the *mapped* PEs "
-        "(busy crossbar-cycles / (PEs holding weights x latency)): LbL maps only the minimum PEs, CLSA+dup maps "
-        "the copies too (equivalently: each design's whole-chip utilization when LbL runs on the minimum chip "
-        "and CLSA+dup uses every PE it is given). A second reading compares CLSA+dup with LbL on the same duplicated mapping (the gain "
-        "of cross-layer scheduling alone). The paper (Pelke et al., DATE 2024) reports up to "
-        f"{PAPER_UTILIZATION}x utilization and {PAPER_SPEEDUP}x speedup; its networks, crossbar size and "
-        "budgets are not all known, so the numbers are a comparison of trends, not a replication. The follow-up "
-        f"paper sweeps 0 to {PAPER_EXTRA_PES} extra PEs (of 512 x 512 cells); the last two rows stay in that range. "
-        "Gains grow with the extra PEs: the more copies, the more a pipelined schedule overlaps them.",
-        "",
-        md_table(["quantity", "cimopt", "setting", "paper"], [
-            _head_row("speedup (CLSA+dup vs LbL)", best["speedup"], f"{PAPER_SPEEDUP}x"),
-            _head_row("utilization improvement, mapped PEs (CLSA+dup vs LbL)", best["utilization_mapped"],
-                      f"{PAPER_UTILIZATION}x"),
-            _head_row("utilization improvement, same mapping (CLSA+dup vs LbL+dup)", best["utilization_same_dup"],
-                      ""),
-            _head_row(f"speedup, at most {PAPER_EXTRA_PES} extra PEs", tables["headline_paper_range"]["best"]["speedup"],
-                      f"{PAPER_SPEEDUP}x"),
-            _head_row(f"utilization improvement (mapped), at most {PAPER_EXTRA_PES} extra PEs",
-                      tables["headline_paper_range"]["best"]["utilization_mapped"], f"{PAPER_UTILIZATION}x"),
-        ], "lrll"),
-        "",
-        "Per network (best over its chip sizes):",
-        "",
-        md_table(["network", "speedup", "at extra PEs", "util. improvement (mapped)", "at extra PEs",
-                  "same mapping", "at extra PEs"],
-                 [[m] + sum(([_fmt(e["value"], ".2f") + "x", _fmt_int(e["extra_pes"])] if e else ["", ""]
-                             for e in (head["per_model"].get(m, {}).get(k) for k in
-                                       ("speedup", "utilization_mapped", "utilization_same_dup"))), [])
-                  for m in names]),
-        "",
-        "![headline](headline.png)",
-        "",
-        "Derived from the sweep of parts 1 and 2. " + _made_by(command, net_cmd, net_res),
-        "",
-        "## 4. Heuristic vs optimum (CP-SAT)",
-        "",
-        "CLSA-CIM against CP-SAT's best schedule for the same sets, copies and dependencies. Status OPTIMAL: "
-        "CP-SAT proved its latency minimal, so the CLSA gap (CLSA latency / optimum - 1) is the heuristic's "
-        "true distance from the optimum. FEASIBLE: the time limit stopped the search; the bound is the proven "
-        "lower bound and `CLSA gap to bound` is an upper limit on the heuristic's distance. CP-SAT starts from "
-        "the CLSA schedule (a hint), so it is never worse. `golden-chain` is domain.md's golden example.",
-        "",
-        md_table(["instance", "sets", "dup", "PEs", "set count", "LbL", "CLSA", "CP-SAT", "status", "bound",
-                  "opt. gap", "CLSA gap", "CLSA gap to bound", "solve s"],
-                 [[g["model"], g["granularity"], g["duplication"], _fmt_int(g["pes"]), _fmt_int(g["sets"]),
-                   _fmt_int(g["lbl_latency_cycles"]), _fmt_int(g["clsa_latency_cycles"]),
-                   _fmt_int(g["cpsat_latency_cycles"]), g["status"], _fmt_int(g["bound_cycles"]),
-                   _fmt(g["optimality_gap"], ".1%"), _fmt(g["clsa_gap"], "+.1%"), _fmt(g["clsa_gap_to_bound"], "+.1%"),
-                   _fmt(g["solve_seconds"], ".1f")] for g in tables["gap"]], "lllrrrrrlrrrrr"),
-        "",
-    ]
-    for g, res in gap_results:
-        cli = all(isinstance(m, str) for m in g.models)
-        cmd = _sweep_command([model_name(_model(m)) for m in g.models], g.extra_pes, "lbl,clsa,cpsat",
-                             ",".join(g.duplications), g.granularities, out / g.name, g.time_limit,
-                             cfg.hardware) if cli else None
-        parts += [f"- `{g.name}/`: " + _made_by(command, cmd, res, cpsat=g.time_limit), ""]
-    parts += [
-        "## Files",
-        "",
-        f"- `{net_res.out.name}/`: the network sweep (`sweep.csv` has one row per point; plots per network)",
-        *[f"- `{g.name}/`: the gap sweep" for g, _ in gap_results],
-        "- `headline.png`: best speedup and utilization improvement per network",
-        "- `summary.json`: every table above as JSON",
-        "",
-    ]
-    return "\n".join(parts)
+    return sum(float(rec.get("seconds", 0.0)) for r in sweeps for rec in r.records.values())
 
 
 def _head_row(label: str, e: dict | None, paper: str) -> list[str]:
