@@ -7,17 +7,28 @@ File format (all sections optional except [crossbar] and [chip].pes_per_tile):
     rows = 256
     cols = 256
     mvm_cycles = 1
+    cell_bits = 2            # optional, with weight_bits: a weight spans ceil(weight_bits / cell_bits) columns
+    weight_bits = 16         # optional (default: one cell per weight, today's crossbar count)
     [chip]
     pes_per_tile = 16
     tiles = 64               # optional: without it the chip is sized by the budget (--pes/--tiles/--extra-pes)
+    bits = 16                # optional: bits per activation element (default 8): NoC bytes, NoC energy
     [gpeu]                   # cycles per output element, by operation kind (see workload GpeuOp.kind)
     default = 0
     pool = 0
     [noc]
     hop_cycles = 0           # added to a dependency per mesh hop between producer and consumer copy
     mesh = [8, 8]            # optional: rows x cols of the tile mesh (default: ceil(sqrt(tiles)) columns)
+    link_bytes_per_cycle = 0 # optional: a transfer between tiles also takes ceil(bytes / this); 0 or absent: free
     [buffer]
     elements_per_tile = 0    # 0 or absent: unlimited
+    [energy]                 # optional, picojoules (absent: energy 0)
+    mvm_pj = 0.0             # per crossbar activation (one MVM of one crossbar, with its ADC conversions)
+    buffer_pj = 0.0          # per element written to or read from a tile buffer
+    noc_pj = 0.0             # per byte per hop
+    static_pj = 0.0          # per tile per cycle
+    [energy.gpeu]            # per output element, by operation kind; "default" for the rest
+    default = 0.0
 """
 
 from __future__ import annotations
@@ -48,6 +59,15 @@ class Hardware:
     noc_hop_cycles: int = 0
     mesh: tuple[int, int] | None = None
     buffer_elements: int | None = None  # per tile; None = unlimited
+    cell_bits: int = 1  # bits per crossbar cell; with weight_bits: columns per weight (1/1: one cell per weight)
+    weight_bits: int = 1
+    bits: int = 8  # bits per activation element (what the NoC carries)
+    link_bytes_per_cycle: int = 0  # NoC link bandwidth; 0 = transfers are not serialised
+    energy_mvm_pj: float = 0.0  # per crossbar activation, with its ADC
+    energy_buffer_pj: float = 0.0  # per element written or read
+    energy_noc_pj: float = 0.0  # per byte per hop
+    energy_static_pj: float = 0.0  # per tile per cycle
+    energy_gpeu_pj: tuple[tuple[str, float], ...] = ()  # (kind, pJ per output element); "default" for the rest
     source: str = field(default="<builtin>", compare=False)
 
     def gpeu_cost(self, kind: str) -> int:
@@ -59,6 +79,32 @@ class Hardware:
         """Cycles a GPEU op adds to every dependency through it: its cost per output element times the
         elements of one output pixel (its channels). Pixels are processed as they arrive (pipelined)."""
         return self.gpeu_cost(kind) * channels
+
+    @property
+    def weight_slices(self) -> int:
+        """Crossbar columns one weight spans: ceil(weight_bits / cell_bits) (1 by default)."""
+        return -(-self.weight_bits // self.cell_bits)
+
+    @property
+    def noc_costs(self) -> bool:
+        """Whether a transfer between tiles costs time (hop latency or serialisation)."""
+        return self.noc_hop_cycles > 0 or self.link_bytes_per_cycle > 0
+
+    def transfer_bytes(self, elements):
+        """Bytes that carry `elements` activation elements: ceil(elements * bits / 8) (int or numpy array)."""
+        return -(-(elements * self.bits) // 8)
+
+    def serialise_cycles(self, elements):
+        """Cycles to push `elements` activation elements through one link: ceil(bytes / link_bytes_per_cycle),
+        0 without a link bandwidth. Pure hardware arithmetic, shared by the simulator and the schedulers."""
+        if self.link_bytes_per_cycle <= 0:
+            return elements * 0
+        return -(-self.transfer_bytes(elements) // self.link_bytes_per_cycle)
+
+    def gpeu_energy(self, kind: str) -> float:
+        """GPEU energy (pJ) per output element of an operation of this kind."""
+        costs = dict(self.energy_gpeu_pj)
+        return costs.get(kind, costs.get("default", 0.0))
 
     def mesh_shape(self, tiles: int) -> tuple[int, int]:
         """Rows x cols of the tile mesh for a chip of `tiles` tiles: `noc.mesh`, else the squarest grid with
@@ -84,6 +130,35 @@ def _positive(value: object, where: str, *, allow_zero: bool = False) -> int:
     return value
 
 
+def _energy(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{where}: expected a number of picojoules, got {value!r}")
+    if not value >= 0 or value == float("inf"):
+        raise InputError(f"{where}: must be a finite number >= 0, got {value}")
+    return float(value)
+
+
+ENERGY_FIELDS = {"mvm_pj": "energy_mvm_pj", "buffer_pj": "energy_buffer_pj", "noc_pj": "energy_noc_pj",
+                 "static_pj": "energy_static_pj"}
+
+
+def _parse_energy(sec: dict, source: str) -> dict:
+    """The [energy] section as Hardware keyword arguments (all optional; absent = 0 pJ)."""
+    out: dict = {}
+    for key, value in sec.items():
+        if key == "gpeu":
+            if not isinstance(value, dict):
+                raise InputError(f"{source}: [energy.gpeu] must be a table")
+            gpeu = tuple(sorted((k, _energy(v, f"{source}: field energy.gpeu.{k}")) for k, v in value.items()))
+            out["energy_gpeu_pj"] = gpeu if any(v for _, v in gpeu) else ()  # all zero = absent
+        elif key in ENERGY_FIELDS:
+            out[ENERGY_FIELDS[key]] = _energy(value, f"{source}: field energy.{key}")
+        else:
+            known = ", ".join(sorted([*ENERGY_FIELDS, "gpeu"]))
+            raise InputError(f"{source}: unknown field energy.{key} (known: {known})")
+    return out
+
+
 def parse_hardware(data: dict, source: str = "<dict>") -> Hardware:
     """Validate a parsed hardware description; errors name `source` and the field."""
 
@@ -101,7 +176,7 @@ def parse_hardware(data: dict, source: str = "<dict>") -> Hardware:
             raise InputError(f"{source}: missing field {sname}.{key}")
         return _positive(sec[key], f"{source}: field {sname}.{key}", **kw)
 
-    known = {"name", "crossbar", "chip", "gpeu", "noc", "buffer", "description"}
+    known = {"name", "crossbar", "chip", "gpeu", "noc", "buffer", "energy", "description"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise InputError(f"{source}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -110,8 +185,11 @@ def parse_hardware(data: dict, source: str = "<dict>") -> Hardware:
     gpeu = section("gpeu")
     noc = section("noc")
     buf = section("buffer")
-    for sname, sec, keys in (("crossbar", xb, {"rows", "cols", "mvm_cycles"}), ("chip", chip, {"pes_per_tile", "tiles"}),
-                             ("noc", noc, {"hop_cycles", "mesh"}), ("buffer", buf, {"elements_per_tile"})):
+    energy = _parse_energy(section("energy"), source)
+    for sname, sec, keys in (("crossbar", xb, {"rows", "cols", "mvm_cycles", "cell_bits", "weight_bits"}),
+                             ("chip", chip, {"pes_per_tile", "tiles", "bits"}),
+                             ("noc", noc, {"hop_cycles", "mesh", "link_bytes_per_cycle"}),
+                             ("buffer", buf, {"elements_per_tile"})):
         for key in sec:
             if key not in keys:
                 raise InputError(f"{source}: unknown field {sname}.{key} (known: {', '.join(sorted(keys))})")
@@ -125,6 +203,13 @@ def parse_hardware(data: dict, source: str = "<dict>") -> Hardware:
         if tiles is not None and mesh[0] * mesh[1] < tiles:
             raise InputError(f"{source}: field noc.mesh {mesh[0]}x{mesh[1]} holds fewer than chip.tiles={tiles}")
     buffer = need(buf, "buffer", "elements_per_tile", allow_zero=True) if "elements_per_tile" in buf else 0
+    if ("cell_bits" in xb) != ("weight_bits" in xb):
+        raise InputError(f"{source}: fields crossbar.cell_bits and crossbar.weight_bits go together (give both)")
+    precision = {k: need(xb, "crossbar", k) for k in ("cell_bits", "weight_bits") if k in xb}
+    if "bits" in chip:
+        precision["bits"] = need(chip, "chip", "bits")
+    if "link_bytes_per_cycle" in noc:
+        precision["link_bytes_per_cycle"] = need(noc, "noc", "link_bytes_per_cycle", allow_zero=True)
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str):
         raise InputError(f"{source}: field name must be a string")
@@ -140,6 +225,8 @@ def parse_hardware(data: dict, source: str = "<dict>") -> Hardware:
         mesh=mesh,
         buffer_elements=buffer or None,
         source=source,
+        **precision,
+        **energy,
     )
 
 

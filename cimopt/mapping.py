@@ -10,16 +10,22 @@ from cimopt.hardware import Hardware
 from cimopt.workload import Layer, Workload
 
 
+def cell_cols(layer: Layer, hw: Hardware) -> int:
+    """Crossbar columns one group's weights occupy: a weight of `weight_bits` spans `weight_slices` cells."""
+    return layer.group_cols * hw.weight_slices
+
+
 def groups_per_crossbar(layer: Layer, hw: Hardware) -> int:
     """How many groups of a grouped conv share one crossbar block-diagonally (1 if a group does not fit)."""
-    if layer.groups == 1 or layer.group_rows > hw.xbar_rows or layer.group_cols > hw.xbar_cols:
+    cols = cell_cols(layer, hw)
+    if layer.groups == 1 or layer.group_rows > hw.xbar_rows or cols > hw.xbar_cols:
         return 1
-    return min(hw.xbar_rows // layer.group_rows, hw.xbar_cols // layer.group_cols, layer.groups)
+    return min(hw.xbar_rows // layer.group_rows, hw.xbar_cols // cols, layer.groups)
 
 
 def crossbars(layer: Layer, hw: Hardware) -> int:
-    """Crossbars one copy of `layer` needs (domain.md 3.1)."""
-    per_group = math.ceil(layer.group_rows / hw.xbar_rows) * math.ceil(layer.group_cols / hw.xbar_cols)
+    """Crossbars one copy of `layer` needs (domain.md 3.1), its weights sliced over `weight_slices` cells."""
+    per_group = math.ceil(layer.group_rows / hw.xbar_rows) * math.ceil(cell_cols(layer, hw) / hw.xbar_cols)
     if layer.groups == 1:
         return per_group
     packed = groups_per_crossbar(layer, hw)

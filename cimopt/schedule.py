@@ -14,6 +14,10 @@ from cimopt.mapping import Mapping
 
 FORMAT = "cimopt-schedule"
 VERSION = 1
+DEFAULT_HW = Hardware()
+# hardware fields added after format version 1: written only when set, so older files and their bytes stay valid
+OPTIONAL_HARDWARE = ("cell_bits", "weight_bits", "bits", "link_bytes_per_cycle", "energy_mvm_pj", "energy_buffer_pj",
+                     "energy_noc_pj", "energy_static_pj", "energy_gpeu_pj")
 JOB_COLUMNS = ("layer", "set", "copy", "start", "end", "y0", "y1", "x0", "x1")
 
 
@@ -77,6 +81,9 @@ class Schedule:
     def to_json(self) -> dict:
         hw = asdict(self.hardware)
         hw.pop("source")
+        for key in OPTIONAL_HARDWARE:  # left out at their defaults: files stay as they were before these fields
+            if hw[key] == getattr(DEFAULT_HW, key):
+                hw.pop(key)
         return {
             "format": FORMAT, "version": VERSION, "scheduler": self.scheduler, "model": self.model,
             "fingerprint": self.fingerprint, "granularity": self.granularity, "hardware": hw,
@@ -96,6 +103,7 @@ class Schedule:
         try:
             hwd = dict(d["hardware"])
             hwd["gpeu_cycles"] = tuple(tuple(x) for x in hwd.get("gpeu_cycles", ()))
+            hwd["energy_gpeu_pj"] = tuple(tuple(x) for x in hwd.get("energy_gpeu_pj", ()))
             if hwd.get("mesh") is not None:
                 hwd["mesh"] = tuple(hwd["mesh"])
             hw = Hardware(**hwd, source=source)

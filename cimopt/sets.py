@@ -104,6 +104,7 @@ class SetGraph:
     src: np.ndarray
     dst: np.ndarray
     lag: np.ndarray
+    elements: np.ndarray  # output elements per set: pixels * channels (what its transfers carry over the NoC)
 
     @property
     def num_sets(self) -> int:
@@ -239,4 +240,7 @@ def build_sets(workload: Workload, hw: Hardware, granularity: str | Granularity)
     src = np.concatenate(srcs) if srcs else empty
     dst = np.concatenate(dsts) if dsts else empty
     lag = np.concatenate(lags) if lags else empty
-    return SetGraph(g, layer_sets, offset, duration, release, src.astype(np.int64), dst.astype(np.int64), lag)
+    elements = np.concatenate([ls.pixels * lay.out.channels for ls, lay in zip(layer_sets, workload.layers, strict=True)]
+                              or [np.zeros(0, np.int64)]).astype(np.int64)
+    return SetGraph(g, layer_sets, offset, duration, release, src.astype(np.int64), dst.astype(np.int64), lag,
+                    elements)

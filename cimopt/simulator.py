@@ -28,9 +28,11 @@ Time model (the same as cimopt/schedulers/list_scheduling.py):
   inputs is ready at its latency;
 - NoC: a consumer job on copy b of layer L reading a producer pixel computed on copy a of layer P waits
   `noc_hop_cycles * hops` more, hops being the Manhattan distance between the two copies' home tiles on the
-  mesh `hw.mesh_shape(budget.tiles)` (tiles numbered row-major). The transfer is charged once per MVM-to-MVM
-  dependency, whatever GPEU ops lie between (they run on the way). Ready maps of producer layers are therefore
-  built per distinct consumer home tile.
+  mesh `hw.mesh_shape(budget.tiles)` (tiles numbered row-major), plus, when the two home tiles differ, the
+  serialisation of the producing job's outputs on a link, `hw.serialise_cycles(pixels * channels)` (the job
+  sends all its outputs as one message; nothing crosses the NoC between copies on one tile). The transfer is
+  charged once per MVM-to-MVM dependency, whatever GPEU ops lie between (they run on the way). Ready maps of
+  producer layers are therefore built per distinct consumer home tile.
 - a consumer job's requirement is the max over its rectangle of the max over its input windows.
 
 Buffer rule: a pixel of an MVM layer (its `out.channels` elements) occupies the home tile of the copy that
@@ -179,6 +181,7 @@ class _LayerJobs:
     flat: np.ndarray  # flat OFM pixel index of every expanded pixel
     offs: np.ndarray  # len(idx) + 1
     tile: np.ndarray  # home tile of each job's copy
+    ser: np.ndarray  # link serialisation cycles of each job's outputs (0 without a link bandwidth)
     key: np.ndarray  # consumer tile key of each job (its tile, or 0 without NoC cost)
     keys: tuple[int, ...]  # the distinct keys
     doubled: bool  # some pixel is covered twice
@@ -338,18 +341,21 @@ def _check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: _R
 class _Ready:
     """Ready maps of every node at a consumer tile key, from the MVM layers' end maps (lazy, memoized)."""
 
-    def __init__(self, plan: _Plan, ends: list, tiles: list) -> None:
-        self.plan, self.ends, self.tiles, self.cache = plan, ends, tiles, {}
+    def __init__(self, plan: _Plan, ends: list, tiles: list, sers: list) -> None:
+        self.plan, self.ends, self.tiles, self.sers, self.cache = plan, ends, tiles, sers, {}
 
     def layer_map(self, li: int, key: int | None) -> np.ndarray:
-        """End map of layer `li` as seen from tile `key` (plus NoC transfer)."""
-        hop = self.plan.hw.noc_hop_cycles
+        """End map of layer `li` as seen from tile `key` (plus NoC transfer: hops and serialisation)."""
         e = self.ends[li]
-        if not hop or key is None:
+        if not self.plan.hw.noc_costs or key is None:
             return e
         cols = self.plan.mesh_cols
         t = self.tiles[li]
-        return e + hop * (np.abs(t // cols - key // cols) + np.abs(t % cols - key % cols))
+        hops = np.abs(t // cols - key // cols) + np.abs(t % cols - key % cols)
+        out = e + self.plan.hw.noc_hop_cycles * hops
+        if self.sers[li] is not None:
+            out = out + np.where(hops > 0, self.sers[li], 0)
+        return out
 
     def get(self, name: str, key: int | None) -> np.ndarray:
         wl = self.plan.workload
@@ -401,19 +407,21 @@ def _requirements(plan: _Plan, li: int, get) -> np.ndarray:
     return np.maximum.reduceat(val, lj.offs[:-1])
 
 
-def _run(plan: _Plan, decide: Callable[[int, np.ndarray], np.ndarray]) -> tuple[np.ndarray, list, list]:
+def _run(plan: _Plan, decide: Callable[[int, np.ndarray], np.ndarray]) -> tuple[np.ndarray, list, list, list]:
     """One pass over the graph in node order: requirement of every job, then its end from `decide(layer, req)`.
 
-    Returns the per-job requirements (NEG for malformed jobs) and per layer the end map and the home-tile map.
+    Returns the per-job requirements (NEG for malformed jobs) and per layer the end map, the home-tile map and
+    the serialisation map (None without a link bandwidth).
     GPEU maps are computed once per needed tile key and dropped after their last consumer.
     """
     wl = plan.workload
     n_layers = len(wl.layers)
     ends: list = [None] * n_layers
     tiles: list = [None] * n_layers
+    sers: list = [None] * n_layers
     req = np.full(len(plan.schedule), NEG, dtype=np.int64)
     maps: dict[str, dict] = {}
-    ready = _Ready(plan, ends, tiles)
+    ready = _Ready(plan, ends, tiles, sers)
 
     def get(name: str, key: int | None) -> np.ndarray:
         node = wl.node(name)
@@ -432,15 +440,17 @@ def _run(plan: _Plan, decide: Callable[[int, np.ndarray], np.ndarray]) -> tuple[
             e = decide(li, r)
             shape = (node.out.height, node.out.width)
             ends[li], tiles[li] = _paint(lj, e, shape, latest=False, extra=lj.tile)
+            if plan.hw.link_bytes_per_cycle > 0:
+                sers[li] = _paint(lj, e, shape, latest=False, extra=lj.ser)[1]
         else:
             maps[node.name] = {k: _node_map(plan, node, k, get) for k in plan.need[node.name]}
             drop.setdefault(plan.last_use[p], []).append(node.name)
         for name in drop.pop(p, []):
             maps.pop(name, None)
-    return req, ends, tiles
+    return req, ends, tiles, sers
 
 
-def _needs(workload: Workload, jobs: tuple[_LayerJobs, ...], hop: int) -> tuple[dict, tuple[int, ...]]:
+def _needs(workload: Workload, jobs: tuple[_LayerJobs, ...], hop: bool) -> tuple[dict, tuple[int, ...]]:
     """Tile keys at which each non-MVM node's ready map is needed, and each node's last consumer position."""
     pos = {n.name: i for i, n in enumerate(workload.nodes)}
     succ: dict[str, list[str]] = {n.name: [] for n in workload.nodes}
@@ -755,7 +765,7 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     copy = np.asarray(s.copy, dtype=np.int64)
     start = np.asarray(s.start, dtype=np.int64)
     end = np.asarray(s.end, dtype=np.int64)
-    hop = hw.noc_hop_cycles
+    hop = hw.noc_costs
     mesh_cols = hw.mesh_shape(max(m.budget.tiles, 1))[1]
     duration = np.where(good, (s.y1 - s.y0) * (s.x1 - s.x0) * hw.mvm_cycles, 0).astype(np.int64)
     jobs = []
@@ -765,7 +775,8 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
         tile = homes[li][copy[idx]] if len(idx) else np.zeros(0, np.int64)
         doubled = len(flat) > 0 and int(np.bincount(flat, minlength=lay.out.pixels).max()) > 1
         key = tile if hop else np.zeros_like(tile)
-        jobs.append(_LayerJobs(idx, flat, offs, tile, key, tuple(int(k) for k in np.unique(key)), doubled))
+        ser = np.asarray(hw.serialise_cycles(np.diff(offs) * lay.out.channels), np.int64)
+        jobs.append(_LayerJobs(idx, flat, offs, tile, ser, key, tuple(int(k) for k in np.unique(key)), doubled))
     jobs_t = tuple(jobs)
     need, last_use = _needs(workload, jobs_t, hop)
     plan = _Plan(workload, hw, s, mesh_cols, jobs_t, duration, need, last_use)
@@ -774,11 +785,11 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     _check_overlap(plan, good, rep)
 
     # dependencies, on the scheduled ends
-    req, ends, tiles = _run(plan, lambda li, r: end[plan.jobs[li].idx])
+    req, ends, tiles, sers = _run(plan, lambda li, r: end[plan.jobs[li].idx])
     late = np.nonzero(good & (start < req))[0]
     late = late[np.lexsort((late, start[late]))]
     if len(late):
-        ready = _Ready(plan, ends, tiles)
+        ready = _Ready(plan, ends, tiles, sers)
 
         def make(j: int) -> Violation:
             return Violation("dependency", workload.layers[int(layer[j])].name, int(s.set[j]), int(start[j]),

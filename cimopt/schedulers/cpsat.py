@@ -94,7 +94,7 @@ class TileGroups:
         tiles, members = [], []
         for li, d in enumerate(mapping.copies):
             homes = mapping.home_tiles(li)
-            if hw.noc_hop_cycles == 0:
+            if not hw.noc_costs:
                 tiles.append((homes[0],))
                 members.append((tuple(range(d)),))
                 continue
@@ -182,17 +182,19 @@ def add_precedences(v: CpVars, sets: SetGraph, hw: Hardware, mapping: Mapping | 
     for u, w, lag in zip(sets.src.tolist(), sets.dst.tolist(), base.tolist(), strict=True):
         v.model.Add(v.start[w] >= v.start[u] + int(dur[u]) + lag)
     v.counts["precedences"] += len(sets.src)
-    if mapping is None or hw.noc_hop_cycles == 0:
+    if mapping is None or not hw.noc_costs:
         return
     lu_all, lw_all = sets.layer_of(sets.src), sets.layer_of(sets.dst)
-    tables: dict[tuple[int, int], np.ndarray] = {}
+    elements = sets.elements[sets.src].tolist()
+    # the transfer depends on the tiles and on the source set's size: one table per (layer pair, set size)
+    tables: dict[tuple[int, int, int], np.ndarray] = {}
     for e, (u, w) in enumerate(zip(sets.src.tolist(), sets.dst.tolist(), strict=True)):
-        lu, lw = int(lu_all[e]), int(lw_all[e])
-        if (lu, lw) not in tables:
+        lu, lw, el = int(lu_all[e]), int(lw_all[e]), elements[e]
+        if (lu, lw, el) not in tables:
             tu = np.asarray(groups.tiles[lu], np.int64)
             tw = np.asarray(groups.tiles[lw], np.int64)
-            tables[lu, lw] = transfer_cycles(hw, mapping, tu[:, None], tw[None, :])
-        t = tables[lu, lw]
+            tables[lu, lw, el] = transfer_cycles(hw, mapping, tu[:, None], tw[None, :], el)
+        t = tables[lu, lw, el]
         tmin = int(t.min())
         if int(t.max()) == tmin:
             continue
@@ -488,8 +490,9 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
     xb = crossbars_per_layer(workload, hw)
     counts = [ls.count for ls in sets.layers]
     if joint:
-        if hw.noc_hop_cycles:
-            raise InputError(f"{hw.source}: joint duplication needs noc.hop_cycles = 0 (got {hw.noc_hop_cycles}): "
+        if hw.noc_costs:
+            raise InputError(f"{hw.source}: joint duplication needs a free NoC (noc.hop_cycles = 0 and no "
+                             f"noc.link_bytes_per_cycle; got {hw.noc_hop_cycles} and {hw.link_bytes_per_cycle}): "
                              "copy placement would change with the copy counts")
         if sum(xb) > budget.pes:
             raise InputError(f"model {workload.name!r} needs {sum(xb)} PEs, the budget is {budget.pes}")

@@ -3,7 +3,10 @@
 A set runs on one copy of its layer; its outputs leave from that copy's home tile. A dependency edge
 `src -> dst` lets `dst` start `lag` cycles (the GPEU latency on the path, from `sets.build_sets`) plus the NoC
 transfer between the two copies' home tiles after `src` ends; `release[s]` is the earliest start from the
-graph input. The simulator checks the same rules on its own (it shares only the hop metric `Hardware.hops`).
+graph input. A transfer between two different tiles costs `noc.hop_cycles * hops` plus the serialisation of
+the producer set's outputs, `ceil(bytes / noc.link_bytes_per_cycle)` with `bytes = ceil(elements * bits / 8)`;
+between copies on the same tile it costs nothing (no NoC). The simulator checks the same rules on its own (it
+shares only the hop metric `Hardware.hops` and the arithmetic `Hardware.serialise_cycles`).
 """
 
 from __future__ import annotations
@@ -22,30 +25,44 @@ def home_tiles(sets: SetGraph, mapping: Mapping, copy: np.ndarray) -> np.ndarray
                           or [np.zeros(0, np.int64)])
 
 
-def transfer_cycles(hw: Hardware, mapping: Mapping, tile_a: np.ndarray, tile_b: np.ndarray) -> np.ndarray:
-    """NoC latency between tiles: `noc.hop_cycles` times the hop distance on the mesh."""
-    if hw.noc_hop_cycles == 0:
-        return np.zeros(np.broadcast(tile_a, tile_b).shape, dtype=np.int64)
-    hops = hw.hops(np.asarray(tile_a, np.int64), np.asarray(tile_b, np.int64), mapping.budget.tiles)
-    return hops.astype(np.int64) * hw.noc_hop_cycles
+def transfer_cycles(hw: Hardware, mapping: Mapping, tile_a: np.ndarray, tile_b: np.ndarray,
+                    elements: np.ndarray | int = 0) -> np.ndarray:
+    """NoC latency of sending `elements` activation elements from tile a to tile b (numpy broadcast):
+    `noc.hop_cycles` times the hop distance on the mesh, plus their serialisation on a link; 0 on one tile."""
+    shape = np.broadcast(tile_a, tile_b, elements).shape
+    if not hw.noc_costs:
+        return np.zeros(shape, dtype=np.int64)
+    hops = np.broadcast_to(hw.hops(np.asarray(tile_a, np.int64), np.asarray(tile_b, np.int64),
+                                   mapping.budget.tiles), shape).astype(np.int64)
+    ser = np.asarray(hw.serialise_cycles(np.asarray(elements, np.int64)), np.int64)
+    return hops * hw.noc_hop_cycles + np.where(hops > 0, ser, 0)
 
 
 def edge_lags(sets: SetGraph, hw: Hardware, mapping: Mapping, copy: np.ndarray) -> np.ndarray:
-    """Per dependency edge: GPEU lag plus NoC transfer between the copies that run its two sets."""
+    """Per dependency edge: GPEU lag plus NoC transfer of the source set's outputs between the copies that
+    run its two sets."""
     tiles = home_tiles(sets, mapping, copy)
-    return sets.lag + transfer_cycles(hw, mapping, tiles[sets.src], tiles[sets.dst])
+    return sets.lag + transfer_cycles(hw, mapping, tiles[sets.src], tiles[sets.dst], sets.elements[sets.src])
 
 
-def min_transfer_lags(sets: SetGraph, hw: Hardware, mapping: Mapping | None) -> np.ndarray:
-    """Per edge: GPEU lag plus the least NoC transfer between any copy of its source and destination layers
-    (what any choice of copies must pay at least; `mapping=None`: no NoC cost known, GPEU lag only)."""
-    if mapping is None or hw.noc_hop_cycles == 0 or len(sets.src) == 0:
-        return sets.lag.copy()
-    ls, ld = sets.layer_of(sets.src), sets.layer_of(sets.dst)
+def min_hops(sets: SetGraph, hw: Hardware, mapping: Mapping, ls: np.ndarray, ld: np.ndarray) -> np.ndarray:
+    """Per (source layer, destination layer) pair given as arrays: the fewest hops between any copy of one
+    and any copy of the other (0 when two of their copies share a home tile)."""
     n = len(sets.layers)
     table = np.zeros((n, n), dtype=np.int64)
     for a, b in set(zip(ls.tolist(), ld.tolist(), strict=True)):
         ta = np.asarray(mapping.home_tiles(a), dtype=np.int64)
         tb = np.asarray(mapping.home_tiles(b), dtype=np.int64)
-        table[a, b] = int(transfer_cycles(hw, mapping, ta[:, None], tb[None, :]).min())
-    return sets.lag + table[ls, ld]
+        table[a, b] = int(hw.hops(ta[:, None], tb[None, :], mapping.budget.tiles).min())
+    return table[ls, ld]
+
+
+def min_transfer_lags(sets: SetGraph, hw: Hardware, mapping: Mapping | None) -> np.ndarray:
+    """Per edge: GPEU lag plus the least NoC transfer between any copy of its source and destination layers
+    (what any choice of copies must pay at least; `mapping=None`: no NoC cost known, GPEU lag only). The
+    transfer grows with the hops, so the fewest hops give the least transfer."""
+    if mapping is None or not hw.noc_costs or len(sets.src) == 0:
+        return sets.lag.copy()
+    hops = min_hops(sets, hw, mapping, sets.layer_of(sets.src), sets.layer_of(sets.dst))
+    ser = np.asarray(hw.serialise_cycles(sets.elements[sets.src]), np.int64)
+    return sets.lag + hops * hw.noc_hop_cycles + np.where(hops > 0, ser, 0)

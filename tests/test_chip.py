@@ -1,0 +1,118 @@
+"""The realistic chip (issue 14): NoC data volume, precision-aware crossbar counts, zero fields = old results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from cimopt import api
+from cimopt.errors import InputError
+from cimopt.hardware import Hardware, parse_hardware, resolve_hardware_path
+from cimopt.mapping import crossbars
+from cimopt.schedulers.timing import edge_lags, min_transfer_lags, transfer_cycles
+from cimopt.simulator import simulate
+from tests.graphs import pointwise_chain, residual_block, yolo_like
+
+# Two 1x1 convs (4 -> 4 -> 4 channels) on a 4 x 4 input, one crossbar each, one PE per tile: layer pw0 on
+# tile 0, pw1 on tile 1 of a 1 x 2 mesh (1 hop). Row sets: 4 pixels x 4 channels = 16 elements = 32 bytes at
+# 16 bits; at 8 bytes per cycle they take 4 cycles on the link, plus 3 for the hop: 7 cycles per transfer.
+TWO_TILES = Hardware(pes_per_tile=1, noc_hop_cycles=3, bits=16, link_bytes_per_cycle=8)
+
+
+def _two_tile_problem(hw: Hardware = TWO_TILES):
+    return api.prepare(pointwise_chain(2, 4), hw, sets="row")
+
+
+def test_two_tile_transfer_by_hand():
+    p = _two_tile_problem()
+    assert p.mapping.placement == (((0,),), ((1,),)) and p.budget.tiles == 2
+    assert int(transfer_cycles(TWO_TILES, p.mapping, 0, 1, 16)) == 3 + 4
+    assert int(transfer_cycles(TWO_TILES, p.mapping, 1, 1, 16)) == 0  # same tile: no NoC at all
+    assert edge_lags(p.sets, TWO_TILES, p.mapping, np.zeros(8, np.int64)).tolist() == [7, 7, 7, 7]
+    assert min_transfer_lags(p.sets, TWO_TILES, p.mapping).tolist() == [7, 7, 7, 7]
+    # pw0's sets end at 4, 8, 12, 16; pw1's set i starts at end_i + 7, or when its copy is free
+    clsa = api.run(p, "clsa")
+    assert clsa.schedule.start[4:].tolist() == [11, 15, 19, 23]
+    assert clsa.sim.valid and clsa.sim.latency == 27 and clsa.sim.self_timed_latency == 27
+    cp = api.run(p, "cpsat", time_limit=5)
+    assert cp.sim.valid and cp.sim.latency == 27 and cp.status == "OPTIMAL"
+
+
+def test_simulator_charges_serialisation_on_its_own():
+    """A schedule made without the link bandwidth breaks dependencies once the bandwidth counts."""
+    free = api.run(_two_tile_problem(replace(TWO_TILES, link_bytes_per_cycle=0)), "clsa").schedule
+    assert free.start[4:].tolist() == [7, 11, 15, 19]
+    sim = simulate(pointwise_chain(2, 4), replace(free, hardware=TWO_TILES))
+    assert not sim.valid and sim.violation_counts == {"dependency": 4}
+    assert "+ 7 NoC from tile 0 to tile 1" in sim.violations[0].message
+    # on one tile nothing crosses the NoC: the same schedule is valid with any bandwidth
+    one = api.prepare(pointwise_chain(2, 4), replace(TWO_TILES, pes_per_tile=2), sets="row")
+    assert api.run(one, "clsa").sim.latency == 20
+
+
+def test_crossbars_honour_weight_and_cell_precision():
+    wl = residual_block(6)
+    stem = wl.layers[0]  # 4*9 = 36 rows, 8 cols
+    assert crossbars(stem, Hardware(xbar_rows=128, xbar_cols=128)) == 1
+    hw = Hardware(xbar_rows=128, xbar_cols=128, cell_bits=2, weight_bits=16)  # 8 columns per weight: 64
+    assert hw.weight_slices == 8 and crossbars(stem, hw) == 1
+    assert crossbars(stem, replace(hw, xbar_cols=32)) == 2
+    fc = wl.layers[-1]  # 8 x 10 -> 80 columns of cells
+    assert crossbars(fc, replace(hw, xbar_cols=64)) == 2
+    p = api.prepare(wl, replace(hw, xbar_cols=32), sets="row")
+    assert api.run(p, "clsa").sim.valid  # the simulator's crossbar check is the same function
+
+
+def test_precision_fields_parse_and_check():
+    base = {"crossbar": {"rows": 128, "cols": 128, "mvm_cycles": 1}, "chip": {"pes_per_tile": 8}}
+    hw = parse_hardware(base | {"crossbar": base["crossbar"] | {"cell_bits": 2, "weight_bits": 16},
+                                "chip": {"pes_per_tile": 8, "bits": 16}, "noc": {"link_bytes_per_cycle": 32}})
+    assert (hw.weight_slices, hw.bits, hw.link_bytes_per_cycle) == (8, 16, 32)
+    assert hw.serialise_cycles(100) == 7  # 200 bytes over 32 per cycle
+    with pytest.raises(InputError, match="cell_bits and crossbar.weight_bits go together"):
+        parse_hardware(base | {"crossbar": base["crossbar"] | {"cell_bits": 2}})
+    with pytest.raises(InputError, match="noc.link_bytes_per_cycle: must be >= 0"):
+        parse_hardware(base | {"noc": {"link_bytes_per_cycle": -1}})
+    with pytest.raises(InputError, match="chip.bits: must be > 0"):
+        parse_hardware(base | {"chip": {"pes_per_tile": 8, "bits": 0}})
+
+
+# sha256 of lbl and CLSA schedules (saved JSON), their simulation and the lower bounds on two small models x
+# {default, noc-mesh} x {pixel, row} x {no duplication, greedy +6 PEs}, computed by the code before issue 14
+OLD_DIGEST = "58d73cd3df30df1920ac81e07227073b32d05c587f67350727e79031b55abed1"
+
+
+def _digest(sections: dict | None = None) -> str:
+    """`sections`: TOML sections merged into each preset's file."""
+    from cimopt.schedulers.bounds import lower_bounds
+
+    h = hashlib.sha256()
+    for wl in (yolo_like(16), residual_block(6)):
+        for hwname in ("default", "noc-mesh"):
+            data = tomllib.loads(resolve_hardware_path(hwname).read_text())
+            for sec, fields in (sections or {}).items():
+                data[sec] = data.get(sec, {}) | fields
+            hw = parse_hardware(data, hwname)
+            for sets in ("pixel", "row"):
+                for dup, extra in (("none", 0), ("greedy", 6)):
+                    p = api.prepare(wl, hw, dup=dup, extra_pes=extra, sets=sets)
+                    h.update(repr(lower_bounds(p.workload, p.hardware, p.mapping, p.sets)).encode())
+                    for sch in ("lbl", "clsa"):
+                        r = api.run(p, sch, time_limit=2)
+                        h.update(json.dumps(r.schedule.to_json(), separators=(",", ":")).encode())
+                        sim = r.sim
+                        h.update(repr((sim.valid, sim.latency, sim.self_timed_latency, sim.peak_buffer, sim.copy_busy,
+                                       sim.utilization, sim.layer_start, sim.layer_end)).encode())
+    return h.hexdigest()
+
+
+def test_zero_bandwidth_and_energy_fields_give_todays_results_byte_for_byte():
+    assert _digest() == OLD_DIGEST
+    zero = {"noc": {"link_bytes_per_cycle": 0},
+            "energy": {"mvm_pj": 0, "buffer_pj": 0.0, "noc_pj": 0.0, "static_pj": 0.0, "gpeu": {"default": 0.0}}}
+    assert _digest(zero) == OLD_DIGEST
