@@ -21,21 +21,6 @@ OPTIONAL_HARDWARE = ("cell_bits", "weight_bits", "bits", "link_bytes_per_cycle",
 JOB_COLUMNS = ("layer", "set", "copy", "start", "end", "y0", "y1", "x0", "x1")
 
 
-@dataclass(frozen=True)
-class Job:
-    """Set `set` of MVM layer `layer` (its OFM rows y0..y1-1, cols x0..x1-1) on copy `copy`, [start, end)."""
-
-    layer: int
-    set: int
-    copy: int
-    start: int
-    end: int
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-
-
 @dataclass(frozen=True, eq=False)
 class Schedule:
     """Jobs as parallel integer arrays (one entry per set; `set` is the index within its layer).
@@ -67,10 +52,6 @@ class Schedule:
     @property
     def makespan(self) -> int:
         return int(self.end.max()) if len(self.end) else 0
-
-    def jobs(self) -> list[Job]:
-        cols = [getattr(self, c).tolist() for c in JOB_COLUMNS]
-        return [Job(*row) for row in zip(*cols, strict=False)]
 
     def with_jobs(self, **columns: np.ndarray) -> Schedule:
         """A copy with some job columns replaced (for tests that break a rule on purpose)."""
