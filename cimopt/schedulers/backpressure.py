@@ -1,0 +1,184 @@
+"""CLSA-CIM with back-pressure (`clsa-bp`): ASAP list scheduling that never overflows a finite tile buffer.
+
+Same copies and per-copy order as CLSA-CIM (set i on copy i mod D_l, raster order), same earliest start
+(`max(release, ends of its dependencies + GPEU and NoC lags, its copy free)`). In addition a set starts only
+when its outputs fit in its home tile's buffer: it reserves `pixels * channels` elements from its start, and
+the space of a set is freed when the last of its readers starts (docs/model.md, "Buffers"). A set that does
+not fit waits until space on its tile is freed.
+
+Event-driven: candidates (a copy's next set whose dependencies have all started) sit in a heap keyed by
+(earliest start, priority, set). At equal times the set of the most downstream layer goes first: consumers
+start before producers, and a consumer's start frees its inputs' space before a producer asks for it (the
+drain rule). Time never goes backwards: a set that does not fit waits on its tile and is put back with the
+time of the next release there. With unlimited buffers every set starts at its earliest start: exactly
+CLSA-CIM's schedule. If sets remain but none can ever start (every tile they need is full of outputs whose
+readers wait), the scheduler stops with an error naming the tile and what fills it; it never returns an
+invalid schedule.
+
+Cost: two heap operations per set and a constant amount of Python work per reduced dependency (for every
+consumer, one edge per producer copy and lag, the last set on that copy; for every producer, one release
+edge per consumer copy, the last reader on that copy): a few seconds for TinyYOLOv3 at pixel sets.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from cimopt.errors import InputError
+from cimopt.hardware import Hardware
+from cimopt.mapping import Mapping
+from cimopt.problem import Problem
+from cimopt.schedule import Schedule
+from cimopt.schedulers.buffers import check_capacity, set_elements
+from cimopt.schedulers.list_scheduling import round_robin_copies, to_schedule
+from cimopt.schedulers.registry import Options, Result
+from cimopt.schedulers.timing import edge_lags, home_tiles
+from cimopt.sets import SetGraph
+from cimopt.workload import Workload
+
+NAME = "clsa-bp"
+
+
+def _group_last(keys: tuple[np.ndarray, ...], value: np.ndarray) -> np.ndarray:
+    """Indices of the rows with the largest `value` in every group of equal `keys` (the last one wins)."""
+    order = np.lexsort((value,) + tuple(reversed(keys)))
+    last = np.ones(len(order), dtype=bool)
+    if len(order) > 1:
+        same = np.ones(len(order) - 1, dtype=bool)
+        for k in keys:
+            ks = k[order]
+            same &= ks[1:] == ks[:-1]
+        last[:-1] = ~same
+    return order[last]
+
+
+def _csr(owner: np.ndarray, n: int, *columns: np.ndarray) -> tuple[list[int], ...]:
+    """Rows grouped by `owner` (0..n-1): offsets and the columns in owner order, as Python lists."""
+    order = np.argsort(owner, kind="stable")
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=n), out=ptr[1:])
+    return (ptr.tolist(),) + tuple(c[order].tolist() for c in columns)
+
+
+def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph,
+                          capacity: int | None = None, model: str = "") -> Schedule:
+    """The back-pressure list schedule (module docstring) for `capacity` elements per tile (None: the
+    hardware's `buffer.elements_per_tile`; unlimited if that is unset)."""
+    cap = hw.buffer_elements if capacity is None else capacity
+    n = sets.num_sets
+    copy = round_robin_copies(sets, mapping)
+    fp = check_capacity(workload, sets, mapping, copy, cap)
+    lag = edge_lags(sets, hw, mapping, copy)
+    tile = home_tiles(sets, mapping, copy)
+    elem = set_elements(workload, sets)
+    layer = sets.layer_of(np.arange(n))
+    src, dst = sets.src, sets.dst
+
+    # readiness: per consumer, the last producer set per (producer layer, copy, lag) decides
+    keep = _group_last((dst, layer[src], copy[src], lag), src)
+    in_count = np.bincount(dst[keep], minlength=n)
+    s_ptr, s_dst, s_lag = _csr(src[keep], n, dst[keep], lag[keep])
+    # release: per producer, the last reader per (consumer layer, copy) starts last
+    rel = _group_last((src, layer[dst], copy[dst]), dst)
+    readers = np.bincount(src[rel], minlength=n)
+    r_ptr, r_src = _csr(dst[rel], n, src[rel])
+
+    copies = np.asarray(mapping.copies, dtype=np.int64)
+    offs = sets.offset
+    nxt = np.arange(n, dtype=np.int64) + copies[layer]
+    nxt = np.where(nxt < offs[layer + 1], nxt, -1).tolist()
+    dur = sets.duration.tolist()
+    ready = sets.release.tolist()
+    pending = in_count.tolist()
+    remaining = readers.tolist()
+    el = elem.tolist()
+    tl = tile.tolist()
+    prio = (-layer).tolist()
+    free_at = [0] * n
+    is_head = np.zeros(n, dtype=bool)
+    for li in range(len(sets.layers)):
+        a, b = int(offs[li]), int(offs[li + 1])
+        is_head[a:min(b, a + int(copies[li]))] = True
+    head = is_head.tolist()
+    limit = float("inf") if cap is None else cap
+    occ = [0] * max(mapping.budget.tiles, int(tile.max()) + 1 if n else 1)
+    waiting: dict[int, list[int]] = {}
+    start = [-1] * n
+    heap = [(ready[s], prio[s], s) for s in range(n) if head[s] and pending[s] == 0]
+    heapq.heapify(heap)
+    push, pop = heapq.heappush, heapq.heappop
+    placed = 0
+    while heap:
+        t, _, s = pop(heap)
+        ts = tl[s]
+        if occ[ts] + el[s] > limit:
+            # the inputs this set is the last reader of are freed at its start: count them before giving up
+            freed = 0
+            for k in range(r_ptr[s], r_ptr[s + 1]):
+                p = r_src[k]
+                if remaining[p] == 1 and tl[p] == ts:
+                    freed += el[p]
+            if occ[ts] - freed + el[s] > limit:
+                waiting.setdefault(ts, []).append(s)
+                continue
+        start[s] = t
+        placed += 1
+        occ[ts] += el[s]
+        e = t + dur[s]
+        for k in range(s_ptr[s], s_ptr[s + 1]):
+            c = s_dst[k]
+            r = e + s_lag[k]
+            if r > ready[c]:
+                ready[c] = r
+            pending[c] -= 1
+            if pending[c] == 0 and head[c]:
+                push(heap, (max(ready[c], free_at[c]), prio[c], c))
+        m = nxt[s]
+        if m >= 0:
+            head[m] = True
+            free_at[m] = e
+            if pending[m] == 0:
+                push(heap, (max(ready[m], e), prio[m], m))
+        for k in range(r_ptr[s], r_ptr[s + 1]):
+            p = r_src[k]
+            remaining[p] -= 1
+            if remaining[p] == 0:
+                tp = tl[p]
+                occ[tp] -= el[p]
+                for w in waiting.pop(tp, ()):
+                    push(heap, (t, prio[w], w))
+    if placed < n:
+        raise InputError(_deadlock_message(workload, sets, cap, fp.elements, waiting, start, remaining, occ, tile, elem,
+                                           layer))
+    st = np.asarray(start, dtype=np.int64)
+    return to_schedule(workload, hw, mapping, sets, copy, st, st + sets.duration, name=NAME, model=model,
+                       info={"buffer_elements": cap})
+
+
+def _deadlock_message(workload: Workload, sets: SetGraph, cap: int, need: int, waiting: dict, start: list,
+                      remaining: list, occ: list, tile: np.ndarray, elem: np.ndarray, layer: np.ndarray) -> str:
+    """Why the back-pressure rule cannot finish: the first blocked tile, what waits and what fills it."""
+    st = np.asarray(start)
+    left = int((st < 0).sum())
+    names = [lay.name for lay in workload.layers]
+    if waiting:
+        t = min(waiting)
+        s = min(waiting[t])
+        held = (st >= 0) & (np.asarray(remaining) > 0) & (tile == t) & (elem > 0)
+        held_layers = sorted({names[int(x)] for x in layer[held]})
+        li = int(layer[s])
+        who = (f"{names[li]} set {s - int(sets.offset[li])} waits for {int(elem[s]):,} elements on tile {t}, which "
+               f"holds {occ[t]:,} of {cap:,} (outputs of {', '.join(held_layers[:4])} whose readers cannot start)")
+    else:
+        who = "no set can start"
+    return (f"{NAME} cannot finish with a buffer of {cap:,} elements per tile ({left:,} of {sets.num_sets:,} sets "
+            f"left): {who}; the least any schedule needs is {need:,}, this rule needs more here: try a larger "
+            "buffer.elements_per_tile")
+
+
+def schedule(problem: Problem, options: Options) -> Result:
+    """Registry entry: the hardware file's buffer capacity."""
+    p = problem
+    return Result(schedule_backpressure(p.workload, p.hardware, p.mapping, p.sets, model=p.model))

@@ -1,0 +1,111 @@
+"""The buffer-aware list scheduler (clsa-bp): hand-checked back-pressure, CLSA equality, random DAGs."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cimopt.duplication import duplicate
+from cimopt.errors import InputError
+from cimopt.hardware import Hardware
+from cimopt.mapping import Budget, make_mapping, resolve_budget
+from cimopt.schedulers.backpressure import schedule_backpressure
+from cimopt.schedulers.buffers import footprint, schedule_peaks
+from cimopt.schedulers.clsa import schedule_clsa
+from cimopt.schedulers.list_scheduling import round_robin_copies
+from cimopt.sets import build_sets
+from cimopt.simulator import simulate
+from tests.graphs import pointwise_chain, random_dags, residual_block, yolo_like
+
+
+def three_pointwise(cap: int | None):
+    """1x1 convs A -> B -> C (4 channels, 4 x 4), A on 2 copies, one crossbar per tile: A runs ahead of B."""
+    w = pointwise_chain(3, 4)
+    hw = Hardware(pes_per_tile=1, buffer_elements=cap)
+    m = make_mapping(w, hw, Budget(4, 4), (2, 1, 1))
+    return w, hw, m, build_sets(w, hw, "pixel")
+
+
+def test_backpressure_delays_the_fast_producer_by_known_cycles():
+    w, hw, m, sg = three_pointwise(4)  # room for one pixel (4 elements) per tile
+    clsa = schedule_clsa(w, hw, m, sg)
+    # unlimited: A pixel i starts at i // 2 on copy i % 2 (tiles 0, 1), B pixel i at i + 1, C at i + 2
+    assert clsa.start[:16].tolist() == [i // 2 for i in range(16)]
+    assert simulate(w, clsa).peak_buffer[:2] == (4 * 4, 4 * 4)  # A pixel i is held [i // 2 + 1, i + 1): up to 4
+    assert not simulate(w, clsa).valid
+    bp = schedule_backpressure(w, hw, m, sg)
+    # each A tile holds one pixel: A pixel i (i >= 2) waits for B pixel i - 2 to start (at i - 1) on its tile
+    assert bp.start[:16].tolist() == [0, 0] + [i - 1 for i in range(2, 16)]
+    assert (bp.start[16:] == clsa.start[16:]).all()  # B and C are not delayed: no latency lost
+    assert bp.makespan == clsa.makespan == 18
+    assert int(bp.start[15] - clsa.start[15]) == 7  # the last A pixel is held back 7 cycles
+    sim = simulate(w, bp)
+    assert sim.valid and max(sim.peak_buffer) <= 4
+
+
+def test_backpressure_costs_latency_when_a_reader_must_wait():
+    # B's 3x3 window needs A rows r-1..r+1: at one row of A per tile (2 tiles) B cannot see 3 rows at once
+    from cimopt.builder import conv_chain
+
+    w = conv_chain()  # three 3x3 convs, 4 channels, 8 x 8, one copy each
+    hw = Hardware(pes_per_tile=1)
+    m = make_mapping(w, hw, resolve_budget(w, hw))
+    sg = build_sets(w, hw, "row")
+    fp = footprint(w, sg, m, round_robin_copies(sg, m))
+    assert (fp.elements, fp.reason) == (3 * 8 * 4, "inputs")  # three rows of 8 pixels x 4 channels, one tile
+    with pytest.raises(InputError, match=r"smallest capacity that could work is 96 elements"):
+        schedule_backpressure(w, hw, m, sg, capacity=95)
+    clsa = schedule_clsa(w, hw, m, sg)
+    assert clsa.makespan == 96
+    # 96 elements on A's tile: only 3 rows at a time; A row r+3 waits for B row r+1... (reservation rule)
+    bp = schedule_backpressure(w, hw, m, sg, capacity=96)
+    sim = simulate(w, bp)
+    assert sim.valid and max(sim.peak_buffer) <= 96
+    # B row r (r >= 1) reads A rows r-1..r+1 and is the last reader of A row r-1; A row r+2 needs that space:
+    # A row k (k >= 3) starts when B row k-2 starts
+    a, b = bp.start[:8], bp.start[8:16]
+    assert a[:3].tolist() == [0, 8, 16]
+    assert all(a[k] == max(a[k - 1] + 8, b[k - 2]) for k in range(3, 8))
+    assert bp.makespan >= clsa.makespan
+
+
+def test_unlimited_equals_clsa_on_zoo_like_graphs():
+    for w in (yolo_like(16), residual_block(6), pointwise_chain(3, 4)):
+        hw = Hardware(pes_per_tile=2, noc_hop_cycles=1)
+        budget = resolve_budget(w, hw, extra_pes=6)
+        m = duplicate(w, hw, budget, "greedy")
+        for gran in ("pixel", "row", "block:2x2"):
+            sg = build_sets(w, hw, gran)
+            c = schedule_clsa(w, hw, m, sg)
+            b = schedule_backpressure(w, hw, m, sg, capacity=10**15)
+            for col in ("copy", "start", "end", "layer", "set", "y0", "y1", "x0", "x1"):
+                assert np.array_equal(getattr(c, col), getattr(b, col)), (w.name, gran, col)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_dags(), st.sampled_from(["pixel", "row", "block:2x2"]), st.integers(0, 6), st.integers(0, 2),
+       st.floats(0.0, 1.2))
+def test_random_dags_valid_or_clear_error(w, gran, extra, hop, frac):
+    hw = Hardware(pes_per_tile=2, noc_hop_cycles=hop)
+    budget = resolve_budget(w, hw, extra_pes=extra)
+    m = duplicate(w, hw, budget, "greedy")
+    sg = build_sets(w, hw, gran)
+    clsa = schedule_clsa(w, hw, m, sg)
+    b = schedule_backpressure(w, hw, m, sg, capacity=10**15)
+    assert np.array_equal(b.start, clsa.start) and np.array_equal(b.copy, clsa.copy)
+    peak = int(schedule_peaks(w, sg, m, clsa.copy, clsa.start, reserve=True).max())
+    cap = max(1, int(peak * frac))
+    hw_c = dataclasses.replace(hw, buffer_elements=cap)
+    try:
+        bp = schedule_backpressure(w, hw_c, m, sg)
+    except InputError as exc:
+        assert "buffer" in str(exc)
+        return
+    sim = simulate(w, bp)
+    assert sim.valid, sim.violations[:3]
+    assert max(sim.peak_buffer, default=0) <= cap
+    assert bp.makespan >= clsa.makespan
+    if cap >= peak:
+        assert np.array_equal(bp.start, clsa.start)  # enough room for CLSA's own reservations: no change
