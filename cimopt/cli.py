@@ -30,6 +30,8 @@ def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
     _budget_args(p)
     p.add_argument("--sets", default=sets_default, help=f"set granularity: pixel | row | rows:K | block:HxW | layer "
                    f"(default: {sets_default})")
+    p.add_argument("--buffer", metavar="SIZE", help="tile buffer capacity, overriding buffer.elements_per_tile: "
+                   "elements (65536, 64k = 65536) or bytes with a unit (64KB, via chip.bits per element), or inf")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -60,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", default=registry.HEURISTIC, metavar="NAME",
                    help=f"{' | '.join(registry.NAMES)} (default: {registry.HEURISTIC})")
     p.add_argument("--out", help="save the schedule as JSON")
+    p.add_argument("--min-buffer", action="store_true", help="instead: the smallest tile buffer at which the "
+                   "buffer-aware heuristic (clsa-bp) is as fast as CLSA-CIM with unlimited buffers (binary search)")
     _solver_args(p)
     p.set_defaults(func=cmd_schedule)
 
@@ -100,6 +104,10 @@ def _prepare(args: argparse.Namespace) -> api.Problem:
     p = api.prepare(args.model, args.hw, dup=args.dup, pes=args.pes, tiles=args.tiles, extra_pes=args.extra_pes,
                     sets=args.sets)
     _warn(p.workload)
+    if getattr(args, "buffer", None) is not None:
+        from cimopt.capacity import parse_capacity, with_buffer
+
+        p = with_buffer(p, parse_capacity(args.buffer, p.hardware))
     return p
 
 
@@ -141,6 +149,8 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
     if r.solve_seconds is not None:
         lines.append(f"  solver        {r.status}, bound {r.bound_cycles:,}, gap {r.optimality_gap or 0:.2%}, "
                      f"{r.solve_seconds:.1f} s")
+    cap = "unlimited" if r.buffer_elements is None else f"{r.buffer_elements:,} per tile"
+    lines.append(f"  buffer        peak {r.peak_buffer_elements:,} elements on one tile (capacity {cap})")
     lines.append(f"  valid         {'yes' if r.valid else 'NO'}")
     if out:
         lines.append(f"  saved         {out}")
@@ -149,6 +159,8 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
 
 def cmd_schedule(args: argparse.Namespace) -> int:
     problem = _prepare(args)
+    if args.min_buffer:
+        return _min_buffer(problem, args.json)
     run = api.run(problem, args.scheduler, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
                   joint=args.joint, deterministic=not args.nondeterministic, progress=_progress(args.json))
     if args.out:
@@ -161,6 +173,28 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         if not rec.valid:
             print(_violations_text(run.sim))
     return 0 if rec.valid else 1
+
+
+def _min_buffer(problem: api.Problem, as_json: bool) -> int:
+    from dataclasses import asdict
+
+    from cimopt.capacity import min_buffer
+
+    r = min_buffer(problem)
+    d = {"model": problem.model, "hardware": problem.hardware.name, "granularity": problem.sets.granularity.spec,
+         "duplication": problem.mapping.strategy, "pes": problem.budget.pes, "min_buffer_elements": r.elements,
+         "min_buffer_bytes": -(-r.elements * problem.hardware.bits // 8), **asdict(r)}
+    d.pop("elements")
+    if as_json:
+        print(json.dumps(d, indent=1))
+    else:
+        print(f"{problem.model} on {problem.hardware.name} ({d['granularity']} sets, duplication {d['duplication']}, "
+              f"{d['pes']:,} PEs)")
+        print(f"  smallest buffer for CLSA-CIM's latency {r.latency_cycles:,}: {r.elements:,} elements per tile "
+              f"({d['min_buffer_bytes']:,} bytes), {r.elements / max(r.clsa_peak_elements, 1):.0%} of CLSA-CIM's peak "
+              f"{r.clsa_peak_elements:,}")
+        print(f"  no schedule works below {r.footprint_elements:,} elements per tile ({r.probes} clsa-bp probes)")
+    return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -193,12 +227,20 @@ def compare_text(c: dict) -> str:
         gap = r["gap"]
         rows.append([r["scheduler"], r["latency_cycles"], f"{r['utilization']:.2%}",
                      f"{r['speedup_vs_lbl_same_dup']:.2f}x", "" if gap is None else f"{gap:+.1%}", r["status"],
-                     "" if r["solve_seconds"] is None else f"{r['solve_seconds']:.1f} s", "yes" if r["valid"] else "NO"])
+                     "" if r["solve_seconds"] is None else f"{r['solve_seconds']:.1f} s", r["peak_buffer_elements"],
+                     "yes" if r["valid"] else "NO"])
     dups = dict.fromkeys(r["duplication"] for r in c["results"])
     head = (f"{c['model']} on {c['hardware']}: {c['granularity']} sets ({c['sets']:,}), duplication "
             f"{' / '.join(dups)}, {c['pes']:,} PEs")
-    tab = table(["scheduler", "latency", "utilization", "speedup", "gap to bound", "status", "time", "valid"], rows,
-                "lrrrrlrl")
+    caps = {r["buffer_elements"] for r in c["results"]}
+    if caps != {None}:
+        head += ", buffer " + " / ".join("unlimited" if b is None else f"{b:,}" for b in sorted(caps, key=str))
+    tab = table(["scheduler", "latency", "utilization", "speedup", "gap to bound", "status", "time", "peak buffer",
+                 "valid"], rows, "lrrrrlrrl")
+    why = [f"{r['scheduler']} INVALID: " + ", ".join(f"{k} {n}" for k, n in sorted(r["violation_counts"].items()))
+           + "".join(f"\n  {m}" for m in r["violation_messages"][:2]) for r in c["results"] if not r["valid"]]
+    if why:
+        tab += "\n\n" + "\n".join(why)
     proof = "it is the optimum, proven" if c["optimum_proven"] else "the optimum is not proven"
     return (f"{head}\n\n{tab}\n\nlower bound {c['bound_cycles']:,} cycles ({c['bound_rule']}): {proof}\n"
             "gap = latency / lower bound - 1 (the schedule is at most this far above the optimum); "

@@ -55,16 +55,20 @@ class RunRecord:
     bottleneck_layer: str = ""
     bottleneck_busy_fraction: float | None = None
     error: str = ""
+    buffer_elements: int | None = None  # the tile buffer capacity the run had (None: unlimited)
+    peak_buffer_elements: int = 0  # the largest per-tile peak the simulator measured
     # not in the CSV (not scalars): JSON objects/lists
     copies: tuple[tuple[str, int], ...] = ()  # layer name -> copies
     violation_counts: tuple[tuple[str, int], ...] = ()  # kind -> count
     violation_messages: tuple[str, ...] = ()  # the first few, as the simulator words them
+    peak_buffer_per_tile: tuple[int, ...] = ()  # elements, tile by tile
 
     def to_json(self) -> dict:
         d = asdict(self)
         for k in _PAIRS:
             d[k] = dict(getattr(self, k))
         d["violation_messages"] = list(self.violation_messages)
+        d["peak_buffer_per_tile"] = list(self.peak_buffer_per_tile)
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
     @staticmethod
@@ -74,12 +78,13 @@ class RunRecord:
         for k in _PAIRS:
             kw[k] = tuple((str(a), int(b)) for a, b in (kw.get(k) or {}).items())
         kw["violation_messages"] = tuple(kw.get("violation_messages") or ())
+        kw["peak_buffer_per_tile"] = tuple(int(x) for x in kw.get("peak_buffer_per_tile") or ())
         return RunRecord(**kw)
 
 
 _PAIRS = ("copies", "violation_counts")
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RunRecord)
-                                 if f.name not in _PAIRS + ("violation_messages",))
+                                 if f.name not in _PAIRS + ("violation_messages", "peak_buffer_per_tile"))
 """The scalar fields, in order: the columns of `sweep.csv`."""
 MAX_MESSAGES = 5
 
@@ -106,6 +111,9 @@ def record_of(problem, run) -> RunRecord:
         copies=tuple((lay.name, int(c)) for lay, c in zip(problem.workload.layers, m.copies, strict=True)),
         violation_counts=tuple(sorted((k, int(n)) for k, n in sim.violation_counts.items())),
         violation_messages=tuple(v.message for v in sim.violations[:MAX_MESSAGES]),
+        buffer_elements=run.schedule.hardware.buffer_elements,
+        peak_buffer_elements=max((int(x) for x in sim.peak_buffer), default=0),
+        peak_buffer_per_tile=tuple(int(x) for x in sim.peak_buffer),
     )
 
 

@@ -11,7 +11,7 @@ from cimopt.duplication import duplicate
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
 from cimopt.mapping import Budget, make_mapping, resolve_budget
-from cimopt.schedulers.backpressure import schedule_backpressure
+from cimopt.schedulers.backpressure import backpressure_pass, schedule_backpressure
 from cimopt.schedulers.buffers import footprint, schedule_peaks
 from cimopt.schedulers.clsa import schedule_clsa
 from cimopt.schedulers.list_scheduling import round_robin_copies
@@ -79,7 +79,7 @@ def test_unlimited_equals_clsa_on_zoo_like_graphs():
         for gran in ("pixel", "row", "block:2x2"):
             sg = build_sets(w, hw, gran)
             c = schedule_clsa(w, hw, m, sg)
-            b = schedule_backpressure(w, hw, m, sg, capacity=10**15)
+            b = backpressure_pass(w, hw, m, sg, float("inf"))
             for col in ("copy", "start", "end", "layer", "set", "y0", "y1", "x0", "x1"):
                 assert np.array_equal(getattr(c, col), getattr(b, col)), (w.name, gran, col)
 
@@ -93,7 +93,7 @@ def test_random_dags_valid_or_clear_error(w, gran, extra, hop, frac):
     m = duplicate(w, hw, budget, "greedy")
     sg = build_sets(w, hw, gran)
     clsa = schedule_clsa(w, hw, m, sg)
-    b = schedule_backpressure(w, hw, m, sg, capacity=10**15)
+    b = backpressure_pass(w, hw, m, sg, float("inf"))
     assert np.array_equal(b.start, clsa.start) and np.array_equal(b.copy, clsa.copy)
     peak = int(schedule_peaks(w, sg, m, clsa.copy, clsa.start, reserve=True).max())
     cap = max(1, int(peak * frac))
@@ -109,3 +109,53 @@ def test_random_dags_valid_or_clear_error(w, gran, extra, hop, frac):
     assert bp.makespan >= clsa.makespan
     if cap >= peak:
         assert np.array_equal(bp.start, clsa.start)  # enough room for CLSA's own reservations: no change
+
+
+def test_capacity_sizes():
+    from cimopt.capacity import parse_capacities, parse_capacity
+
+    hw = Hardware(bits=16)
+    assert parse_capacity("65536", hw) == 65536
+    assert parse_capacity("64k", hw) == 65536
+    assert parse_capacity("64KB", hw) == 32768  # bytes: two per element
+    assert parse_capacity("4096B", hw) == 2048
+    assert parse_capacity("inf", hw) is None
+    assert parse_capacities("8k,16k,inf,8192", hw) == (8192, 16384, None)
+    for bad in ("lots", "-5", "0", "1B"):
+        with pytest.raises(InputError, match="--buffer"):
+            parse_capacity(bad, hw)
+
+
+def test_min_buffer_on_the_hand_checked_chain():
+    from cimopt.capacity import min_buffer
+    from cimopt.problem import Problem
+
+    w, hw, m, sg = three_pointwise(None)
+    r = min_buffer(Problem("pw3", w, hw, m.budget, m, sg))
+    # one pixel per tile already keeps CLSA's latency (the producer is only held back)
+    assert (r.elements, r.latency_cycles, r.footprint_elements) == (4, 18, 4)
+
+
+def test_cli_reports_peak_buffer_violations_and_infeasible_capacity(capsys):
+    import json
+
+    from cimopt.cli import main
+
+    args = ["schedule", "mini-yolo", "--hw", "noc-mesh", "--extra-pes", "16", "--dup", "greedy", "--sets", "row",
+            "--json"]
+    assert main(args) == 0
+    d = json.loads(capsys.readouterr().out)
+    peak = d["peak_buffer_elements"]
+    assert peak == max(d["peak_buffer_per_tile"]) > 0 and d["buffer_elements"] is None
+    half = str(peak * 3 // 4)
+    assert main(args + ["--buffer", half]) == 1  # CLSA-CIM ignores the buffer: invalid, and says why
+    d = json.loads(capsys.readouterr().out)
+    assert d["violation_counts"]["buffer"] >= 1 and "its buffer holds" in d["violation_messages"][0]
+    assert main(args + ["--buffer", half, "--scheduler", "clsa-bp"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["valid"] and d["peak_buffer_elements"] <= peak * 3 // 4
+    assert main(args + ["--buffer", "10", "--scheduler", "clsa-bp"]) == 2
+    err = capsys.readouterr().err
+    assert "smallest capacity that could work is" in err and "tile" in err
+    assert main(["schedule", "mini-yolo", "--sets", "row", "--min-buffer"]) == 0
+    assert "elements per tile" in capsys.readouterr().out

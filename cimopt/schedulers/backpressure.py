@@ -31,8 +31,8 @@ from cimopt.hardware import Hardware
 from cimopt.mapping import Mapping
 from cimopt.problem import Problem
 from cimopt.schedule import Schedule
-from cimopt.schedulers.buffers import check_capacity, set_elements
-from cimopt.schedulers.list_scheduling import round_robin_copies, to_schedule
+from cimopt.schedulers.buffers import check_capacity, footprint, schedule_peaks, set_elements
+from cimopt.schedulers.list_scheduling import list_schedule, round_robin_copies, to_schedule
 from cimopt.schedulers.registry import Options, Result
 from cimopt.schedulers.timing import edge_lags, home_tiles
 from cimopt.sets import SetGraph
@@ -62,14 +62,44 @@ def _csr(owner: np.ndarray, n: int, *columns: np.ndarray) -> tuple[list[int], ..
     return (ptr.tolist(),) + tuple(c[order].tolist() for c in columns)
 
 
+RULES = ("drain", "greedy")
+
+
 def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph,
                           capacity: int | None = None, model: str = "") -> Schedule:
     """The back-pressure list schedule (module docstring) for `capacity` elements per tile (None: the
-    hardware's `buffer.elements_per_tile`; unlimited if that is unset)."""
+    hardware's `buffer.elements_per_tile`; unlimited if that is unset): the drain rule, and if it cannot
+    finish, the greedy rule; an InputError if neither can (or if the capacity is below the footprint)."""
     cap = hw.buffer_elements if capacity is None else capacity
+    copy = round_robin_copies(sets, mapping)
+    check_capacity(workload, sets, mapping, copy, cap)
+    clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model)
+    if cap is None or int(schedule_peaks(workload, sets, mapping, clsa.copy, clsa.start, reserve=True).max(initial=0)) <= cap:
+        # CLSA-CIM's own reservations fit: every set starts at its earliest start, exactly CLSA-CIM's schedule
+        # (the event-driven pass gives the same, see the tests)
+        return replace_info(clsa, {"buffer_elements": cap, "buffer_rule": "unlimited" if cap is None else "fits"})
+    failure = None
+    for rule in RULES:
+        try:
+            return backpressure_pass(workload, hw, mapping, sets, cap, rule=rule, model=model)
+        except InputError as exc:
+            failure = failure or exc
+    raise failure
+
+
+def replace_info(s: Schedule, info: dict) -> Schedule:
+    return Schedule(s.scheduler, s.model, s.fingerprint, s.hardware, s.mapping, s.granularity, s.layer, s.set, s.copy,
+                    s.start, s.end, s.y0, s.y1, s.x0, s.x1, info=info)
+
+
+def backpressure_pass(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, cap: int | float, *,
+                      rule: str = "drain", model: str = "") -> Schedule:
+    """One event-driven pass (module docstring) under `rule`: `drain` lets the candidates of later layers
+    claim their space on their tile first; `greedy` gives space to whoever asks first. `cap` may be inf."""
     n = sets.num_sets
     copy = round_robin_copies(sets, mapping)
-    fp = check_capacity(workload, sets, mapping, copy, cap)
+    fp = footprint(workload, sets, mapping, copy)
+    drain = rule == "drain"
     lag = edge_lags(sets, hw, mapping, copy)
     tile = home_tiles(sets, mapping, copy)
     elem = set_elements(workload, sets)
@@ -96,36 +126,52 @@ def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, se
     el = elem.tolist()
     tl = tile.tolist()
     prio = (-layer).tolist()
+    lay = layer.tolist()
     free_at = [0] * n
     is_head = np.zeros(n, dtype=bool)
     for li in range(len(sets.layers)):
         a, b = int(offs[li]), int(offs[li + 1])
         is_head[a:min(b, a + int(copies[li]))] = True
     head = is_head.tolist()
-    limit = float("inf") if cap is None else cap
+    limit = cap
     occ = [0] * max(mapping.budget.tiles, int(tile.max()) + 1 if n else 1)
     waiting: dict[int, list[int]] = {}
     start = [-1] * n
-    heap = [(ready[s], prio[s], s) for s in range(n) if head[s] and pending[s] == 0]
-    heapq.heapify(heap)
+    claim: list[dict[int, int]] = [{} for _ in occ]  # per tile: layer -> space claimed by its candidates
+
+    def candidate(c: int, t: int) -> None:
+        push(heap, (t, prio[c], c))
+        d = claim[tl[c]]
+        d[lay[c]] = d.get(lay[c], 0) + el[c]
+
+    heap: list[tuple[int, int, int]] = []
     push, pop = heapq.heappush, heapq.heappop
+    for s in range(n):
+        if head[s] and pending[s] == 0:
+            candidate(s, ready[s])
     placed = 0
     while heap:
         t, _, s = pop(heap)
-        ts = tl[s]
-        if occ[ts] + el[s] > limit:
+        ts, ls = tl[s], lay[s]
+        ahead = 0  # claims of candidates of later layers on this tile: they go first (the drain rule)
+        if drain:
+            for lc, v in claim[ts].items():
+                if lc > ls:
+                    ahead += v
+        if occ[ts] + el[s] + ahead > limit:
             # the inputs this set is the last reader of are freed at its start: count them before giving up
             freed = 0
             for k in range(r_ptr[s], r_ptr[s + 1]):
                 p = r_src[k]
                 if remaining[p] == 1 and tl[p] == ts:
                     freed += el[p]
-            if occ[ts] - freed + el[s] > limit:
+            if occ[ts] - freed + el[s] + ahead > limit:
                 waiting.setdefault(ts, []).append(s)
                 continue
         start[s] = t
         placed += 1
         occ[ts] += el[s]
+        claim[ts][ls] -= el[s]
         e = t + dur[s]
         for k in range(s_ptr[s], s_ptr[s + 1]):
             c = s_dst[k]
@@ -134,13 +180,13 @@ def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, se
                 ready[c] = r
             pending[c] -= 1
             if pending[c] == 0 and head[c]:
-                push(heap, (max(ready[c], free_at[c]), prio[c], c))
+                candidate(c, max(ready[c], free_at[c]))
         m = nxt[s]
         if m >= 0:
             head[m] = True
             free_at[m] = e
             if pending[m] == 0:
-                push(heap, (max(ready[m], e), prio[m], m))
+                candidate(m, max(ready[m], e))
         for k in range(r_ptr[s], r_ptr[s + 1]):
             p = r_src[k]
             remaining[p] -= 1
@@ -149,15 +195,18 @@ def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, se
                 occ[tp] -= el[p]
                 for w in waiting.pop(tp, ()):
                     push(heap, (t, prio[w], w))
+        if ts in waiting and claim[ts][ls] == 0:  # this layer's claims no longer hold back the waiting ones
+            for w in waiting.pop(ts):
+                push(heap, (t, prio[w], w))
     if placed < n:
-        raise InputError(_deadlock_message(workload, sets, cap, fp.elements, waiting, start, remaining, occ, tile, elem,
+        raise InputError(_deadlock_message(workload, sets, rule, cap, fp.elements, waiting, start, remaining, occ, tile, elem,
                                            layer))
     st = np.asarray(start, dtype=np.int64)
     return to_schedule(workload, hw, mapping, sets, copy, st, st + sets.duration, name=NAME, model=model,
-                       info={"buffer_elements": cap})
+                       info={"buffer_elements": None if cap == float("inf") else int(cap), "buffer_rule": rule})
 
 
-def _deadlock_message(workload: Workload, sets: SetGraph, cap: int, need: int, waiting: dict, start: list,
+def _deadlock_message(workload: Workload, sets: SetGraph, rule: str, cap: int, need: int, waiting: dict, start: list,
                       remaining: list, occ: list, tile: np.ndarray, elem: np.ndarray, layer: np.ndarray) -> str:
     """Why the back-pressure rule cannot finish: the first blocked tile, what waits and what fills it."""
     st = np.asarray(start)
@@ -173,7 +222,7 @@ def _deadlock_message(workload: Workload, sets: SetGraph, cap: int, need: int, w
                f"holds {occ[t]:,} of {cap:,} (outputs of {', '.join(held_layers[:4])} whose readers cannot start)")
     else:
         who = "no set can start"
-    return (f"{NAME} cannot finish with a buffer of {cap:,} elements per tile ({left:,} of {sets.num_sets:,} sets "
+    return (f"{NAME} ({rule} rule) cannot finish with a buffer of {cap:,} elements per tile ({left:,} of {sets.num_sets:,} sets "
             f"left): {who}; the least any schedule needs is {need:,}, this rule needs more here: try a larger "
             "buffer.elements_per_tile")
 

@@ -1,0 +1,110 @@
+"""Tile buffer capacities: sizes as users write them, problems with a given capacity, and the smallest
+capacity at which the buffer-aware schedule loses no latency against unlimited buffers.
+
+Sizes are elements (activation values) per tile unless they carry a byte unit: `65536`, `64k` (k = 1024
+elements), `1M`, `inf` / `unlimited`; `64KB`, `64KiB`, `1MB`, `4096B` are bytes (KB = KiB = 1024 bytes),
+converted with the hardware's bits per activation element (`chip.bits`, default 8; rounded down to whole
+elements).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from cimopt.errors import InputError
+from cimopt.hardware import Hardware
+from cimopt.problem import Problem
+
+UNLIMITED_WORDS = ("inf", "unlimited", "none")
+_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+
+
+def parse_capacity(text: str, hw: Hardware, flag: str = "--buffer") -> int | None:
+    """One size (module docstring) in elements per tile; None for unlimited."""
+    s = str(text).strip().lower().replace("_", "")
+    if s in UNLIMITED_WORDS:
+        return None
+    m = re.fullmatch(r"(\d+)\s*([kmg]?)(i?b)?", s)
+    if not m:
+        raise InputError(f"{flag}: {text!r} is not a buffer size (elements: 65536, 64k, 1M; bytes: 64KB, 64KiB, "
+                         "4096B; or inf)")
+    value = int(m[1]) * _UNITS[m[2]]
+    if m[3]:
+        value = value * 8 // hw.bits
+    if value <= 0:
+        raise InputError(f"{flag}: {text!r} is {value} elements per tile; a buffer needs at least 1 (or inf)")
+    return value
+
+
+def parse_capacities(text: str, hw: Hardware, flag: str = "--buffer") -> tuple[int | None, ...]:
+    """A comma-separated list of sizes, in the given order without repeats."""
+    out: list[int | None] = []
+    for item in (t for t in str(text).split(",") if t.strip()):
+        c = parse_capacity(item, hw, flag)
+        if c not in out:
+            out.append(c)
+    if not out:
+        raise InputError(f"{flag}: empty list {text!r}")
+    return tuple(out)
+
+
+def capacity_label(cap: int | None) -> str:
+    return "unlimited" if cap is None else f"{cap:,}"
+
+
+def with_buffer(problem: Problem, capacity: int | None) -> Problem:
+    """The same problem on hardware whose tiles hold `capacity` elements each (None: unlimited)."""
+    hw = problem.hardware
+    if hw.buffer_elements == capacity:
+        return problem
+    return replace(problem, hardware=replace(hw, buffer_elements=capacity))
+
+
+@dataclass(frozen=True)
+class MinBuffer:
+    """The result of `min_buffer`: the smallest capacity found and what it was compared against."""
+
+    elements: int  # smallest per-tile capacity at which clsa-bp is as fast as unlimited CLSA-CIM
+    latency_cycles: int  # unlimited CLSA-CIM's latency (= clsa-bp's at `elements`)
+    clsa_peak_elements: int  # CLSA-CIM's own per-tile peak (simulator, unlimited buffers)
+    footprint_elements: int  # no capacity below this can work (see schedulers.buffers.Footprint)
+    probes: int  # heuristic runs made
+
+
+def min_buffer(problem: Problem) -> MinBuffer:
+    """Binary search over the per-tile capacity, one clsa-bp run per probe, for the smallest capacity at which
+    clsa-bp's latency equals unlimited CLSA-CIM's. The search range starts at the footprint and ends at the
+    peak of CLSA-CIM's reservations (where clsa-bp is CLSA-CIM exactly). It assumes the latency does not grow
+    with the capacity; a probe that cannot finish counts as too small."""
+    from cimopt.schedulers.backpressure import schedule_backpressure
+    from cimopt.schedulers.buffers import footprint, schedule_peaks
+    from cimopt.schedulers.clsa import schedule_clsa
+    from cimopt.simulator import simulate
+
+    p = problem
+    clsa = schedule_clsa(p.workload, p.hardware, p.mapping, p.sets, model=p.model)
+    target = clsa.makespan
+    sim_peak = max(simulate(p.workload, clsa, self_timed=False).peak_buffer, default=0)
+    hi = max(1, int(schedule_peaks(p.workload, p.sets, p.mapping, clsa.copy, clsa.start, reserve=True).max(initial=0)))
+    need = footprint(p.workload, p.sets, p.mapping, clsa.copy).elements
+    lo = max(1, need)
+    probes = 0
+
+    def fast(cap: int) -> bool:
+        nonlocal probes
+        probes += 1
+        try:
+            s = schedule_backpressure(p.workload, p.hardware, p.mapping, p.sets, capacity=cap, model=p.model)
+        except InputError:
+            return False
+        return s.makespan <= target
+
+    lo = min(lo, hi)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fast(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return MinBuffer(hi, target, sim_peak, need, probes)
