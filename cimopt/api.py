@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from cimopt.errors import InputError
 from cimopt.hardware import load_hardware
-from cimopt.problem import DEFAULT_MODEL, Problem, load_model, prepare, with_duplication
+from cimopt.problem import DEFAULT_MODEL, Problem, load_model, prepare, with_duplication, with_stream
 from cimopt.record import RunRecord, record_of, with_references
 from cimopt.schedule import Schedule
 from cimopt.schedulers import registry
@@ -23,7 +23,7 @@ from cimopt.simulator import SimResult, simulate
 from cimopt.workload import Workload
 
 __all__ = ["DEFAULT_MODEL", "SCHEDULERS", "Options", "Problem", "Run", "RunRecord", "load_hardware", "load_model",
-           "prepare", "record", "references", "run", "simulate_schedule", "with_duplication"]
+           "prepare", "record", "references", "run", "simulate_schedule", "with_duplication", "with_stream"]
 
 SCHEDULERS = registry.NAMES
 
@@ -98,13 +98,13 @@ class Comparison:
 def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time_limit: float = 20.0,
             workers: int = 2, seed: int = 0, joint: bool = False, deterministic: bool = True,
             progress: Progress | None = None) -> Comparison:
-    """Run `schedulers` (default: every registered one) on one problem, heuristics first; the exact ones are
+    """Run `schedulers` (default: every registered one; the stream baselines only for a stream) on one problem, heuristics first; the exact ones are
     warm-started from the best heuristic schedule. Every run is checked on the simulator, and every record's
     gap is measured against the best lower bound known (the exact runs' proven bounds, else the
     combinatorial bounds)."""
     from cimopt.schedulers.bounds import lower_bounds, lower_bounds_joint
 
-    specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.NAMES)]
+    specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.defaults(problem.is_stream))]
     if any(s.exact for s in specs) and not time_limit > 0:  # before the heuristics run, naming the flag
         raise InputError(f"--time-limit must be > 0 seconds, got {time_limit:g}")
     runs: dict[str, Run] = {}
@@ -120,6 +120,11 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
     else:
         lb = lower_bounds(problem.workload, problem.hardware, problem.mapping, problem.sets)
     bound, rule = lb.best, "combinatorial"
+    if problem.is_stream:  # the bounds above are one inference's
+        from cimopt.stream import makespan_bound
+
+        bound, rule = makespan_bound(problem.workload, problem.hardware, problem.mapping, lb.best,
+                                     problem.inferences, problem.arrival_interval), "stream"
     for r in exact:
         if r.solve.bound > bound:
             bound, rule = r.solve.bound, r.solve.bound_rule or r.scheduler

@@ -13,6 +13,7 @@ from cimopt.experiments.sweep import parse_names
 from cimopt.record import RunRecord
 from cimopt.report import table, workload_summary, workload_text
 from cimopt.schedulers import registry
+from cimopt.stream import StreamMetrics, stream_metrics
 
 
 def _budget_args(p: argparse.ArgumentParser) -> None:
@@ -32,6 +33,10 @@ def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
                    f"(default: {sets_default})")
     p.add_argument("--buffer", metavar="SIZE", help="tile buffer capacity, overriding buffer.elements_per_tile: "
                    "elements (65536, 64k = 65536) or bytes with a unit (64KB, via chip.bits per element), or inf")
+    p.add_argument("--inferences", type=int, default=1, metavar="N",
+                   help="schedule a stream of N inferences sharing the copies (default: 1)")
+    p.add_argument("--arrival-interval", type=int, default=0, metavar="C",
+                   help="input k of the stream is available at cycle k * C (default: 0, all at once)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -102,7 +107,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace) -> api.Problem:
     p = api.prepare(args.model, args.hw, dup=args.dup, pes=args.pes, tiles=args.tiles, extra_pes=args.extra_pes,
-                    sets=args.sets)
+                    sets=args.sets, inferences=args.inferences, arrival_interval=args.arrival_interval)
     _warn(p.workload)
     if getattr(args, "buffer", None) is not None:
         from cimopt.capacity import parse_capacity, with_buffer
@@ -132,6 +137,20 @@ def _violations_text(sim) -> str:
     return "\n".join(lines)
 
 
+def stream_text(r: RunRecord | StreamMetrics, width: int = 16) -> list[str]:
+    """The stream lines of `schedule` and `simulate` (none for a single inference), labels `width` wide."""
+    if r.inferences == 1 and not r.arrival_interval:
+        return []
+    arrive = f", arriving every {r.arrival_interval:,} cycles" if r.arrival_interval else ""
+    out = [f"  {'stream':<{width - 2}}{r.inferences} inferences{arrive}: per-inference latency mean "
+           f"{r.inference_latency_mean_cycles:,.1f}, max {r.inference_latency_max_cycles:,} cycles"]
+    if r.interval_cycles is not None:
+        tput = f", {r.throughput_per_s:,.1f} inferences/s" if r.throughput_per_s is not None else ""
+        out.append(f"  {'interval':<{width - 2}}{r.interval_cycles:,.1f} cycles (bottleneck bound "
+                   f"{r.interval_bound_cycles:,}, {r.interval_gap:+.1%}){tput}")
+    return out
+
+
 def schedule_text(r: RunRecord, out: str | None) -> str:
     """What `cimopt schedule` prints."""
     copies = ", ".join(f"{k} x{v}" for k, v in r.copies if v > 1) or "one each"
@@ -146,6 +165,7 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
              f"  copies        {copies}",
              f"  bottleneck    {r.bottleneck_layer} (busiest copy busy {r.bottleneck_busy_fraction:.0%} of the time, "
              f"{dict(r.copies).get(r.bottleneck_layer, 0)} copies)"]
+    lines += stream_text(r)
     if r.solve_seconds is not None:
         lines.append(f"  solver        {r.status}, bound {r.bound_cycles:,}, gap {r.optimality_gap or 0:.2%}, "
                      f"{r.solve_seconds:.1f} s")
@@ -203,6 +223,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     sched = Schedule.load(args.schedule)
     workload = api.load_model(args.model or sched.model)
     sim = api.simulate_schedule(workload, sched)
+    st = stream_metrics(workload, sched)
     if args.json:
         print(json.dumps({
             "schedule": args.schedule, "scheduler": sched.scheduler, "model": sched.model, "valid": sim.valid,
@@ -211,11 +232,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             "violation_counts": sim.violation_counts,
             "violations": [{"kind": v.kind, "layer": v.layer, "set": v.set, "cycle": v.cycle, "message": v.message}
                            for v in sim.violations],
-        }, indent=1))
+        } | st.to_json(), indent=1))
     else:
         print(f"{args.schedule}: {sched.scheduler} schedule of {sched.model}, {len(sched):,} jobs")
         print(f"  latency     {sim.latency:,} cycles{_self_timed(sim.self_timed_latency)}")
         print(f"  utilization {sim.utilization:.2%} of the chip, {sim.utilization_mapped:.2%} of mapped PEs")
+        for line in stream_text(st, width=14):
+            print(line)
         print("  valid       yes" if sim.valid else _violations_text(sim))
     return 0 if sim.valid else 1
 

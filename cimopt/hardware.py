@@ -9,6 +9,7 @@ File format (all sections optional except [crossbar] and [chip].pes_per_tile):
     mvm_cycles = 1
     cell_bits = 2            # optional, with weight_bits: a weight spans ceil(weight_bits / cell_bits) columns
     weight_bits = 16         # optional (default: one cell per weight, today's crossbar count)
+    mvm_ns = 100             # optional: wall time of one MVM (a cycle is mvm_ns / mvm_cycles); gives throughput/s
     [chip]
     pes_per_tile = 16
     tiles = 64               # optional: without it the chip is sized by the budget (--pes/--tiles/--extra-pes)
@@ -68,7 +69,13 @@ class Hardware:
     energy_noc_pj: float = 0.0  # per byte per hop
     energy_static_pj: float = 0.0  # per tile per cycle
     energy_gpeu_pj: tuple[tuple[str, float], ...] = ()  # (kind, pJ per output element); "default" for the rest
+    mvm_ns: float | None = None  # wall time of one MVM; None = unknown (no per-second figures)
     source: str = field(default="<builtin>", compare=False)
+
+    @property
+    def cycle_ns(self) -> float | None:
+        """Nanoseconds per cycle, when the file gives the MVM time."""
+        return None if self.mvm_ns is None else self.mvm_ns / self.mvm_cycles
 
     def gpeu_cost(self, kind: str) -> int:
         """GPEU cycles per output element of an operation of this kind."""
@@ -186,7 +193,7 @@ def parse_hardware(data: dict, source: str = "<dict>") -> Hardware:
     noc = section("noc")
     buf = section("buffer")
     energy = _parse_energy(section("energy"), source)
-    for sname, sec, keys in (("crossbar", xb, {"rows", "cols", "mvm_cycles", "cell_bits", "weight_bits"}),
+    for sname, sec, keys in (("crossbar", xb, {"rows", "cols", "mvm_cycles", "cell_bits", "weight_bits", "mvm_ns"}),
                              ("chip", chip, {"pes_per_tile", "tiles", "bits"}),
                              ("noc", noc, {"hop_cycles", "mesh", "link_bytes_per_cycle"}),
                              ("buffer", buf, {"elements_per_tile"})):
@@ -210,6 +217,9 @@ def parse_hardware(data: dict, source: str = "<dict>") -> Hardware:
         precision["bits"] = need(chip, "chip", "bits")
     if "link_bytes_per_cycle" in noc:
         precision["link_bytes_per_cycle"] = need(noc, "noc", "link_bytes_per_cycle", allow_zero=True)
+    mvm_ns = xb.get("mvm_ns")
+    if mvm_ns is not None and (isinstance(mvm_ns, bool) or not isinstance(mvm_ns, (int, float)) or not mvm_ns > 0):
+        raise InputError(f"{source}: field crossbar.mvm_ns: must be a number > 0 (nanoseconds), got {mvm_ns!r}")
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str):
         raise InputError(f"{source}: field name must be a string")
@@ -224,6 +234,7 @@ def parse_hardware(data: dict, source: str = "<dict>") -> Hardware:
         noc_hop_cycles=need(noc, "noc", "hop_cycles", allow_zero=True) if "hop_cycles" in noc else 0,
         mesh=mesh,
         buffer_elements=buffer or None,
+        mvm_ns=None if mvm_ns is None else float(mvm_ns),
         source=source,
         **precision,
         **energy,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cimopt.duplication import duplicate
+from cimopt.errors import InputError
 from cimopt.hardware import Hardware, load_hardware
 from cimopt.mapping import Budget, Mapping, resolve_budget
 from cimopt.sets import SetGraph, build_sets
@@ -25,7 +26,8 @@ def load_model(spec: str | Path | Workload) -> Workload:
 
 @dataclass(frozen=True)
 class Problem:
-    """Everything fixed before scheduling: the model, the chip, the mapping and the sets."""
+    """Everything fixed before scheduling: the model, the chip, the mapping and the sets, and the stream of
+    `inferences` inputs (input k available at cycle `k * arrival_interval`) that share them."""
 
     model: str
     workload: Workload
@@ -33,18 +35,33 @@ class Problem:
     budget: Budget
     mapping: Mapping
     sets: SetGraph
+    inferences: int = 1
+    arrival_interval: int = 0
+
+    @property
+    def is_stream(self) -> bool:
+        return self.inferences != 1 or self.arrival_interval != 0
+
+
+def check_stream(inferences: int, arrival_interval: int) -> None:
+    """A clear error for a stream that cannot be: fewer than one inference, or a negative interval."""
+    for flag, v, low in (("--inferences", inferences, 1), ("--arrival-interval", arrival_interval, 0)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise InputError(f"{flag} must be an integer >= {low}, got {v!r}")
 
 
 def prepare(model: str | Path | Workload = DEFAULT_MODEL, hardware: str | Path | Hardware | None = None, *,
             dup: str = "none", pes: int | None = None, tiles: int | None = None, extra_pes: int | None = None,
-            sets: str = "pixel") -> Problem:
-    """Load model and hardware, size the chip, duplicate weights, cut sets and find dependencies."""
+            sets: str = "pixel", inferences: int = 1, arrival_interval: int = 0) -> Problem:
+    """Load model and hardware, size the chip, duplicate weights, cut sets and find dependencies (once: a
+    stream of `inferences` inputs shares them)."""
+    check_stream(inferences, arrival_interval)
     workload = load_model(model)
     hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
     budget = resolve_budget(workload, hw, pes=pes, tiles=tiles, extra_pes=extra_pes)
     mapping = duplicate(workload, hw, budget, dup)
     name = model if isinstance(model, str) else (str(model) if isinstance(model, Path) else workload.name)
-    return Problem(name, workload, hw, budget, mapping, build_sets(workload, hw, sets))
+    return Problem(name, workload, hw, budget, mapping, build_sets(workload, hw, sets), inferences, arrival_interval)
 
 
 def with_duplication(problem: Problem, dup: str) -> Problem:
@@ -52,3 +69,9 @@ def with_duplication(problem: Problem, dup: str) -> Problem:
     if dup == problem.mapping.strategy:
         return problem
     return replace(problem, mapping=duplicate(problem.workload, problem.hardware, problem.budget, dup))
+
+
+def with_stream(problem: Problem, inferences: int = 1, arrival_interval: int = 0) -> Problem:
+    """The same problem for another stream (same mapping and sets)."""
+    check_stream(inferences, arrival_interval)
+    return replace(problem, inferences=inferences, arrival_interval=arrival_interval)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from cimopt.mapping import min_pes
 from cimopt.metrics import bottleneck, gap_to_bound, speedup
+from cimopt.stream import stream_metrics
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,15 @@ class RunRecord:
     error: str = ""
     buffer_elements: int | None = None  # the tile buffer capacity the run had (None: unlimited)
     peak_buffer_elements: int = 0  # the largest per-tile peak the simulator measured
+    # a stream of inferences (cimopt.stream): latency_cycles is then the makespan of all of them
+    inferences: int = 1
+    arrival_interval: int = 0
+    inference_latency_mean_cycles: float | None = None
+    inference_latency_max_cycles: int | None = None
+    interval_cycles: float | None = None  # (end of the last - end of the first) / (N - 1)
+    interval_bound_cycles: int | None = None  # max over layers of ceil(N_l / D_l) * mvm_cycles
+    interval_gap: float | None = None  # interval / bound - 1
+    throughput_per_s: float | None = None  # with crossbar.mvm_ns: 1 / interval (one inference: 1 / latency)
     # not in the CSV (not scalars): JSON objects/lists
     copies: tuple[tuple[str, int], ...] = ()  # layer name -> copies
     violation_counts: tuple[tuple[str, int], ...] = ()  # kind -> count
@@ -96,6 +106,7 @@ def record_of(problem, run) -> RunRecord:
     bn = bottleneck(problem.workload, run.schedule, sim)
     s = run.solve
     return RunRecord(
+        **stream_metrics(problem.workload, run.schedule).to_json(),
         model=problem.model, hardware=problem.hardware.name, pes=m.budget.pes, tiles=m.budget.tiles,
         scheduler=run.scheduler, duplication=m.strategy, granularity=problem.sets.granularity.spec,
         latency_cycles=int(sim.latency), utilization=float(sim.utilization),

@@ -11,18 +11,25 @@ Rules checked (domain.md 3.2-3.6); every breach is a `Violation` of one kind:
   than `pes_per_tile` crossbars.
 - `budget`: PEs used (copies x crossbars) <= `budget.pes` <= `budget.tiles * pes_per_tile`; `budget.tiles`
   <= `hw.tiles` when the hardware file fixes the chip.
-- `job`: a valid layer and copy, a non-empty rectangle inside the OFM, start >= 0. Such jobs are left out of
-  every other check and metric except the latency.
+- `job`: a valid layer, copy and inference, a non-empty rectangle inside the OFM, start >= 0. Such jobs are
+  left out of every other check and metric except the latency.
 - `duration`: `end - start == pixels * mvm_cycles`.
-- `pixel-missing` / `pixel-doubled`: every OFM pixel of every MVM layer computed exactly once.
-- `copy-overlap`: a copy runs one job at a time (jobs are half-open intervals [start, end)).
-- `dependency`: a job starts no earlier than every pixel its rectangle reads is ready.
+- `pixel-missing` / `pixel-doubled`: every OFM pixel of every MVM layer computed exactly once per inference.
+- `copy-overlap`: a copy runs one job at a time (jobs are half-open intervals [start, end)), whatever their
+  inferences.
+- `dependency`: a job starts no earlier than every pixel its rectangle reads is ready, in its own inference.
 - `buffer` (only if `hw.buffer_elements` is set): a tile's peak buffer occupancy exceeds the capacity.
+
+Streams: a schedule of N inferences holds one job per set and inference (its `inference` column). Every
+inference is checked on its own jobs (coverage, dependencies, buffers: inference k's jobs read only
+inference k's pixels, which exist only once inference k's jobs computed them) while copies are shared by all.
+Inference k's graph input is ready at `arrival_k = k * schedule.arrival_interval`, and none of its jobs may
+start earlier (with N = 1 and no interval: cycle 0, as before).
 
 Time model (the same as cimopt/schedulers/list_scheduling.py):
 - a pixel of an MVM layer is ready when the job that computes it ends (a doubled pixel: the earliest end; a
   missing pixel constrains nothing, it is reported as missing instead);
-- graph inputs are ready at cycle 0 everywhere;
+- graph inputs are ready at cycle 0 everywhere (inference k: at its arrival);
 - a GPEU op's output pixel is ready at max over its inputs of the max ready time over that input's window,
   plus `hw.gpeu_latency(kind, out.channels)`; an empty window (padding) contributes nothing; an op without
   inputs is ready at its latency;
@@ -61,7 +68,7 @@ import numpy as np
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
 from cimopt.mapping import crossbars as layer_crossbars
-from cimopt.schedule import JOB_COLUMNS, Schedule
+from cimopt.schedule import STREAM_COLUMNS, Schedule
 from cimopt.workload import Access, AxisMap, GpeuOp, Layer, Workload
 
 NEG = -(1 << 60)  # "never needed": the ready time of nothing
@@ -193,10 +200,19 @@ class _Plan:
     hw: Hardware
     schedule: Schedule
     mesh_cols: int
-    jobs: tuple[_LayerJobs, ...]
+    jobs: tuple[tuple[_LayerJobs, ...], ...]  # per inference, per MVM layer
     duration: np.ndarray  # the correct duration of every job (0 for malformed jobs)
-    need: dict  # node name -> sorted tile keys at which its ready map is needed (None: tile-independent)
+    need: tuple[dict, ...]  # per inference: node name -> tile keys at which its ready map is needed (None: any)
     last_use: tuple[int, ...]  # per node position: position of its last successor
+    arrival: tuple[int, ...]  # per inference: the cycle its graph input is ready
+
+    @property
+    def inferences(self) -> int:
+        return len(self.jobs)
+
+    def of(self, j: int) -> int:
+        """The inference of (well-formed) job j."""
+        return int(self.schedule.inference[j])
 
 
 def _expand(y0: np.ndarray, y1: np.ndarray, x0: np.ndarray, x1: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -278,9 +294,12 @@ def _check_input(workload: Workload, schedule: Schedule) -> None:
         if len(seq) != n:
             raise InputError(f"schedule {schedule.scheduler!r}: its mapping has {len(seq)} entries of {what}, model "
                              f"{workload.name!r} has {n} MVM layers")
-    lengths = {c: len(np.asarray(getattr(schedule, c))) for c in JOB_COLUMNS}
+    lengths = {c: len(np.asarray(getattr(schedule, c))) for c in STREAM_COLUMNS}
     if len(set(lengths.values())) > 1:
         raise InputError(f"schedule {schedule.scheduler!r}: job columns differ in length ({lengths})")
+    if schedule.inferences < 1 or schedule.arrival_interval < 0:
+        raise InputError(f"schedule {schedule.scheduler!r}: {schedule.inferences} inferences arriving every "
+                         f"{schedule.arrival_interval} cycles (needs >= 1 inference, an interval >= 0)")
 
 
 def _check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: _Report) -> tuple[tuple[int, ...], list]:
@@ -339,10 +358,11 @@ def _check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: _R
 
 
 class _Ready:
-    """Ready maps of every node at a consumer tile key, from the MVM layers' end maps (lazy, memoized)."""
+    """Ready maps of every node of inference k at a consumer tile key, from the MVM layers' end maps of
+    inference k (lazy, memoized)."""
 
-    def __init__(self, plan: _Plan, ends: list, tiles: list, sers: list) -> None:
-        self.plan, self.ends, self.tiles, self.sers, self.cache = plan, ends, tiles, sers, {}
+    def __init__(self, plan: _Plan, k: int, ends: list, tiles: list, sers: list) -> None:
+        self.plan, self.k, self.ends, self.tiles, self.sers, self.cache = plan, k, ends, tiles, sers, {}
 
     def layer_map(self, li: int, key: int | None) -> np.ndarray:
         """End map of layer `li` as seen from tile `key` (plus NoC transfer: hops and serialisation)."""
@@ -363,21 +383,22 @@ class _Ready:
         if isinstance(node, Layer):
             return self.layer_map(wl.layer_index[name], key)
         if (name, key) not in self.cache:
-            self.cache[(name, key)] = _node_map(self.plan, node, key, self.get)
+            self.cache[(name, key)] = _node_map(self.plan, node, key, self.get, self.plan.arrival[self.k])
         return self.cache[(name, key)]
 
 
-def _node_map(plan: _Plan, node, key: int | None, get: Callable[[str, int | None], np.ndarray]) -> np.ndarray:
+def _node_map(plan: _Plan, node, key: int | None, get: Callable[[str, int | None], np.ndarray],
+              arrival: int) -> np.ndarray:
     """Ready map of a graph input or GPEU op (see the time model in the module docstring)."""
     shape = (node.out.height, node.out.width)
     if not isinstance(node, GpeuOp):
-        return np.zeros(shape, dtype=np.int64)
+        return np.full(shape, arrival, dtype=np.int64)
     out = None
     for e in node.inputs:
         m = _window_max(get(e.source, key), e.access, *shape)
         out = m if out is None else np.maximum(out, m)
     if out is None:
-        out = np.zeros(shape, dtype=np.int64)
+        out = np.full(shape, arrival, dtype=np.int64)
     lat = plan.hw.gpeu_latency(node.kind, node.out.channels)
     return out + lat if lat else out
 
@@ -392,9 +413,10 @@ def _input_max(plan: _Plan, layer: Layer, key: int | None, get) -> np.ndarray:
     return np.zeros(shape, dtype=np.int64) if out is None else out
 
 
-def _requirements(plan: _Plan, li: int, get) -> np.ndarray:
-    """Per job of layer `li`: the max over its rectangle of its pixels' input readiness."""
-    lj = plan.jobs[li]
+def _requirements(plan: _Plan, k: int, li: int, get) -> np.ndarray:
+    """Per job of layer `li` in inference k: the max over its rectangle of its pixels' input readiness, and
+    no earlier than the inference's arrival."""
+    lj = plan.jobs[k][li]
     if not len(lj.idx):
         return np.zeros(0, dtype=np.int64)
     layer = plan.workload.layers[li]
@@ -404,49 +426,59 @@ def _requirements(plan: _Plan, li: int, get) -> np.ndarray:
     for key in lj.keys:
         sel = pix_key == key if len(lj.keys) > 1 else slice(None)
         val[sel] = _input_max(plan, layer, key, get).ravel()[lj.flat[sel]]
-    return np.maximum.reduceat(val, lj.offs[:-1])
+    return np.maximum(np.maximum.reduceat(val, lj.offs[:-1]), plan.arrival[k])
 
 
-def _run(plan: _Plan, decide: Callable[[int, np.ndarray], np.ndarray]) -> tuple[np.ndarray, list, list, list]:
-    """One pass over the graph in node order: requirement of every job, then its end from `decide(layer, req)`.
+def _run(plan: _Plan, decide: Callable[[int, list], list]) -> tuple[np.ndarray, list, list, list]:
+    """One pass over the graph in node order: requirement of every job, then its end from `decide(layer, reqs)`
+    (`reqs` and the answer: one array per inference, over that inference's jobs of the layer).
 
-    Returns the per-job requirements (NEG for malformed jobs) and per layer the end map, the home-tile map and
-    the serialisation map (None without a link bandwidth).
-    GPEU maps are computed once per needed tile key and dropped after their last consumer.
+    Returns the per-job requirements (NEG for malformed jobs) and, per inference and layer, the end map, the
+    home-tile map and the serialisation map (None without a link bandwidth). GPEU maps are computed once per
+    inference and needed tile key and dropped after their last consumer. Inference k's maps are made of
+    inference k's end maps only.
     """
     wl = plan.workload
-    n_layers = len(wl.layers)
-    ends: list = [None] * n_layers
-    tiles: list = [None] * n_layers
-    sers: list = [None] * n_layers
+    n_layers, n_inf = len(wl.layers), plan.inferences
+    ends: list = [[None] * n_layers for _ in range(n_inf)]
+    tiles: list = [[None] * n_layers for _ in range(n_inf)]
+    sers: list = [[None] * n_layers for _ in range(n_inf)]
     req = np.full(len(plan.schedule), NEG, dtype=np.int64)
-    maps: dict[str, dict] = {}
-    ready = _Ready(plan, ends, tiles, sers)
+    maps: list[dict[str, dict]] = [{} for _ in range(n_inf)]
+    ready = [_Ready(plan, k, ends[k], tiles[k], sers[k]) for k in range(n_inf)]
 
-    def get(name: str, key: int | None) -> np.ndarray:
-        node = wl.node(name)
-        if isinstance(node, Layer):
-            return ready.layer_map(wl.layer_index[name], key)
-        d = maps[name]
-        return d[None] if None in d else d[key]
+    def getter(k: int) -> Callable[[str, int | None], np.ndarray]:
+        def get(name: str, key: int | None) -> np.ndarray:
+            node = wl.node(name)
+            if isinstance(node, Layer):
+                return ready[k].layer_map(wl.layer_index[name], key)
+            d = maps[k][name]
+            return d[None] if None in d else d[key]
+        return get
 
+    gets = [getter(k) for k in range(n_inf)]
     drop: dict[int, list[str]] = {}
     for p, node in enumerate(wl.nodes):
         if isinstance(node, Layer):
             li = wl.layer_index[node.name]
-            lj = plan.jobs[li]
-            r = _requirements(plan, li, get)
-            req[lj.idx] = r
-            e = decide(li, r)
+            rs = [_requirements(plan, k, li, gets[k]) for k in range(n_inf)]
+            for k in range(n_inf):
+                req[plan.jobs[k][li].idx] = rs[k]
+            es = decide(li, rs)
             shape = (node.out.height, node.out.width)
-            ends[li], tiles[li] = _paint(lj, e, shape, latest=False, extra=lj.tile)
-            if plan.hw.link_bytes_per_cycle > 0:
-                sers[li] = _paint(lj, e, shape, latest=False, extra=lj.ser)[1]
+            for k in range(n_inf):
+                lj = plan.jobs[k][li]
+                ends[k][li], tiles[k][li] = _paint(lj, es[k], shape, latest=False, extra=lj.tile)
+                if plan.hw.link_bytes_per_cycle > 0:
+                    sers[k][li] = _paint(lj, es[k], shape, latest=False, extra=lj.ser)[1]
         else:
-            maps[node.name] = {k: _node_map(plan, node, k, get) for k in plan.need[node.name]}
+            for k in range(n_inf):
+                maps[k][node.name] = {t: _node_map(plan, node, t, gets[k], plan.arrival[k])
+                                      for t in plan.need[k][node.name]}
             drop.setdefault(plan.last_use[p], []).append(node.name)
         for name in drop.pop(p, []):
-            maps.pop(name, None)
+            for k in range(n_inf):
+                maps[k].pop(name, None)
     return req, ends, tiles, sers
 
 
@@ -485,12 +517,16 @@ def _needs(workload: Workload, jobs: tuple[_LayerJobs, ...], hop: bool) -> tuple
 # messages
 
 
+def _of_inference(plan: _Plan, k: int) -> str:
+    return f" of inference {k}" if plan.schedule.inferences > 1 else ""
+
+
 def _desc(plan: _Plan, j: int) -> str:
     s = plan.schedule
     li = int(s.layer[j])
     name = plan.workload.layers[li].name
-    return (f"{name} set {int(s.set[j])} (rows {int(s.y0[j])}..{int(s.y1[j]) - 1}, cols {int(s.x0[j])}.."
-            f"{int(s.x1[j]) - 1}) on copy {int(s.copy[j])}")
+    return (f"{name} set {int(s.set[j])}{_of_inference(plan, plan.of(j))} (rows {int(s.y0[j])}..{int(s.y1[j]) - 1}, "
+            f"cols {int(s.x0[j])}..{int(s.x1[j]) - 1}) on copy {int(s.copy[j])}")
 
 
 def _blame(plan: _Plan, ready: _Ready, j: int, need: int) -> str:
@@ -498,9 +534,12 @@ def _blame(plan: _Plan, ready: _Ready, j: int, need: int) -> str:
     s, wl = plan.schedule, plan.workload
     li = int(s.layer[j])
     layer = wl.layers[li]
-    key = int(plan.jobs[li].key[np.searchsorted(plan.jobs[li].idx, j)])
+    lj = plan.jobs[plan.of(j)][li]
+    key = int(lj.key[np.searchsorted(lj.idx, j)])
     y0, y1, x0, x1 = int(s.y0[j]), int(s.y1[j]), int(s.x0[j]), int(s.x1[j])
     target = None
+    if need == plan.arrival[ready.k] and plan.schedule.is_stream:
+        return f"its input, which arrives at cycle {need}"
     for e in layer.inputs:
         m = _window_max(ready.get(e.source, key), e.access, layer.out.height, layer.out.width)[y0:y1, x0:x1]
         hit = np.argwhere(m == need)
@@ -536,7 +575,8 @@ def _blame(plan: _Plan, ready: _Ready, j: int, need: int) -> str:
             noc_txt = f" + {noc} NoC from tile {t_from} to tile {key}" if noc else ""
             return f"{src.name} pixel ({iy}, {ix}), ready at cycle {need} (ends {end}{noc_txt}{via})"
         if not isinstance(src, GpeuOp):
-            return f"{src.name} pixel ({iy}, {ix}), ready at cycle {need} (graph input at 0{via})"
+            at = plan.arrival[ready.k]
+            return f"{src.name} pixel ({iy}, {ix}), ready at cycle {need} (graph input at {at}{via})"
         lat = plan.hw.gpeu_latency(src.kind, src.out.channels)
         if not src.inputs:
             return f"{src.name} pixel ({iy}, {ix}), ready at cycle {need} ({lat} GPEU at {src.name}{via})"
@@ -573,13 +613,19 @@ def _check_jobs(hw: Hardware, workload: Workload, schedule: Schedule, copies: tu
     bad_copy = ok_layer & ((copy < 0) | (copy >= d))
     bad_rect = ok_layer & ((y0 < 0) | (y1 > h) | (y0 >= y1) | (x0 < 0) | (x1 > w) | (x0 >= x1))
     bad_start = start < 0
-    bad = ~ok_layer | bad_copy | bad_rect | bad_start
+    inf = np.asarray(s.inference, dtype=np.int64)
+    bad_inf = (inf < 0) | (inf >= s.inferences)
+    bad = ~ok_layer | bad_copy | bad_rect | bad_start | bad_inf
 
     def make(j: int) -> Violation:
         if not ok_layer[j]:
             return Violation("job", None, int(s.set[j]), int(start[j]),
                              f"job {j} (set {int(s.set[j])}) has layer index {int(layer[j])}, the model has "
                              f"{n_layers} MVM layers")
+        if bad_inf[j]:
+            return Violation("job", workload.layers[int(layer[j])].name, int(s.set[j]), int(start[j]),
+                             f"job {j} (set {int(s.set[j])}) is of inference {int(inf[j])}, the schedule has "
+                             f"inferences 0..{s.inferences - 1}")
         name = workload.layers[int(layer[j])].name
         rect = f"rows {int(y0[j])}..{int(y1[j]) - 1}, cols {int(x0[j])}..{int(x1[j]) - 1}"
         if bad_copy[j]:
@@ -614,19 +660,25 @@ def _desc_raw(workload: Workload, s: Schedule, j: int) -> str:
 
 
 def _check_coverage(plan: _Plan, rep: _Report) -> None:
-    """Every OFM pixel computed exactly once: a 2-D difference array of the rectangles per layer."""
+    """Every OFM pixel computed exactly once per inference: a 2-D difference array of the rectangles per layer."""
+    for k in range(plan.inferences):
+        _check_coverage_of(plan, k, rep)
+
+
+def _check_coverage_of(plan: _Plan, k: int, rep: _Report) -> None:
     s = plan.schedule
+    of = _of_inference(plan, k)
     for li, layer in enumerate(plan.workload.layers):
-        lj = plan.jobs[li]
+        lj = plan.jobs[k][li]
         h, w = layer.out.height, layer.out.width
-        diff = np.zeros((h + 1, w + 1), dtype=np.int64)
+        diff = np.zeros((h + 1) * (w + 1), dtype=np.int64)
         y0, y1, x0, x1 = s.y0[lj.idx], s.y1[lj.idx], s.x0[lj.idx], s.x1[lj.idx]
         for ys, xs, sign in ((y0, x0, 1), (y0, x1, -1), (y1, x0, -1), (y1, x1, 1)):
-            np.add.at(diff, (ys, xs), sign)
-        count = diff.cumsum(0).cumsum(1)[:h, :w]
+            diff += sign * np.bincount(ys * (w + 1) + xs, minlength=(h + 1) * (w + 1))
+        count = diff.reshape(h + 1, w + 1).cumsum(0).cumsum(1)[:h, :w]
         missing = np.flatnonzero(count == 0)
         rep.add_many("pixel-missing", len(missing), lambda i, name=layer.name, w=w: Violation(
-            "pixel-missing", name, None, None, f"{name} pixel ({i // w}, {i % w}) is computed by no job"), missing)
+            "pixel-missing", name, None, None, f"{name} pixel ({i // w}, {i % w}){of} is computed by no job"), missing)
         doubled = np.flatnonzero(count > 1)
 
         def make(i: int, lj=lj, name=layer.name, w=w, count=count) -> Violation:
@@ -634,7 +686,7 @@ def _check_coverage(plan: _Plan, rep: _Report) -> None:
             js = lj.idx[(s.y0[lj.idx] <= y) & (y < s.y1[lj.idx]) & (s.x0[lj.idx] <= x) & (x < s.x1[lj.idx])]
             who = ", ".join(f"set {int(s.set[j])} on copy {int(s.copy[j])} at cycle {int(s.start[j])}" for j in js[:4])
             return Violation("pixel-doubled", name, int(s.set[js[0]]), int(s.start[js[0]]),
-                             f"{name} pixel ({y}, {x}) is computed {int(count[y, x])} times ({who})")
+                             f"{name} pixel ({y}, {x}){of} is computed {int(count[y, x])} times ({who})")
 
         rep.add_many("pixel-doubled", len(doubled), make, doubled)
 
@@ -645,7 +697,8 @@ def _check_overlap(plan: _Plan, good: np.ndarray, rep: _Report) -> None:
     idx = np.nonzero(good)[0]
     if len(idx) < 2:
         return
-    order = idx[np.lexsort((idx, s.end[idx], s.start[idx], s.copy[idx], s.layer[idx]))]
+    n_copy = int(s.copy[idx].max()) + 1  # (layer, copy) as one key; idx is ascending, lexsort is stable
+    order = idx[np.lexsort((s.end[idx], s.start[idx], s.layer[idx] * n_copy + s.copy[idx]))]
     lay, cp, st, en = s.layer[order], s.copy[order], s.start[order], s.end[order]
     new_seg = np.ones(len(order), dtype=bool)
     new_seg[1:] = (lay[1:] != lay[:-1]) | (cp[1:] != cp[:-1])
@@ -675,10 +728,9 @@ def _check_overlap(plan: _Plan, good: np.ndarray, rep: _Report) -> None:
     rep.add_many("copy-overlap", len(hits), make, hits)
 
 
-def _buffers(plan: _Plan, ends: list, tiles: list, rep: _Report) -> tuple[int, ...]:
-    """Peak elements held per tile under the buffer rule (module docstring); violations above capacity."""
+def _held(plan: _Plan, k: int, ends: list, tiles: list) -> tuple[list, list, list, list, list]:
+    """Inference k's held pixels as (tile, from, until, elements, layer) arrays per MVM layer (buffer rule)."""
     wl, s = plan.workload, plan.schedule
-    n_tiles = max(plan.schedule.mapping.budget.tiles, 0)
     last: dict[str, np.ndarray] = {}
 
     def push(name: str, m: np.ndarray) -> None:
@@ -687,7 +739,7 @@ def _buffers(plan: _Plan, ends: list, tiles: list, rep: _Report) -> tuple[int, .
     for node in reversed(wl.nodes):
         if isinstance(node, Layer):
             li = wl.layer_index[node.name]
-            lj = plan.jobs[li]
+            lj = plan.jobs[k][li]
             out = (node.out.height, node.out.width)
             reads, _ = _paint(lj, s.start[lj.idx], out, latest=True)
         elif isinstance(node, GpeuOp):
@@ -711,26 +763,46 @@ def _buffers(plan: _Plan, ends: list, tiles: list, rep: _Report) -> tuple[int, .
         t1.append(r[held])
         elems.append(np.full(int(held.sum()), layer.out.channels, dtype=np.int64))
         lay.append(np.full(int(held.sum()), li, dtype=np.int64))
+    return t_tile, t0, t1, elems, lay
+
+
+def _buffers(plan: _Plan, ends: list, tiles: list, rep: _Report) -> tuple[int, ...]:
+    """Peak elements held per tile under the buffer rule (module docstring), all inferences together;
+    violations above capacity."""
+    wl = plan.workload
+    n_tiles = max(plan.schedule.mapping.budget.tiles, 0)
+    t_tile, t0, t1, elems, lay = [], [], [], [], []
+    for k in range(plan.inferences):
+        for acc, part in zip((t_tile, t0, t1, elems, lay), _held(plan, k, ends[k], tiles[k]), strict=True):
+            acc.extend(part)
     peak = np.zeros(n_tiles, dtype=np.int64)
     if not t_tile or not sum(len(x) for x in t_tile):
         return tuple(int(x) for x in peak)
     tile, a, b, el, ly = (np.concatenate(x) for x in (t_tile, t0, t1, elems, lay))
     inside = (tile >= 0) & (tile < n_tiles)
     tile, a, b, el, ly = tile[inside], a[inside], b[inside], el[inside], ly[inside]
+    # events sorted by (tile, time, releases before holds); one int64 key when the times allow it
+    t_lo = int(a.min())
+    span = int(b.max()) - t_lo + 1
     ev_tile = np.concatenate([tile, tile])
     ev_time = np.concatenate([a, b])
-    ev_delta = np.concatenate([el, -el])
-    order = np.lexsort((ev_delta, ev_time, ev_tile))
-    cum = np.cumsum(ev_delta[order])  # every tile's events sum to 0, so the running sum restarts per tile
-    np.maximum.at(peak, ev_tile[order], cum)
+    if n_tiles * span * 2 < (1 << 62):
+        order = np.argsort((ev_tile * span + (ev_time - t_lo)) * 2 + np.repeat([1, 0], len(a)), kind="stable")
+    else:
+        order = np.lexsort((np.repeat([1, 0], len(a)), ev_time, ev_tile))
+    ev_tile, ev_time = ev_tile[order], ev_time[order]
+    m = len(a)
+    cum = np.cumsum(np.where(order < m, el[order % m], -el[order % m]))  # each tile's events sum to 0
+    cuts = np.flatnonzero(np.diff(ev_tile, prepend=-1))
+    peak[ev_tile[cuts]] = np.maximum.reduceat(cum, cuts)
     cap = plan.hw.buffer_elements
     if cap is not None:
         over = np.nonzero(peak > cap)[0]
 
         def make(t: int) -> Violation:
-            sel = ev_tile[order] == t
+            sel = ev_tile == t
             k = int(np.argmax(np.where(sel, cum, np.iinfo(np.int64).min)))
-            when = int(ev_time[order][k])
+            when = int(ev_time[k])
             live = (tile == t) & (a <= when) & (b > when)
             per = np.bincount(ly[live], weights=el[live], minlength=len(wl.layers)).astype(np.int64)
             cnt = np.bincount(ly[live], minlength=len(wl.layers))
@@ -755,7 +827,7 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     Violation in the result (at most `max_reports` reported per kind, all counted).
     """
     _check_input(workload, schedule)
-    s = schedule.with_jobs(**{c: np.asarray(getattr(schedule, c), dtype=np.int64) for c in JOB_COLUMNS})
+    s = schedule.with_jobs(**{c: np.asarray(getattr(schedule, c), dtype=np.int64) for c in STREAM_COLUMNS})
     hw, m = s.hardware, s.mapping
     rep = _Report(max_reports)
     xb, homes = _check_mapping(workload, hw, s, rep)
@@ -768,40 +840,50 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     hop = hw.noc_costs
     mesh_cols = hw.mesh_shape(max(m.budget.tiles, 1))[1]
     duration = np.where(good, (s.y1 - s.y0) * (s.x1 - s.x0) * hw.mvm_cycles, 0).astype(np.int64)
-    jobs = []
-    for li, lay in enumerate(workload.layers):
-        idx = np.nonzero(good & (layer == li))[0]
-        flat, offs = _expand(s.y0[idx], s.y1[idx], s.x0[idx], s.x1[idx], lay.out.width)
-        tile = homes[li][copy[idx]] if len(idx) else np.zeros(0, np.int64)
-        doubled = len(flat) > 0 and int(np.bincount(flat, minlength=lay.out.pixels).max()) > 1
-        key = tile if hop else np.zeros_like(tile)
-        ser = np.asarray(hw.serialise_cycles(np.diff(offs) * lay.out.channels), np.int64)
-        jobs.append(_LayerJobs(idx, flat, offs, tile, ser, key, tuple(int(k) for k in np.unique(key)), doubled))
-    jobs_t = tuple(jobs)
-    need, last_use = _needs(workload, jobs_t, hop)
-    plan = _Plan(workload, hw, s, mesh_cols, jobs_t, duration, need, last_use)
+    n_inf, n_layers = s.inferences, len(workload.layers)
+    # well-formed jobs grouped by (inference, layer), ascending job index inside each group
+    gidx = np.nonzero(good)[0]
+    gkey = s.inference[gidx] * n_layers + layer[gidx]
+    gidx = gidx[np.argsort(gkey, kind="stable")]
+    cuts = np.searchsorted(np.sort(gkey), np.arange(n_inf * n_layers + 1))
+    jobs_t = []
+    for k in range(n_inf):
+        jobs = []
+        for li, lay in enumerate(workload.layers):
+            idx = gidx[cuts[k * n_layers + li]:cuts[k * n_layers + li + 1]]
+            flat, offs = _expand(s.y0[idx], s.y1[idx], s.x0[idx], s.x1[idx], lay.out.width)
+            tile = homes[li][copy[idx]] if len(idx) else np.zeros(0, np.int64)
+            doubled = len(flat) > 0 and int(np.bincount(flat, minlength=lay.out.pixels).max()) > 1
+            key = tile if hop else np.zeros_like(tile)
+            ser = np.asarray(hw.serialise_cycles(np.diff(offs) * lay.out.channels), np.int64)
+            jobs.append(_LayerJobs(idx, flat, offs, tile, ser, key, tuple(int(t) for t in np.unique(key)),
+                                   doubled))
+        jobs_t.append(tuple(jobs))
+    needs = [_needs(workload, jobs, hop) for jobs in jobs_t]
+    last_use = needs[0][1] if needs else ()
+    plan = _Plan(workload, hw, s, mesh_cols, tuple(jobs_t), duration, tuple(n for n, _ in needs), last_use,
+                 tuple(s.arrival(k) for k in range(n_inf)))
 
     _check_coverage(plan, rep)
     _check_overlap(plan, good, rep)
 
     # dependencies, on the scheduled ends
-    req, ends, tiles, sers = _run(plan, lambda li, r: end[plan.jobs[li].idx])
+    req, ends, tiles, sers = _run(plan, lambda li, rs: [end[plan.jobs[k][li].idx] for k in range(n_inf)])
     late = np.nonzero(good & (start < req))[0]
     late = late[np.lexsort((late, start[late]))]
     if len(late):
-        ready = _Ready(plan, ends, tiles, sers)
+        ready = [_Ready(plan, k, ends[k], tiles[k], sers[k]) for k in range(n_inf)]
 
         def make(j: int) -> Violation:
             return Violation("dependency", workload.layers[int(layer[j])].name, int(s.set[j]), int(start[j]),
                              f"{_desc(plan, j)} starts at cycle {int(start[j])} but needs "
-                             f"{_blame(plan, ready, j, int(req[j]))}")
+                             f"{_blame(plan, ready[plan.of(j)], j, int(req[j]))}")
 
         rep.add_many("dependency", len(late), make, late)
 
     peak = _buffers(plan, ends, tiles, rep)
 
     # metrics
-    n_layers = len(workload.layers)
     lsafe = np.where(good, layer, 0)
     xb_arr = np.asarray(xb or (0,), dtype=np.int64)
     busy_job = np.where(good, np.maximum(end - start, 0), 0)
@@ -818,8 +900,9 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     copy_busy = []
     for li in range(n_layers):
         cb = np.zeros(max(int(m.copies[li]), 0), dtype=np.int64)
-        sel = plan.jobs[li].idx
-        np.add.at(cb, copy[sel], busy_job[sel])
+        for k in range(n_inf):
+            sel = plan.jobs[k][li].idx
+            cb += np.bincount(copy[sel], weights=busy_job[sel], minlength=len(cb)).astype(np.int64)
         copy_busy.append(tuple(int(x) for x in cb))
 
     # self-timed run, in the scheduled order per copy
@@ -827,13 +910,16 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     if self_timed and not rep.counts["job"]:
         st_start = np.zeros(len(s), dtype=np.int64)
 
-        def chain(li: int, r: np.ndarray) -> np.ndarray:
-            lj = plan.jobs[li]
-            if not len(lj.idx):
-                return np.zeros(0, dtype=np.int64)
-            dur = duration[lj.idx]
-            cp = copy[lj.idx]
-            order = np.lexsort((lj.idx, start[lj.idx], cp))
+        def chain(li: int, rs: list) -> list:
+            """All inferences' jobs of layer li, each copy's in the scheduled order."""
+            groups = [plan.jobs[k][li].idx for k in range(n_inf)]
+            idx = np.concatenate(groups)
+            r = np.concatenate(rs)
+            if not len(idx):
+                return [np.zeros(0, dtype=np.int64) for _ in range(n_inf)]
+            dur = duration[idx]
+            cp = copy[idx]
+            order = np.lexsort((idx, start[idx], cp))
             cps, d, rr = cp[order], dur[order], np.maximum(r[order], 0)
             first = np.flatnonzero(np.diff(cps, prepend=-1) != 0)
             st = np.empty(len(order), dtype=np.int64)
@@ -842,8 +928,8 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
                 st[a:b] = before + np.maximum.accumulate(rr[a:b] - before)
             out = np.empty(len(order), dtype=np.int64)
             out[order] = st
-            st_start[lj.idx] = out
-            return out + dur
+            st_start[idx] = out
+            return np.split(out + dur, np.cumsum([len(g) for g in groups])[:-1])
 
         _run(plan, chain)
         st_end = st_start + duration

@@ -15,6 +15,7 @@ from cimopt.problem import Problem
 from cimopt.schedule import Schedule
 from cimopt.schedulers.list_scheduling import list_schedule
 from cimopt.schedulers.registry import Options, Result
+from cimopt.schedulers.stream_list import stream_list_schedule
 from cimopt.sets import SetGraph
 from cimopt.workload import Workload
 
@@ -25,6 +26,8 @@ def schedule_clsa(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetG
 
 
 def schedule(problem: Problem, options: Options) -> Result:
-    """Registry entry."""
+    """Registry entry (a stream of inferences: `stream_list`)."""
     p = problem
+    if p.is_stream:
+        return Result(stream_list_schedule(p, "clsa", "clsa"))
     return Result(schedule_clsa(p.workload, p.hardware, p.mapping, p.sets, model=p.model))

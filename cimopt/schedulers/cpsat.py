@@ -455,7 +455,7 @@ def closure_solves(time_limit: float) -> int:
 def solve_cpsat(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *, joint: bool = False,
                 budget: Budget | None = None, hint: Schedule | None = None, time_limit: float = 60.0,
                 workers: int = 2, seed: int = 0, progress: Progress | None = None, model: str = "",
-                deterministic: bool = True) -> SolveResult:
+                deterministic: bool = True, extra: Callable[[CpVars], None] | None = None) -> SolveResult:
     """Minimize the makespan with CP-SAT (see the module docstring for the formulation).
 
     Fixed mode keeps `mapping`'s copies and placement; `joint=True` also chooses the copies per layer under
@@ -471,6 +471,7 @@ def solve_cpsat(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGra
     search short. `deterministic=False` uses wall-clock seconds and CP-SAT's default (non-reproducible)
     parallel portfolio, which finds better schedules per second and needs less memory on large models.
     Models of more than MAX_CPSAT_SETS sets are not given to CP-SAT (the incumbent and the bounds come back, `info["cp_sat_skipped"]` says why).
+    `extra(vars)` may add constraints that keep some optimum (a stream's symmetry breaking, `cpsat_stream`).
     """
     if not time_limit > 0:
         raise InputError(f"CP-SAT time limit must be > 0 seconds, got {time_limit:g}")
@@ -479,12 +480,13 @@ def solve_cpsat(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGra
     with _catch_ctrl_c() as ctrl_c:
         return _solve(workload, hw, mapping, sets, joint=joint, budget=budget or mapping.budget, hint=hint,
                       time_limit=time_limit, workers=workers, seed=seed, progress=progress, model=model,
-                      deterministic=deterministic, interrupted=lambda: ctrl_c["hit"])
+                      deterministic=deterministic, interrupted=lambda: ctrl_c["hit"], extra=extra)
 
 
 def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *, joint: bool, budget: Budget,
            hint: Schedule | None, time_limit: float, workers: int, seed: int, progress: Progress | None,
-           model: str, deterministic: bool, interrupted: Callable[[], bool]) -> SolveResult:
+           model: str, deterministic: bool, interrupted: Callable[[], bool],
+           extra: Callable[[CpVars], None] | None = None) -> SolveResult:
     """`solve_cpsat` after argument checks; `interrupted()` tells whether Ctrl-C was pressed so far."""
     t_begin = time.perf_counter()
     xb = crossbars_per_layer(workload, hw)
@@ -530,6 +532,8 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
     if not skipped:
         head, tail = heads_and_tails(sets, lag, caps)
         v = build_model(sets, hw, place, groups, caps, xb if joint else None, budget, head, tail, horizon, lb.best)
+        if extra is not None:
+            extra(v)
         add_hint(v, best.start, sets.duration, _tile_groups_of(sets, best, groups) if v.tile_lits else None,
                  best.mapping.copies if joint else None)
         proto = v.model.Proto()
@@ -606,8 +610,12 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
 
 
 def schedule(problem: Problem, options: Options) -> Result:
-    """Registry entry: `solve_cpsat` on the problem, its facts as `SolveFacts`."""
+    """Registry entry: `solve_cpsat` on the problem, its facts as `SolveFacts` (a stream: `cpsat_stream`)."""
     p, o = problem, options
+    if p.is_stream:
+        from cimopt.schedulers.cpsat_stream import schedule_stream
+
+        return schedule_stream(p, o)
     res = solve_cpsat(p.workload, p.hardware, p.mapping, p.sets, joint=o.joint, budget=p.budget, hint=o.hint,
                       time_limit=o.time_limit, workers=o.workers, seed=o.seed, progress=o.progress, model=p.model,
                       deterministic=o.deterministic)

@@ -12,6 +12,7 @@ from cimopt.problem import Problem
 from cimopt.schedule import Schedule
 from cimopt.schedulers.list_scheduling import list_schedule
 from cimopt.schedulers.registry import Options, Result
+from cimopt.schedulers.stream_list import stream_list_schedule
 from cimopt.sets import SetGraph
 from cimopt.workload import Workload
 
@@ -22,6 +23,8 @@ def schedule_layer_by_layer(workload: Workload, hw: Hardware, mapping: Mapping, 
 
 
 def schedule(problem: Problem, options: Options) -> Result:
-    """Registry entry."""
+    """Registry entry (a stream of inferences: `stream_list`)."""
     p = problem
+    if p.is_stream:
+        return Result(stream_list_schedule(p, "lbl", "lbl"))
     return Result(schedule_layer_by_layer(p.workload, p.hardware, p.mapping, p.sets, model=p.model))

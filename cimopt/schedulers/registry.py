@@ -67,6 +67,7 @@ class SchedulerSpec:
     line: str = "-"
     exact: bool = False  # proves bounds (has a time limit, reports a gap)
     baseline: bool = False  # the reference the speedups are measured against
+    stream: bool = False  # a throughput baseline: run by default (compare) only for a stream of inferences
 
     def function(self) -> Callable[[Problem, Options], Result]:
         module, _, func = self.entry.partition(":")
@@ -81,6 +82,8 @@ SCHEDULERS: tuple[SchedulerSpec, ...] = (
     SchedulerSpec("clsa", "CLSA-CIM", "cimopt.schedulers.clsa:schedule", "s", "-"),
     SchedulerSpec("clsa-bp", "CLSA-CIM + back-pressure", "cimopt.schedulers.backpressure:schedule", "D", "-."),
     SchedulerSpec("cpsat", "CP-SAT", "cimopt.schedulers.cpsat:schedule", "^", "--", exact=True),
+    SchedulerSpec("layer-pipeline", "layer pipeline", "cimopt.schedulers.layer_pipeline:schedule", "D", ":",
+                  stream=True),
 )
 
 BY_NAME: dict[str, SchedulerSpec] = {s.name: s for s in SCHEDULERS}
@@ -88,6 +91,11 @@ NAMES: tuple[str, ...] = tuple(BY_NAME)
 BASELINE: str = next(s.name for s in SCHEDULERS if s.baseline)
 HEURISTIC: str = "clsa"  # the scheduler the project is about: the default of `schedule`
 EXACT: str = "cpsat"  # the exact reference that `reproduce` measures the heuristic against
+
+
+def defaults(stream: bool) -> tuple[str, ...]:
+    """The schedulers `compare` runs when none are named: all, the stream baselines only for a stream."""
+    return tuple(s.name for s in SCHEDULERS if stream or not s.stream)
 
 
 def get(name: str) -> SchedulerSpec:
