@@ -72,7 +72,7 @@ def resolve_model(spec: str | Path) -> Path:
 
 def load_model(spec: str | Path) -> Workload:
     """The Workload of a zoo name or an ONNX path, named after the zoo name (or the file's stem)."""
-    from cimopt.onnx_import import load_workload
+    from cimopt.onnx import load_workload
 
     path = resolve_model(spec)
     name = zoo_name(spec) if not Path(spec).is_file() else None

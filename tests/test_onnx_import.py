@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from cimopt.errors import InputError
-from cimopt.onnx_import import load_workload, workload_from_model
+from cimopt.onnx import load_workload, workload_from_model
 from cimopt.workload import ELEMENTWISE, IDENTITY, WHOLE, Access, AxisMap, GpeuOp, GraphInput, Layer, conv_access
 
 FIX = Path(__file__).parent / "fixtures"

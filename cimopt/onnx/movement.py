@@ -1,0 +1,279 @@
+"""Data movement: Reshape, Transpose, Slice, Concat, Pad, Gather, DepthToSpace ... Their access is derived
+exactly by running the op (ONNX's reference evaluator) on an array of element indices and fitting the smallest
+`AxisMap` window that holds what each output pixel reads.
+
+Large tensors: when the index arrays would exceed INDEX_LIMIT elements, an axis-wise op (Concat, Split, Slice,
+Gather, Tile, Pad) is solved on a reduced problem first: axes it does not touch are copied unchanged, so they can
+be shrunk to size 1. With every untouched axis shrunk, the run gives the output shape, and an input whose pixels
+stay where they are (a channel Concat, a channel Slice) reads ELEMENTWISE; otherwise, with only the untouched
+channel axes shrunk, the fit is the exact one (a pixel's reads do not depend on how many channels it has). Only
+when even that is too large does the op read WHOLE inputs, with a warning.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from cimopt.errors import InputError
+from cimopt.onnx.axes import (
+    INDEX_LIMIT,
+    Dims,
+    Roles,
+    channel_only,
+    default_roles,
+    fit_pairs,
+    norm_axis,
+    reshape_roles,
+)
+from cimopt.onnx.graph import attrs, label, short
+from cimopt.onnx.tensors import Out
+from cimopt.workload import ELEMENTWISE, WHOLE
+
+if TYPE_CHECKING:
+    from cimopt.onnx.importer import Handler, Importer
+
+#: op -> GPEU kind.
+MOVE_OPS: dict[str, str] = {
+    "Reshape": "reshape", "Flatten": "reshape", "Squeeze": "reshape", "Unsqueeze": "reshape",
+    "Transpose": "reshape", "Expand": "reshape", "Tile": "reshape", "DepthToSpace": "reshape",
+    "SpaceToDepth": "reshape", "Slice": "slice", "Split": "slice", "Gather": "slice", "GatherElements": "slice",
+    "Concat": "concat", "Pad": "pad",
+}
+#: What a constant operand of the op is, for error messages.
+OPERANDS = {"Reshape": "the target shape", "Slice": "the slice bounds", "Pad": "the pads", "Tile": "the repeats",
+            "Expand": "the target shape", "Split": "the split sizes", "Gather": "the indices",
+            "Squeeze": "the axes", "Unsqueeze": "the axes"}
+#: Axis-wise ops whose constant operands name only the axes they touch: other axes may be shrunk.
+REDUCIBLE_OPS = frozenset({"Concat", "Split", "Slice", "Gather", "Tile", "Pad"})
+
+
+def move(imp: Importer, node: onnx.NodeProto) -> list[Out | None]:
+    """Data movement: run the op on element indices and fit each output pixel's reads."""
+    op = node.op_type
+    act = imp.act(node)
+    data = list(range(len(node.input))) if op == "Concat" else [0]
+    if any(k not in data for k in act):
+        return computed_operand(imp, node, act)
+    for k in data:
+        n = node.input[k] if k < len(node.input) else ""
+        if n and imp.tensors[n].dims is None:
+            raise imp.fail(f"node {label(node)!r} ({op}): the shape of input {k} ({n!r}) is unknown")
+    if sum(math.prod(imp.t(node, k).dims) for k in act) <= INDEX_LIMIT:
+        outs = run_on_indices(imp, node, act, data, frozenset(), exact=True)
+        assert outs is not None
+        return outs
+    return large(imp, node, act, data)
+
+
+def computed_operand(imp: Importer, node: onnx.NodeProto, act: list[int]) -> list[Out | None]:
+    """A shape or index operand computed from activations: Gather reads the whole data, others are an error."""
+    op = node.op_type
+    if op in ("Gather", "GatherElements"):
+        dd, di = imp.dims_of(node, 0), imp.dims_of(node, 1)
+        ax = norm_axis(attrs(node).get("axis", 0), len(dd))
+        dims = di if op == "GatherElements" else dd[:ax] + di + dd[ax + 1:]
+        return [Out(dims, default_roles(len(dims)), dict.fromkeys(act, WHOLE), "slice")]
+    raise imp.fail(f"node {label(node)!r} ({op}): a shape or index operand is computed from activations")
+
+
+def large(imp: Importer, node: onnx.NodeProto, act: list[int], data: list[int]) -> list[Out | None]:
+    """Index arrays over the limit: the reduced problems (module docstring), else WHOLE with a warning."""
+    r = len(imp.t(node, act[0]).dims)
+    touched = reducible_axes(imp, node, r)
+    if touched is not None and all(len(imp.t(node, k).dims) == r for k in data if node.input[k]):
+        untouched = frozenset(range(r)) - touched
+        channels = frozenset(a for a in untouched if all(imp.t(node, k).roles[a] == "c" for k in act))
+        for shrink, exact in ((untouched, False), (channels, True)):
+            if sum(math.prod(_shrunk(imp.t(node, k).dims, shrink)) for k in act) > INDEX_LIMIT:
+                continue
+            outs = run_on_indices(imp, node, act, data, shrink, exact)
+            if outs is not None:
+                return outs
+    imp.warnings.append(f"node {label(node)!r} ({node.op_type}): tensor too large for an exact access; each output "
+                        "pixel reads the whole input")
+    return unknown_shape_whole(imp, node, MOVE_OPS[node.op_type])
+
+
+def _shrunk(dims: Dims, shrink: frozenset[int]) -> Dims:
+    return tuple(1 if a in shrink else d for a, d in enumerate(dims))
+
+
+def run_on_indices(imp: Importer, node: onnx.NodeProto, act: list[int], data: list[int], shrink: frozenset[int],
+                   exact: bool) -> list[Out | None] | None:
+    """Run the op on element indices of its data inputs, axes `shrink` cut to size 1, and fit the accesses.
+
+    `exact=False`: accept only inputs that stay channel-only (None otherwise), as the shrunk axes may be pixels."""
+    node, feeds, offsets = index_feeds(imp, node, act, data, shrink)
+    try:
+        results = imp.run_node(node, feeds)
+    except Exception as exc:
+        raise imp.fail(f"node {label(node)!r} ({node.op_type}): cannot evaluate it on input shapes "
+                       f"{[list(imp.tensors[node.input[k]].dims or ()) for k in data if node.input[k]]}: "
+                       f"{short(exc)}") from None
+    outs: list[Out | None] = []
+    for res in results:
+        if res is None:
+            outs.append(None)
+            continue
+        if shrink and res.ndim != len(imp.t(node, act[0]).dims):
+            return None
+        out = fit_output(imp, node, act, offsets, res, shrink, exact)
+        if out is None:
+            return None
+        outs.append(out)
+    return outs
+
+
+def index_feeds(imp: Importer, node: onnx.NodeProto, act: list[int], data: list[int], shrink: frozenset[int]
+                ) -> tuple[onnx.NodeProto, list[np.ndarray | None], dict[int, int]]:
+    """The node's inputs for the index run: activation inputs hold consecutive element indices (input k from
+    `offsets[k]` on), constant data inputs and padding hold -1, operands their values. Returns the node too
+    (an old-opset Pad gets its pad value set to -1)."""
+    feeds: list[np.ndarray | None] = []
+    offsets: dict[int, int] = {}
+    start = 0
+    for k, n in enumerate(node.input):
+        if not n:
+            feeds.append(None)
+            continue
+        if k in data:
+            dims = _shrunk(imp.tensors[n].dims, shrink)
+            size = math.prod(dims)
+            if k in act:
+                feeds.append(np.arange(start, start + size, dtype=np.int64).reshape(dims))
+                offsets[k] = start
+                start += size
+            else:
+                feeds.append(np.full(dims, -1, dtype=np.int64))
+        elif node.op_type == "Pad" and k == 2:
+            feeds.append(None)
+        else:
+            feeds.append(imp.value(node, k, OPERANDS.get(node.op_type, "an operand")))
+    if node.op_type == "Pad" and imp.opset >= 11:  # padding reads nothing: mark it -1
+        feeds += [None] * (3 - len(feeds))
+        feeds[2] = np.array(-1, dtype=np.int64)
+    elif node.op_type == "Pad":
+        node = with_attr(node, "value", -1.0)
+    return node, feeds, offsets
+
+
+def fit_output(imp: Importer, node: onnx.NodeProto, act: list[int], offsets: dict[int, int], res: np.ndarray,
+               shrink: frozenset[int], exact: bool) -> Out | None:
+    """One output of the index run -> its Out: element indices read, fitted per activation input."""
+    run_dims = tuple(int(d) for d in res.shape)
+    first = imp.t(node, act[0]).dims
+    dims = tuple(first[a] if a in shrink else d for a, d in enumerate(run_dims))
+    roles = move_roles(imp, node, dims, act)
+    flat = res.astype(np.int64).ravel()
+    touched = touched_axes(imp, node, dims)
+    access = {}
+    for k in act:
+        t = imp.t(node, k)
+        if touched is not None and channel_only(t.dims, t.roles, dims, roles, touched):
+            access[k] = ELEMENTWISE
+            continue
+        if not exact:
+            return None
+        in_dims = _shrunk(t.dims, shrink)
+        lo, size = offsets[k], math.prod(in_dims)
+        if len(act) == 1 and lo == 0 and flat.min() >= 0:  # every output element reads this input
+            access[k] = fit_pairs(run_dims, roles, in_dims, t.roles, None, flat)
+            continue
+        mask = (flat >= lo) & (flat < lo + size)
+        if not mask.any():
+            continue
+        access[k] = fit_pairs(run_dims, roles, in_dims, t.roles, np.flatnonzero(mask), flat[mask] - lo)
+    return Out(dims, roles, access, MOVE_OPS[node.op_type])
+
+
+def reducible_axes(imp: Importer, node: onnx.NodeProto, rank: int) -> frozenset[int] | None:
+    """The axes an op of REDUCIBLE_OPS touches (all others may be shrunk), None when that is not known."""
+    op = node.op_type
+    if op not in REDUCIBLE_OPS:
+        return None
+    if op != "Pad":
+        touched = touched_axes(imp, node, (0,) * rank)
+        return None if touched is None else frozenset(touched)
+    if len(node.input) > 3 and node.input[3]:  # pads for some axes only (opset 18): not worth it
+        return None
+    try:
+        pads = attrs(node).get("pads") if imp.opset < 11 else imp.value(node, 1, "the pads")
+        p = [int(x) for x in np.asarray(pads).reshape(-1)]
+    except (InputError, ValueError, TypeError):
+        return None
+    if len(p) != 2 * rank:
+        return None
+    return frozenset(a for a in range(rank) if p[a] or p[rank + a])
+
+
+def touched_axes(imp: Importer, node: onnx.NodeProto, out_dims: Dims) -> set[int] | None:
+    """Axes an axis-wise data-movement op changes (others are copied as they are); None: not axis-wise."""
+    op, a, r = node.op_type, attrs(node), len(out_dims)
+    try:
+        if op in ("Concat", "Split", "Gather"):
+            return {norm_axis(a.get("axis", 0), r)}
+        if op == "Slice":
+            axes = a.get("axes")
+            if axes is None and imp.opset >= 10:
+                if len(node.input) > 3 and node.input[3]:
+                    axes = imp.value(node, 3, "the slice axes")
+                else:
+                    axes = range(len(np.asarray(imp.value(node, 1, "the slice starts")).reshape(-1)))
+            if axes is None:
+                axes = range(len(a.get("starts", [])))
+            return {norm_axis(int(x), r) for x in np.asarray(list(axes)).reshape(-1)}
+        if op == "Expand":
+            d0 = imp.dims_of(node, 0)
+            return {i for i in range(r) if i < r - len(d0) or d0[i - (r - len(d0))] != out_dims[i]}
+        if op == "Tile":
+            reps = np.asarray(imp.value(node, 1, "the repeats")).reshape(-1)
+            return {i for i, x in enumerate(reps) if int(x) != 1}
+    except (InputError, ValueError, TypeError):
+        return None
+    return None
+
+
+def move_roles(imp: Importer, node: onnx.NodeProto, dims: Dims, act: list[int]) -> Roles:
+    """Roles of a data-movement output: the axes keep their roles where the op keeps the axes."""
+    op = node.op_type
+    t = imp.tensors[node.input[act[0]]]
+    if op == "Transpose" and len(t.roles) == len(dims):
+        perm = attrs(node).get("perm", list(range(len(dims)))[::-1])
+        return tuple(t.roles[p] for p in perm)
+    if op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze"):
+        return reshape_roles(t.dims, t.roles, dims)
+    if op in ("DepthToSpace", "SpaceToDepth") or len(t.roles) != len(dims):
+        return default_roles(len(dims))
+    return t.roles
+
+
+def unknown_shape_whole(imp: Importer, node: onnx.NodeProto, kind: str) -> list[Out | None]:
+    """Shape from ONNX inference (or the declared value_info), access WHOLE; for oversized or odd cases."""
+    outs: list[Out | None] = []
+    for o in node.output:
+        dims = imp.inferred.get(o) or imp.declared.get(o)
+        if dims is None:
+            raise imp.fail(f"node {label(node)!r} ({node.op_type}): cannot determine the shape "
+                       f"of output {o!r}")
+        outs.append(Out(dims, default_roles(len(dims)), dict.fromkeys(imp.act(node), WHOLE), kind))
+    return outs
+
+
+def with_attr(node: onnx.NodeProto, name: str, value: float) -> onnx.NodeProto:
+    """A copy of the node with float attribute `name` set to `value`."""
+    n = onnx.NodeProto()
+    n.CopyFrom(node)
+    for attr in n.attribute:
+        if attr.name == name:
+            attr.f = value
+            return n
+    n.attribute.append(helper.make_attribute(name, value))
+    return n
+
+
+HANDLERS: dict[str, Handler] = dict.fromkeys(MOVE_OPS, move)
