@@ -10,7 +10,7 @@ from cimopt.errors import InputError
 from cimopt.hardware import Hardware, load_hardware
 from cimopt.mapping import Budget, Mapping, resolve_budget
 from cimopt.sets import SetGraph, build_sets
-from cimopt.workload import Workload
+from cimopt.workload import Workload, require_layers
 
 DEFAULT_MODEL = "tiny-yolov3"
 
@@ -56,7 +56,7 @@ def prepare(model: str | Path | Workload = DEFAULT_MODEL, hardware: str | Path |
     """Load model and hardware, size the chip, duplicate weights, cut sets and find dependencies (once: a
     stream of `inferences` inputs shares them)."""
     check_stream(inferences, arrival_interval)
-    workload = load_model(model)
+    workload = require_layers(load_model(model))
     hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
     budget = resolve_budget(workload, hw, pes=pes, tiles=tiles, extra_pes=extra_pes)
     mapping = duplicate(workload, hw, budget, dup)

@@ -18,6 +18,8 @@ from functools import cached_property
 import networkx as nx
 import numpy as np
 
+from cimopt.errors import InputError
+
 
 @dataclass(frozen=True)
 class AxisMap:
@@ -211,3 +213,14 @@ def conv_access(kernel: tuple[int, int], stride: tuple[int, int], pads: tuple[in
         rows=AxisMap(num=stride[0], offset=-pads[0], extent=dilation[0] * (kernel[0] - 1)),
         cols=AxisMap(num=stride[1], offset=-pads[1], extent=dilation[1] * (kernel[1] - 1)),
     )
+
+
+def require_layers(workload: Workload) -> Workload:
+    """The workload itself when it has an MVM layer to map and schedule, else an InputError naming the model.
+
+    The importer accepts a model without MVM layers (it is a valid graph); every command that maps, schedules or
+    simulates one calls this first."""
+    if not workload.layers:
+        raise InputError(f"model {workload.name!r} has no MVM layer (Conv/Gemm/MatMul with constant weights): "
+                         "nothing to map onto crossbars")
+    return workload

@@ -574,3 +574,222 @@ def test_axes_keep_their_roles_through_shuffles_and_channels_last():
     pw = w.node("pointwise")  # a Linear on [1, 6, 5, 8]: one MVM per pixel
     assert (pw.rows, pw.cols, pw.pixels, pw.out.channels) == (8, 32, 30, 32)
     assert w.node("conv2").inputs[0].access == conv_access((3, 3), (1, 1), (1, 1, 1, 1))
+
+
+# ------------------------------------------------------------------------------------------ op families (tables)
+
+X4 = [1, 4, 6, 6]
+F32 = np.float32
+# op, attributes, constant operands (after x), GPEU kind (or "conv" for an MVM layer), output dims, access of x
+OP_ROWS = [
+    ("Relu", {}, [], "activation", (1, 4, 6, 6), ELEMENTWISE),
+    ("Clip", {}, [np.array(0, F32), np.array(6, F32)], "activation", (1, 4, 6, 6), ELEMENTWISE),
+    ("Add", {}, [np.ones((1, 4, 1, 1), F32)], "elementwise", (1, 4, 6, 6), ELEMENTWISE),
+    ("Sqrt", {}, [], "elementwise", (1, 4, 6, 6), ELEMENTWISE),
+    ("Identity", {}, [], "reshape", (1, 4, 6, 6), ELEMENTWISE),
+    ("BatchNormalization", {}, [np.ones(4, F32)] * 4, "norm", (1, 4, 6, 6), ELEMENTWISE),
+    ("Softmax", {"axis": 1}, [], "softmax", (1, 4, 6, 6), ELEMENTWISE),
+    ("Softmax", {"axis": 3}, [], "softmax", (1, 4, 6, 6), Access(IDENTITY, AxisMap(num=0, extent=5))),
+    ("InstanceNormalization", {}, [np.ones(4, F32), np.zeros(4, F32)], "norm", (1, 4, 6, 6), WHOLE),
+    ("ReduceMean", {"keepdims": 1}, [np.array([1])], "reduce", (1, 1, 6, 6), ELEMENTWISE),
+    ("ReduceMax", {"keepdims": 1}, [np.array([2])], "reduce", (1, 4, 1, 6), Access(AxisMap(num=0, extent=5), IDENTITY)),
+    ("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2]}, [], "pool", (1, 4, 3, 3),
+     conv_access((2, 2), (2, 2), (0, 0, 0, 0))),
+    ("GlobalAveragePool", {}, [], "pool", (1, 4, 1, 1), WHOLE),
+    ("Resize", {"mode": "nearest"}, [np.array([], F32), np.array([1, 1, 2, 2], F32)], "resize", (1, 4, 12, 12),
+     Access(AxisMap(den=2), AxisMap(den=2))),
+    ("Conv", {"pads": [1, 1, 1, 1]}, [np.zeros((8, 4, 3, 3), F32)], "conv", (1, 8, 6, 6),
+     conv_access((3, 3), (1, 1), (1, 1, 1, 1))),
+    ("Transpose", {"perm": [0, 1, 3, 2]}, [], "reshape", (1, 4, 6, 6), ELEMENTWISE),
+    ("Flatten", {}, [], "reshape", (1, 144), WHOLE),
+    ("Slice", {}, [np.array([2]), np.array([6]), np.array([2])], "slice", (1, 4, 4, 6),
+     Access(AxisMap(offset=2), IDENTITY)),
+    ("Concat", {"axis": 1}, [np.zeros((1, 2, 6, 6), F32)], "concat", (1, 6, 6, 6), ELEMENTWISE),
+    ("Pad", {}, [np.array([0, 0, 1, 1, 0, 0, 1, 1])], "pad", (1, 4, 8, 8), Access(AxisMap(offset=-1), AxisMap(offset=-1))),
+    ("DepthToSpace", {"blocksize": 2}, [], "reshape", (1, 1, 12, 12), Access(AxisMap(den=2), AxisMap(den=2))),
+]
+
+
+def one_op_model(op, attrs, extra, xdims=X4, opset=18):
+    names = ["x"] + [f"k{i}" if e.size or e.dtype != F32 else "" for i, e in enumerate(extra)]
+    inits = [const(n, e) for n, e in zip(names[1:], extra, strict=True) if n]
+    return model([helper.make_node(op, names, ["y"], name="op", **attrs)], [vi("x", list(xdims))], [vi("y", None)],
+                 inits, opset=opset)
+
+
+@pytest.mark.parametrize("op, attrs, extra, kind, dims, access", OP_ROWS, ids=[f"{r[0]}{i}" for i, r in enumerate(OP_ROWS)])
+def test_op_table_rows(op, attrs, extra, kind, dims, access):
+    """One row per op family member: the kind, output shape and input access its table entry gives."""
+    from cimopt.onnx.importer import HANDLERS
+
+    assert op in HANDLERS
+    w = workload_from_model(one_op_model(op, attrs, extra), "row")
+    node = w.node("op")
+    assert isinstance(node, Layer) if kind == "conv" else node.kind == kind
+    assert (node.out.dims, node.inputs[0].access) == (dims, access)
+    assert w.warnings == ()
+
+
+def test_every_op_has_one_family_and_unknown_ops_warn():
+    from cimopt.onnx import importer, movement, mvm, pointwise, reduce, windowed
+
+    tables = [mvm.HANDLERS, windowed.HANDLERS, pointwise.HANDLERS, reduce.HANDLERS, movement.HANDLERS]
+    assert sum(len(t) for t in tables) == len(importer.HANDLERS)
+    with pytest.raises(AssertionError, match="two families"):
+        importer._merge_tables(mvm.HANDLERS, {"Conv": mvm.conv})
+    w = workload_from_model(one_op_model("NotAnOnnxOp", {}, []), "unknown")
+    node = w.node("op")
+    assert (node.kind, node.inputs[0].access, node.out.dims) == ("other", WHOLE, (1, 4, 6, 6))
+    assert len(w.warnings) == 1 and "operator 'NotAnOnnxOp' is not known" in w.warnings[0]
+
+
+@pytest.mark.parametrize("op, xdims, attrs, extra, what", [
+    ("Conv", [1, 3, 16], {}, [np.zeros((4, 3, 3), F32)], "1-D convolution"),
+    ("Conv", [1, 3, 4, 8, 8], {}, [np.zeros((4, 3, 3, 3, 3), F32)], "3-D convolution"),
+    ("ConvTranspose", [1, 3, 16], {}, [np.zeros((3, 4, 3), F32)], "1-D convolution"),
+    ("MaxPool", [1, 3, 16], {"kernel_shape": [2]}, [], "1-D pooling"),
+    ("AveragePool", [1, 3, 4, 8, 8], {"kernel_shape": [2, 2, 2]}, [], "3-D pooling"),
+])
+def test_windows_that_are_not_2d_are_refused(op, xdims, attrs, extra, what):
+    m = one_op_model(op, attrs, extra, xdims)
+    with pytest.raises(InputError, match=rf"^w\.onnx: node 'op' \({op}\): unsupported op: {what} on input "):
+        workload_from_model(m, "w", source="w.onnx")
+
+
+def test_conv_with_computed_weight_warns_and_runs_on_the_gpeu():
+    """A Conv weight that is an activation (here a graph input also used as data): no layer, a warning saying so."""
+    m = model([helper.make_node("Relu", ["W"], ["Wr"], name="wrelu"),
+               helper.make_node("Reshape", ["Wr", "shape"], ["W4"], name="w4"),
+               helper.make_node("Conv", ["x", "W4"], ["c"], name="conv")],
+              [vi("x", [1, 3, 8, 8]), vi("W", [1, 108])], [vi("c", None)], [const("shape", [4, 3, 3, 3])])
+    w = workload_from_model(m, "cw")
+    conv = w.node("conv")
+    assert (conv.kind, [e.access for e in conv.inputs]) == ("other", [WHOLE, WHOLE]) and not w.layers
+    assert w.warnings == ("node 'conv': Conv with computed (non-constant) weights; treated as a GPEU op of kind "
+                          "'other' that reads whole inputs",)
+
+
+def test_model_without_mvm_layer_imports_but_cannot_be_scheduled(tmp_path):
+    from cimopt import api
+
+    m = one_op_model("Relu", {}, [])
+    path = tmp_path / "relu_only.onnx"
+    onnx.save(m, str(path))
+    w = load_workload(path)
+    assert (len(w.layers), [n.op for n in w.nodes]) == (0, ["Input", "Relu"])
+    with pytest.raises(InputError, match=r"^model 'relu_only' has no MVM layer \(Conv/Gemm/MatMul with constant "):
+        api.prepare(path)
+
+
+# ------------------------------------------------------------------------------------------ large tensors (the cliff)
+
+
+@pytest.mark.parametrize("axis, second", [(1, ELEMENTWISE), (2, Access(AxisMap(offset=-128), IDENTITY))])
+def test_concat_over_the_index_limit_keeps_its_exact_access(axis, second):
+    """Two [1, 272, 128, 128] inputs hold 8.9 M elements, over INDEX_LIMIT: the channel concat is still
+    ELEMENTWISE (not WHOLE), the row concat still reads row r - 128 of its second input."""
+    from cimopt.onnx.axes import INDEX_LIMIT
+
+    dims = [1, 272, 128, 128]
+    assert 2 * np.prod(dims) > INDEX_LIMIT
+    m = model([helper.make_node("Concat", ["a", "b"], ["y"], axis=axis, name="cat")], [vi("a", dims), vi("b", dims)],
+              [vi("y", None)])
+    w = workload_from_model(m, "cliff")
+    cat = w.node("cat")
+    assert [e.access for e in cat.inputs] == [ELEMENTWISE, second]
+    assert cat.out.dims == tuple(d * 2 if i == axis else d for i, d in enumerate(dims))
+    assert w.warnings == ()
+
+
+def test_reduced_index_problems_match_the_full_ones(monkeypatch):
+    """With a tiny index limit, data-movement ops of real networks take the reduced path: the same workload."""
+    from cimopt.onnx import movement
+
+    models = Path(__file__).parent.parent / "models"
+    cases = {1000: [FIX / "concat_legacy.onnx", FIX / "upsample_legacy.onnx", models / "tiny-yolov4.onnx"],
+             4096: [FIX / f"{n}.onnx" for n in ("googlenet_dynamo", "densenet121_legacy", "squeezenet1_0_legacy",
+                                                 "cspdarknet53_legacy", "efficientnet_b0_legacy")]
+             + [models / "mini-yolo.onnx"]}
+    full = {p: load_workload(p, use_cache=False) for paths in cases.values() for p in paths}
+    reduced = []
+    real = movement.run_on_indices
+    monkeypatch.setattr(movement, "run_on_indices", lambda imp, node, act, data, shrink, exact: (
+        reduced.append(node.op_type) if shrink else None) or real(imp, node, act, data, shrink, exact))
+    for limit, paths in cases.items():
+        monkeypatch.setattr(movement, "INDEX_LIMIT", limit)
+        for p in paths:
+            small = load_workload(p, use_cache=False)
+            assert small.nodes == full[p].nodes and small.warnings == (), p.name
+    assert {"Concat", "Split", "Slice"} <= set(reduced) and len(reduced) > 50
+
+
+def test_movement_too_large_even_when_reduced_reads_whole(monkeypatch):
+    from cimopt.onnx import movement
+
+    monkeypatch.setattr(movement, "INDEX_LIMIT", 16)
+    m = model([helper.make_node("Concat", ["a", "b"], ["y"], axis=2, name="cat")],
+              [vi("a", [1, 2, 6, 6]), vi("b", [1, 2, 6, 6])], [vi("y", None)])
+    w = workload_from_model(m, "big")
+    assert [e.access for e in w.node("cat").inputs] == [WHOLE, WHOLE] and w.node("cat").out.dims == (1, 2, 12, 6)
+    assert w.warnings == ("node 'cat' (Concat): tensor too large for an exact access; each output pixel reads the "
+                          "whole input",)
+
+
+# ------------------------------------------------------------------------------------------ the workload cache
+
+
+def test_cache_hits_misses_and_never_stale(tmp_path, monkeypatch):
+    import cimopt.onnx as front
+
+    store = tmp_path / "cache"
+    monkeypatch.setenv("CIMOPT_CACHE_DIR", str(store))
+    path = tmp_path / "net.onnx"
+    path.write_bytes((FIX / "residual_legacy.onnx").read_bytes())
+    first = load_workload(path)
+    assert len(list(store.glob("*.json"))) == 1
+    real = front._parse_and_import
+
+    def must_not_parse(*a, **k):
+        raise AssertionError("cache miss")
+
+    monkeypatch.setattr(front, "_parse_and_import", must_not_parse)
+    hit = load_workload(path)  # served from the cache without parsing
+    assert (hit.name, hit.nodes, hit.warnings, hit.fingerprint) == (first.name, first.nodes, first.warnings,
+                                                                     first.fingerprint)
+    with pytest.raises(AssertionError, match="cache miss"):
+        load_workload(path, name="other")  # the name is part of the key
+    path.write_bytes((FIX / "view_chain_dynbatch_legacy.onnx").read_bytes())  # same path, new content
+    with pytest.raises(AssertionError, match="cache miss"):
+        load_workload(path)
+    monkeypatch.setattr(front, "_parse_and_import", real)
+    changed = load_workload(path)
+    assert changed.nodes == wl("view_chain_dynbatch_legacy").nodes and changed.warnings == (
+        "graph input 'x': dynamic batch dimension 'batch' set to 1",)
+    for entry in store.glob("*.json"):  # a damaged entry is a miss, then rewritten
+        entry.write_text("{not json")
+    assert load_workload(path).nodes == changed.nodes
+    monkeypatch.setenv("CIMOPT_CACHE_DIR", "off")
+    before = sorted(store.iterdir())
+    load_workload(FIX / "concat_legacy.onnx")
+    assert sorted(store.iterdir()) == before
+
+
+def test_cache_follows_external_data(tmp_path, monkeypatch):
+    import cimopt.onnx as front
+
+    monkeypatch.setenv("CIMOPT_CACHE_DIR", str(tmp_path / "cache"))
+    for f in ("ext_present_legacy.onnx", "ext_present_legacy.onnx.data"):
+        (tmp_path / f).write_bytes((FIX / f).read_bytes())
+    calls = []
+    real = front._parse_and_import
+    monkeypatch.setattr(front, "_parse_and_import", lambda *a: calls.append(1) or real(*a))
+    path = tmp_path / "ext_present_legacy.onnx"
+    w = load_workload(path)
+    load_workload(path)
+    assert len(calls) == 1
+    data = tmp_path / "ext_present_legacy.onnx.data"
+    data.write_bytes(data.read_bytes() + b"\0")  # the weights file changed: the entry no longer applies
+    load_workload(path)
+    data.unlink()
+    assert load_workload(path).nodes == w.nodes
+    assert len(calls) == 3

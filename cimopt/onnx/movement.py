@@ -64,9 +64,7 @@ def move(imp: Importer, node: onnx.NodeProto) -> list[Out | None]:
         if n and imp.tensors[n].dims is None:
             raise imp.fail(f"node {label(node)!r} ({op}): the shape of input {k} ({n!r}) is unknown")
     if sum(math.prod(imp.t(node, k).dims) for k in act) <= INDEX_LIMIT:
-        outs = run_on_indices(imp, node, act, data, frozenset(), exact=True)
-        assert outs is not None
-        return outs
+        return run_on_indices(imp, node, act, data, frozenset(), exact=True)[0]
     return large(imp, node, act, data)
 
 
@@ -85,18 +83,21 @@ def large(imp: Importer, node: onnx.NodeProto, act: list[int], data: list[int]) 
     """Index arrays over the limit: the reduced problems (module docstring), else WHOLE with a warning."""
     r = len(imp.t(node, act[0]).dims)
     touched = reducible_axes(imp, node, r)
+    rough: list[Out | None] | None = None  # right shapes, WHOLE where the access is not known exactly
     if touched is not None and all(len(imp.t(node, k).dims) == r for k in data if node.input[k]):
         untouched = frozenset(range(r)) - touched
         channels = frozenset(a for a in untouched if all(imp.t(node, k).roles[a] == "c" for k in act))
         for shrink, exact in ((untouched, False), (channels, True)):
             if sum(math.prod(_shrunk(imp.t(node, k).dims, shrink)) for k in act) > INDEX_LIMIT:
                 continue
-            outs = run_on_indices(imp, node, act, data, shrink, exact)
-            if outs is not None:
+            outs, complete = run_on_indices(imp, node, act, data, shrink, exact)
+            if complete:
                 return outs
+            if outs and rough is None:
+                rough = outs
     imp.warnings.append(f"node {label(node)!r} ({node.op_type}): tensor too large for an exact access; each output "
                         "pixel reads the whole input")
-    return unknown_shape_whole(imp, node, MOVE_OPS[node.op_type])
+    return rough if rough is not None else unknown_shape_whole(imp, node, MOVE_OPS[node.op_type])
 
 
 def _shrunk(dims: Dims, shrink: frozenset[int]) -> Dims:
@@ -104,10 +105,11 @@ def _shrunk(dims: Dims, shrink: frozenset[int]) -> Dims:
 
 
 def run_on_indices(imp: Importer, node: onnx.NodeProto, act: list[int], data: list[int], shrink: frozenset[int],
-                   exact: bool) -> list[Out | None] | None:
+                   exact: bool) -> tuple[list[Out | None], bool]:
     """Run the op on element indices of its data inputs, axes `shrink` cut to size 1, and fit the accesses.
 
-    `exact=False`: accept only inputs that stay channel-only (None otherwise), as the shrunk axes may be pixels."""
+    `exact=False` (the shrunk axes may be pixels): only channel-only inputs are answered, others read WHOLE.
+    Returns the outputs and whether every access is exact."""
     node, feeds, offsets = index_feeds(imp, node, act, data, shrink)
     try:
         results = imp.run_node(node, feeds)
@@ -115,18 +117,10 @@ def run_on_indices(imp: Importer, node: onnx.NodeProto, act: list[int], data: li
         raise imp.fail(f"node {label(node)!r} ({node.op_type}): cannot evaluate it on input shapes "
                        f"{[list(imp.tensors[node.input[k]].dims or ()) for k in data if node.input[k]]}: "
                        f"{short(exc)}") from None
-    outs: list[Out | None] = []
-    for res in results:
-        if res is None:
-            outs.append(None)
-            continue
-        if shrink and res.ndim != len(imp.t(node, act[0]).dims):
-            return None
-        out = fit_output(imp, node, act, offsets, res, shrink, exact)
-        if out is None:
-            return None
-        outs.append(out)
-    return outs
+    if shrink and any(res is not None and res.ndim != len(imp.t(node, act[0]).dims) for res in results):
+        return [], False  # the op dropped an axis: the shrunk axes cannot be put back
+    outs = [None if res is None else fit_output(imp, node, act, offsets, res, shrink, exact) for res in results]
+    return [o[0] if o else None for o in outs], all(o[1] for o in outs if o)
 
 
 def index_feeds(imp: Importer, node: onnx.NodeProto, act: list[int], data: list[int], shrink: frozenset[int]
@@ -163,8 +157,9 @@ def index_feeds(imp: Importer, node: onnx.NodeProto, act: list[int], data: list[
 
 
 def fit_output(imp: Importer, node: onnx.NodeProto, act: list[int], offsets: dict[int, int], res: np.ndarray,
-               shrink: frozenset[int], exact: bool) -> Out | None:
-    """One output of the index run -> its Out: element indices read, fitted per activation input."""
+               shrink: frozenset[int], exact: bool) -> tuple[Out, bool]:
+    """One output of the index run -> its Out (element indices read, fitted per activation input), and whether
+    every access is exact (with `exact=False`, inputs that are not channel-only read WHOLE)."""
     run_dims = tuple(int(d) for d in res.shape)
     first = imp.t(node, act[0]).dims
     dims = tuple(first[a] if a in shrink else d for a, d in enumerate(run_dims))
@@ -172,13 +167,16 @@ def fit_output(imp: Importer, node: onnx.NodeProto, act: list[int], offsets: dic
     flat = res.astype(np.int64).ravel()
     touched = touched_axes(imp, node, dims)
     access = {}
+    complete = True
     for k in act:
         t = imp.t(node, k)
         if touched is not None and channel_only(t.dims, t.roles, dims, roles, touched):
             access[k] = ELEMENTWISE
             continue
         if not exact:
-            return None
+            access[k] = WHOLE
+            complete = False
+            continue
         in_dims = _shrunk(t.dims, shrink)
         lo, size = offsets[k], math.prod(in_dims)
         if len(act) == 1 and lo == 0 and flat.min() >= 0:  # every output element reads this input
@@ -188,7 +186,7 @@ def fit_output(imp: Importer, node: onnx.NodeProto, act: list[int], offsets: dic
         if not mask.any():
             continue
         access[k] = fit_pairs(run_dims, roles, in_dims, t.roles, np.flatnonzero(mask), flat[mask] - lo)
-    return Out(dims, roles, access, MOVE_OPS[node.op_type])
+    return Out(dims, roles, access, MOVE_OPS[node.op_type]), complete
 
 
 def reducible_axes(imp: Importer, node: onnx.NodeProto, rank: int) -> frozenset[int] | None:
@@ -253,15 +251,37 @@ def move_roles(imp: Importer, node: onnx.NodeProto, dims: Dims, act: list[int]) 
 
 
 def unknown_shape_whole(imp: Importer, node: onnx.NodeProto, kind: str) -> list[Out | None]:
-    """Shape from ONNX inference (or the declared value_info), access WHOLE; for oversized or odd cases."""
+    """Access WHOLE, shape from ONNX inference (or the declared value_info, else a run of the op on int8 zeros);
+    for oversized or odd cases."""
     outs: list[Out | None] = []
-    for o in node.output:
+    run: list[Dims | None] | None = None
+    for k, o in enumerate(node.output):
         dims = imp.inferred.get(o) or imp.declared.get(o)
         if dims is None:
+            run = run if run is not None else _shapes_by_running(imp, node)
+            dims = run[k] if k < len(run) else None
+        if dims is None:
             raise imp.fail(f"node {label(node)!r} ({node.op_type}): cannot determine the shape "
-                       f"of output {o!r}")
+                           f"of output {o!r}")
         outs.append(Out(dims, default_roles(len(dims)), dict.fromkeys(imp.act(node), WHOLE), kind))
     return outs
+
+
+def _shapes_by_running(imp: Importer, node: onnx.NodeProto) -> list[Dims | None]:
+    """Output shapes of a data-movement op run on int8 zeros (one byte per element, no index arrays)."""
+    data = list(range(len(node.input))) if node.op_type == "Concat" else [0]
+    feeds: list[np.ndarray | None] = []
+    try:
+        for k, n in enumerate(node.input):
+            if not n or (node.op_type == "Pad" and k == 2):
+                feeds.append(None)
+            elif k in data:
+                feeds.append(np.zeros(imp.tensors[n].dims, dtype=np.int8))
+            else:
+                feeds.append(imp.value(node, k, OPERANDS.get(node.op_type, "an operand")))
+        return [None if r is None else tuple(int(d) for d in r.shape) for r in imp.run_node(node, feeds)]
+    except Exception:
+        return []
 
 
 def with_attr(node: onnx.NodeProto, name: str, value: float) -> onnx.NodeProto:
