@@ -10,10 +10,15 @@ during the stage, and the process's max RSS at the end.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 from cimopt import api
 from cimopt.duplication import duplicate
@@ -36,6 +41,39 @@ def stage(name: str, fn: Callable[[], object]) -> object:
     return out
 
 
+_IMPORT_CHILD = """
+import sys, time
+t = time.perf_counter()
+from cimopt import api
+w = api.load_model(sys.argv[1])
+print(time.perf_counter() - t, len(w.nodes), 'onnx' in sys.modules)
+"""
+
+
+def import_cold_warm(model: str) -> None:
+    """`cimopt` + model import in fresh processes: cold (cache off: parses with onnx) and warm (a cache hit,
+    which never imports onnx). Wall seconds inside the child; CPU seconds of the whole child process."""
+    root = Path(__file__).resolve().parent.parent
+
+    def child(cache: str) -> tuple[float, float, bool]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        env = dict(os.environ, CIMOPT_CACHE_DIR=cache, PYTHONPATH=str(root))
+        out = subprocess.run([sys.executable, "-c", _IMPORT_CHILD, model], env=env, cwd=root, check=True,
+                             capture_output=True, text=True).stdout.split()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return float(out[0]), cpu, out[2] == "True"
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cold = child("off")
+        child(tmp)  # fills the cache
+        warm = child(tmp)
+    for label, (wall, cpu, onnx_loaded) in (("cold (no cache)", cold), ("warm (cache hit)", warm)):
+        print(f"{'import ' + model + ', ' + label:<42} {wall:8.3f} s   process CPU {cpu:6.3f} s, "
+              f"onnx imported: {onnx_loaded}")
+    print(f"{'':<42} warm/cold {warm[0] / cold[0]:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="tiny-yolov3")
@@ -44,6 +82,8 @@ def main() -> None:
     ap.add_argument("--cpsat-time", type=float, default=60.0)
     ap.add_argument("--no-cpsat", action="store_true")
     args = ap.parse_args()
+
+    import_cold_warm(args.model)
 
     total = time.perf_counter()
     wl = stage(f"import {args.model}", lambda: api.load_model(args.model))

@@ -6,7 +6,7 @@ Where: `$CIMOPT_CACHE_DIR` when set (an empty value, `0`, `off` or `none` turns 
 One JSON file per entry (never pickle: reading an entry cannot run code). Safe to delete at any time.
 
 Never stale: the key is a SHA-256 over the model file's bytes, the workload name, the source of this package
-and of cimopt/workload.py, and the numpy and onnx versions; an entry also records every external data file
+and of cimopt/workload.py, and the Python, numpy and onnx versions; an entry also records every external data file
 the import read (with its hash, or its absence) and is used only while those are unchanged. A damaged or
 unreadable entry is a miss. Entries are written atomically (temporary file + rename), so concurrent runs are
 safe, and a cache that cannot be written (read-only home) is silently skipped.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from dataclasses import asdict
 from functools import cache
@@ -45,7 +46,7 @@ def cache_dir() -> Path | None:
 @cache
 def _code_digest() -> str:
     """Hash of everything that decides an import's result besides the file: this package, workload.py, versions."""
-    h = hashlib.sha256(f"{FORMAT}|numpy {np.__version__}|onnx {_onnx_version()}".encode())
+    h = hashlib.sha256(f"{FORMAT}|python {sys.version_info[:2]}|numpy {np.__version__}|onnx {_onnx_version()}".encode())
     here = Path(__file__).resolve().parent
     for f in sorted(here.glob("*.py")) + [here.parent / "workload.py"]:
         h.update(f.name.encode())
