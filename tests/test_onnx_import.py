@@ -704,8 +704,7 @@ def test_concat_over_the_index_limit_keeps_its_exact_access(axis, second):
 def test_reduced_index_problems_match_the_full_ones(monkeypatch):
     """With a tiny index limit, data-movement ops of real networks take the reduced path: the same workload."""
     from cimopt.onnx import movement
-
-    models = Path(__file__).parent.parent / "models"
+    from cimopt.zoo import MODELS_DIR as models
     cases = {1000: [FIX / "concat_legacy.onnx", FIX / "upsample_legacy.onnx", models / "tiny-yolov4.onnx"],
              4096: [FIX / f"{n}.onnx" for n in ("googlenet_dynamo", "densenet121_legacy", "squeezenet1_0_legacy",
                                                  "cspdarknet53_legacy", "efficientnet_b0_legacy")]
