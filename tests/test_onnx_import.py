@@ -792,3 +792,15 @@ def test_cache_follows_external_data(tmp_path, monkeypatch):
     data.unlink()
     assert load_workload(path).nodes == w.nodes
     assert len(calls) == 3
+
+
+def test_broadcast_over_the_index_limit_keeps_its_exact_access():
+    """x [1, 600, 128, 128] (9.8 M elements) times a per-pixel mask and a per-channel scale: exact, not WHOLE."""
+    dims = [1, 600, 128, 128]
+    m = model([helper.make_node("Mul", ["x", "mask"], ["m"], name="mask_mul"),
+               helper.make_node("Mul", ["m", "scale"], ["y"], name="se_mul")],
+              [vi("x", dims), vi("mask", [1, 1, 128, 128]), vi("scale", [1, 600, 1, 1])], [vi("y", None)])
+    w = workload_from_model(m, "bcast")
+    assert [e.access for e in w.node("mask_mul").inputs] == [ELEMENTWISE, ELEMENTWISE]
+    assert [e.access for e in w.node("se_mul").inputs] == [ELEMENTWISE, Access(AxisMap(num=0), AxisMap(num=0))]
+    assert w.warnings == ()

@@ -310,10 +310,19 @@ def forward_access(in_dims: Dims, in_roles: Roles, out_dims: Dims, out_roles: Ro
 
 
 def broadcast_access(in_dims: Dims, in_roles: Roles, dims: Dims, roles: Roles) -> Access:
-    """Access of an input broadcast to `dims` (numpy rules)."""
+    """Access of an input broadcast to `dims` (numpy rules).
+
+    Over INDEX_LIMIT, the channel axes (of input and output alike) are cut to size 1 first: a pixel's reads do not
+    depend on how many channels it has, so the fit stays exact; only when even that is too large: WHOLE."""
     if in_dims == dims and in_roles == roles:
         return ELEMENTWISE
+    if math.prod(dims) > INDEX_LIMIT:
+        lead = len(dims) - len(in_dims)
+        chan = {a for a in range(len(dims)) if roles[a] == "c" and (a < lead or in_roles[a - lead] == "c"
+                                                                    or in_dims[a - lead] == 1)}
+        dims = tuple(1 if a in chan else d for a, d in enumerate(dims))
+        in_dims = tuple(1 if a + lead in chan else d for a, d in enumerate(in_dims))
+        if math.prod(dims) > INDEX_LIMIT:
+            return WHOLE
     idx = np.broadcast_to(np.arange(math.prod(in_dims), dtype=np.int64).reshape(in_dims), dims)
-    if idx.size > INDEX_LIMIT:
-        return WHOLE
     return fit_pairs(dims, roles, in_dims, in_roles, None, idx.ravel())
