@@ -39,7 +39,10 @@ def cache_dir() -> Path | None:
     env = os.environ.get(ENV)
     if env is not None:
         return None if env.strip().lower() in _OFF else Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    except RuntimeError:  # no home directory to be found: no cache
+        return None
     return Path(base) / "cimopt" / "workloads"
 
 
