@@ -53,6 +53,9 @@ def run(problem: Problem, scheduler: str = registry.HEURISTIC, *, time_limit: fl
         raise InputError(f"--time-limit must be > 0 seconds, got {time_limit:g}")
     res = spec.run(problem, Options(time_limit=time_limit, workers=workers, seed=seed, joint=joint, hint=hint,
                                     deterministic=deterministic, progress=progress))
+    if res.schedule.inferences != problem.inferences:  # a scheduler that ignored the stream: never a silent answer
+        raise RuntimeError(f"internal: {spec.name} scheduled {res.schedule.inferences} inference(s) of "
+                           f"{problem.inferences}")
     return Run(spec.name, res.schedule, simulate(problem.workload, res.schedule), res.status, res.solve)
 
 

@@ -237,7 +237,7 @@ def test_cpsat_stream_row_sets_no_worse_than_clsa():
 
 
 def test_unrolled_set_graph():
-    from cimopt.schedulers.cpsat_stream import unroll
+    from cimopt.schedulers.unrolled import unroll
 
     p = api.prepare(residual_block(6), sets="row")
     big = unroll(p.sets, 3, 10)
@@ -249,3 +249,13 @@ def test_unrolled_set_graph():
     assert np.array_equal(big.duration[a + 2 * c:a + 3 * c], p.sets.duration[p.sets.offset[li]:p.sets.offset[li + 1]])
     assert np.array_equal(big.release[a + 2 * c:a + 3 * c], p.sets.release[p.sets.offset[li]:p.sets.offset[li + 1]] + 20)
     assert big.layers[li].rects[0][c] == 6  # inference 1's first row block starts below inference 0's OFM
+
+
+def test_backpressure_stream_keeps_a_finite_buffer():
+    hw = Hardware(buffer_elements=1000, pes_per_tile=4)
+    p = api.prepare(yolo_like(16), hw, sets="row", dup="greedy", extra_pes=4, inferences=3)
+    clsa = api.run(p, "clsa")
+    assert clsa.sim.violation_counts == {"buffer": 2}  # CLSA-CIM's stream overflows some tile
+    r, m = run(p, "clsa-bp")
+    assert r.schedule.inferences == 3 and max(r.sim.peak_buffer) <= 1000
+    assert r.sim.latency >= clsa.sim.latency and len(m.inference_end) == 3

@@ -228,6 +228,12 @@ def _deadlock_message(workload: Workload, sets: SetGraph, rule: str, cap: int, n
 
 
 def schedule(problem: Problem, options: Options) -> Result:
-    """Registry entry: the hardware file's buffer capacity."""
+    """Registry entry: the hardware file's buffer capacity (a stream: on the unrolled set graph, inference k's
+    outputs held until inference k's readers start)."""
     p = problem
+    if p.is_stream:
+        from cimopt.schedulers.unrolled import from_unrolled, unroll
+
+        big = unroll(p.sets, p.inferences, p.arrival_interval)
+        return Result(from_unrolled(p, schedule_backpressure(p.workload, p.hardware, p.mapping, big, model=p.model)))
     return Result(schedule_backpressure(p.workload, p.hardware, p.mapping, p.sets, model=p.model))

@@ -17,51 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from cimopt.problem import Problem
-from cimopt.schedule import Schedule
 from cimopt.schedulers import cpsat
-from cimopt.schedulers.list_scheduling import to_schedule
 from cimopt.schedulers.registry import Options, Result, SolveFacts
-from cimopt.sets import LayerSets, SetGraph
-from cimopt.stream import stream_schedule
-
-
-def unroll(sets: SetGraph, n: int, arrival_interval: int) -> SetGraph:
-    """The set graph of n inferences (module docstring); layer l keeps its place, its sets N times."""
-    counts = np.diff(sets.offset)
-    layers = []
-    for ls in sets.layers:
-        h = int(ls.row_edges[-1])
-        rows = np.concatenate([ls.row_edges[:-1] + k * h for k in range(n)] + [np.array([n * h], np.int64)])
-        layers.append(LayerSets(rows.astype(np.int64), ls.col_edges))
-    offset = np.zeros(len(layers) + 1, dtype=np.int64)
-    offset[1:] = np.cumsum(counts * n)
-
-    def index(k: int, g: np.ndarray) -> np.ndarray:  # inference k's copy of global single-inference sets g
-        li = sets.layer_of(g)
-        return offset[li] + k * counts[li] + (g - sets.offset[li])
-
-    every = np.arange(sets.num_sets, dtype=np.int64)
-    order = np.argsort(np.concatenate([index(k, every) for k in range(n)]))
-    glue = lambda parts: np.concatenate(parts)[order]  # noqa: E731  (unrolled global order)
-    duration = glue([sets.duration] * n)
-    release = glue([sets.release + k * arrival_interval for k in range(n)])
-    src = np.concatenate([index(k, sets.src) for k in range(n)])
-    dst = np.concatenate([index(k, sets.dst) for k in range(n)])
-    lag = np.tile(sets.lag, n)
-    return SetGraph(sets.granularity, tuple(layers), offset, duration, release, src, dst, lag,
-                    glue([sets.elements] * n))
-
-
-def _to_unrolled(hint: Schedule, sets: SetGraph, n: int) -> Schedule | None:
-    """A stream schedule of these sets in the unrolled numbering (None if it is not one)."""
-    if hint.inferences != n or len(hint) != n * sets.num_sets:
-        return None
-    counts = np.diff(sets.offset)
-    layer = np.asarray(hint.layer, np.int64)
-    if (layer < 0).any() or (layer >= len(counts)).any():
-        return None
-    return hint.with_jobs(set=np.asarray(hint.inference, np.int64) * counts[layer] + np.asarray(hint.set, np.int64),
-                          inference=np.zeros(len(hint), np.int64))
+from cimopt.schedulers.unrolled import from_unrolled, to_unrolled, unroll
+from cimopt.sets import SetGraph
 
 
 def _symmetry(sets: SetGraph, n: int):
@@ -79,24 +38,14 @@ def schedule_stream(problem: Problem, options: Options) -> Result:
     """CP-SAT on the unrolled stream (module docstring); the answer as a stream schedule."""
     p, o, n = problem, options, problem.inferences
     big = unroll(p.sets, n, p.arrival_interval)
-    hint = _to_unrolled(o.hint, p.sets, n) if o.hint is not None else None
+    hint = to_unrolled(o.hint, p.sets, n) if o.hint is not None else None
     one_group = all(len(t) == 1 for t in cpsat.TileGroups.of(p.mapping, p.hardware).tiles)
     res = cpsat.solve_cpsat(p.workload, p.hardware, p.mapping, big, joint=o.joint, budget=p.budget, hint=hint,
                             time_limit=o.time_limit, workers=o.workers, seed=o.seed, progress=o.progress,
                             model=p.model, deterministic=o.deterministic,
                             extra=_symmetry(p.sets, n) if one_group else None)
     s = res.schedule
-    counts = np.diff(p.sets.offset)
-    layer, local = np.asarray(s.layer, np.int64), np.asarray(s.set, np.int64)
-    k, own = local // counts[layer], local % counts[layer]
-    g = p.sets.offset[layer] + own
-    shape = (n, p.sets.num_sets)
-    start, end, copy = (np.zeros(shape, np.int64) for _ in range(3))
-    start[k, g], end[k, g], copy[k, g] = s.start, s.end, s.copy
-    info = dict(s.info) | {"symmetry_breaking": one_group}
-    single = to_schedule(p.workload, p.hardware, s.mapping, p.sets, copy[0], start[0], end[0], name="cpsat",
-                         model=p.model, info=info)
-    out = stream_schedule(single, start, end, p.arrival_interval, info, copy=copy)
+    out = from_unrolled(p, s, dict(s.info) | {"symmetry_breaking": one_group})
     facts = SolveFacts(res.status, res.objective, res.bound, res.gap, res.solve_seconds, res.num_intervals,
                        res.num_precedences, res.num_variables, res.num_constraints, s.info.get("bound_rule", ""))
     return Result(out, res.status, facts)
