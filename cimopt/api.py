@@ -14,7 +14,15 @@ from dataclasses import dataclass
 
 from cimopt.errors import InputError
 from cimopt.hardware import load_hardware
-from cimopt.problem import DEFAULT_MODEL, Problem, load_model, prepare, with_duplication, with_stream
+from cimopt.problem import (
+    DEFAULT_MODEL,
+    Problem,
+    load_model,
+    prepare,
+    with_duplication,
+    with_placement,
+    with_stream,
+)
 from cimopt.record import RunRecord, record_of, with_references
 from cimopt.schedule import Schedule
 from cimopt.schedulers import registry
@@ -23,7 +31,8 @@ from cimopt.simulator import SimResult, simulate
 from cimopt.workload import Workload
 
 __all__ = ["DEFAULT_MODEL", "SCHEDULERS", "Options", "Problem", "Run", "RunRecord", "load_hardware", "load_model",
-           "prepare", "record", "references", "run", "simulate_schedule", "with_duplication", "with_stream"]
+           "prepare", "record", "references", "run", "simulate_schedule", "with_duplication", "with_placement",
+           "with_stream"]
 
 SCHEDULERS = registry.NAMES
 

@@ -37,6 +37,9 @@ def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
                    help="schedule a stream of N inferences sharing the copies (default: 1)")
     p.add_argument("--arrival-interval", type=int, default=0, metavar="C",
                    help="input k of the stream is available at cycle k * C (default: 0, all at once)")
+    p.add_argument("--placement", default="sequential", choices=("sequential", "optimized"),
+                   help="copies on tiles: sequential (in layer order) | optimized (least NoC bytes x hops); "
+                        "default: sequential")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -107,7 +110,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace) -> api.Problem:
     p = api.prepare(args.model, args.hw, dup=args.dup, pes=args.pes, tiles=args.tiles, extra_pes=args.extra_pes,
-                    sets=args.sets, inferences=args.inferences, arrival_interval=args.arrival_interval)
+                    sets=args.sets, inferences=args.inferences, arrival_interval=args.arrival_interval,
+                    placement=args.placement)
     _warn(p.workload)
     if getattr(args, "buffer", None) is not None:
         from cimopt.capacity import parse_capacity, with_buffer
@@ -151,6 +155,17 @@ def stream_text(r: RunRecord | StreamMetrics, width: int = 16) -> list[str]:
     return out
 
 
+def energy_text(total: float, parts: dict[str, float]) -> str:
+    """`12.3 uJ per inference (mvm 4.6 mJ, ...)`: the total and each part."""
+    def pj(v: float) -> str:
+        for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+            if abs(v) >= scale:
+                return f"{v / scale:.4g} {unit}"
+        return f"{v:.4g} pJ"
+    shares = ", ".join(f"{k} {pj(v)}" for k, v in parts.items())
+    return f"{pj(total)} per inference ({shares})"
+
+
 def schedule_text(r: RunRecord, out: str | None) -> str:
     """What `cimopt schedule` prints."""
     copies = ", ".join(f"{k} x{v}" for k, v in r.copies if v > 1) or "one each"
@@ -171,6 +186,10 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
                      f"{r.solve_seconds:.1f} s")
     cap = "unlimited" if r.buffer_elements is None else f"{r.buffer_elements:,} per tile"
     lines.append(f"  buffer        peak {r.peak_buffer_elements:,} elements on one tile (capacity {cap})")
+    if r.energy_pj:
+        lines.append(f"  energy        {energy_text(r.energy_pj, dict(r.energy))}, EDP {r.edp:.4g} pJ x cycles")
+    if r.noc_byte_hops is not None:
+        lines.append(f"  NoC traffic   {r.noc_byte_hops:,} bytes x hops ({r.placement} placement)")
     lines.append(f"  valid         {'yes' if r.valid else 'NO'}")
     if out:
         lines.append(f"  saved         {out}")
@@ -229,6 +248,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             "schedule": args.schedule, "scheduler": sched.scheduler, "model": sched.model, "valid": sim.valid,
             "latency_cycles": sim.latency, "self_timed_latency_cycles": sim.self_timed_latency,
             "utilization": sim.utilization, "utilization_mapped": sim.utilization_mapped,
+            "energy_pj": sim.energy_pj, "energy": sim.energy, "noc_byte_hops": sim.noc_byte_hops,
             "violation_counts": sim.violation_counts,
             "violations": [{"kind": v.kind, "layer": v.layer, "set": v.set, "cycle": v.cycle, "message": v.message}
                            for v in sim.violations],
@@ -239,6 +259,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"  utilization {sim.utilization:.2%} of the chip, {sim.utilization_mapped:.2%} of mapped PEs")
         for line in stream_text(st, width=14):
             print(line)
+        if sim.energy_pj:
+            print(f"  energy      {energy_text(sim.energy_pj, sim.energy)}")
+        if sim.noc_byte_hops is not None:
+            print(f"  NoC traffic {sim.noc_byte_hops:,} bytes x hops")
         print("  valid       yes" if sim.valid else _violations_text(sim))
     return 0 if sim.valid else 1
 

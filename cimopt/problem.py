@@ -9,6 +9,7 @@ from cimopt.duplication import duplicate
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware, load_hardware
 from cimopt.mapping import Budget, Mapping, resolve_budget
+from cimopt.placement import PLACEMENTS, place
 from cimopt.sets import SetGraph, build_sets
 from cimopt.workload import Workload, require_layers
 
@@ -37,6 +38,7 @@ class Problem:
     sets: SetGraph
     inferences: int = 1
     arrival_interval: int = 0
+    placement: str = "sequential"  # how the mapping's copies were placed on tiles (`cimopt.placement`)
 
     @property
     def is_stream(self) -> bool:
@@ -52,23 +54,40 @@ def check_stream(inferences: int, arrival_interval: int) -> None:
 
 def prepare(model: str | Path | Workload = DEFAULT_MODEL, hardware: str | Path | Hardware | None = None, *,
             dup: str = "none", pes: int | None = None, tiles: int | None = None, extra_pes: int | None = None,
-            sets: str = "pixel", inferences: int = 1, arrival_interval: int = 0) -> Problem:
+            sets: str = "pixel", inferences: int = 1, arrival_interval: int = 0,
+            placement: str = "sequential") -> Problem:
     """Load model and hardware, size the chip, duplicate weights, cut sets and find dependencies (once: a
     stream of `inferences` inputs shares them)."""
     check_stream(inferences, arrival_interval)
+    if placement not in PLACEMENTS:
+        raise InputError(f"unknown placement {placement!r} (choose from {', '.join(PLACEMENTS)})")
     workload = require_layers(load_model(model))
     hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
     budget = resolve_budget(workload, hw, pes=pes, tiles=tiles, extra_pes=extra_pes)
     mapping = duplicate(workload, hw, budget, dup)
     name = model if isinstance(model, str) else (str(model) if isinstance(model, Path) else workload.name)
-    return Problem(name, workload, hw, budget, mapping, build_sets(workload, hw, sets), inferences, arrival_interval)
+    set_graph = build_sets(workload, hw, sets)
+    if placement != "sequential":  # copies on tiles for least NoC traffic (cimopt.placement)
+        mapping = place(workload, set_graph, hw, mapping, placement)
+    return Problem(name, workload, hw, budget, mapping, set_graph, inferences, arrival_interval, placement)
+
+
+def with_placement(problem: Problem, placement: str) -> Problem:
+    """The same problem with its copies placed by another strategy."""
+    if placement == problem.placement:
+        return problem
+    mapping = place(problem.workload, problem.sets, problem.hardware, problem.mapping, placement)
+    return replace(problem, mapping=mapping, placement=placement)
 
 
 def with_duplication(problem: Problem, dup: str) -> Problem:
-    """The same problem with another duplication strategy (same budget and sets)."""
+    """The same problem with another duplication strategy (same budget, sets and placement strategy)."""
     if dup == problem.mapping.strategy:
         return problem
-    return replace(problem, mapping=duplicate(problem.workload, problem.hardware, problem.budget, dup))
+    mapping = duplicate(problem.workload, problem.hardware, problem.budget, dup)
+    if problem.placement != "sequential":
+        mapping = place(problem.workload, problem.sets, problem.hardware, mapping, problem.placement)
+    return replace(problem, mapping=mapping)
 
 
 def with_stream(problem: Problem, inferences: int = 1, arrival_interval: int = 0) -> Problem:

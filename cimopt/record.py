@@ -67,11 +67,17 @@ class RunRecord:
     interval_bound_cycles: int | None = None  # max over layers of ceil(N_l / D_l) * mvm_cycles
     interval_gap: float | None = None  # interval / bound - 1
     throughput_per_s: float | None = None  # with crossbar.mvm_ns: 1 / interval (one inference: 1 / latency)
+    placement: str = "sequential"  # copies on tiles: sequential | optimized
+    energy_pj: float | None = None  # per inference, the sum of `energy` (0 when the hardware gives no figures)
+    edp: float | None = None  # energy-delay product: energy_pj x latency_cycles (pJ x cycles)
+    noc_energy_pj: float | None = None  # the `noc` part of `energy`
+    noc_byte_hops: int | None = None  # NoC traffic, bytes x hops (None: the chip models no data volume)
     # not in the CSV (not scalars): JSON objects/lists
     copies: tuple[tuple[str, int], ...] = ()  # layer name -> copies
     violation_counts: tuple[tuple[str, int], ...] = ()  # kind -> count
     violation_messages: tuple[str, ...] = ()  # the first few, as the simulator words them
     peak_buffer_per_tile: tuple[int, ...] = ()  # elements, tile by tile
+    energy: tuple[tuple[str, float], ...] = ()  # part -> pJ per inference (mvm, buffer, noc, gpeu, static)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -79,6 +85,7 @@ class RunRecord:
             d[k] = dict(getattr(self, k))
         d["violation_messages"] = list(self.violation_messages)
         d["peak_buffer_per_tile"] = list(self.peak_buffer_per_tile)
+        d["energy"] = dict(self.energy)
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
     @staticmethod
@@ -89,12 +96,13 @@ class RunRecord:
             kw[k] = tuple((str(a), int(b)) for a, b in (kw.get(k) or {}).items())
         kw["violation_messages"] = tuple(kw.get("violation_messages") or ())
         kw["peak_buffer_per_tile"] = tuple(int(x) for x in kw.get("peak_buffer_per_tile") or ())
+        kw["energy"] = tuple((str(a), float(b)) for a, b in (kw.get("energy") or {}).items())
         return RunRecord(**kw)
 
 
 _PAIRS = ("copies", "violation_counts")
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RunRecord)
-                                 if f.name not in _PAIRS + ("violation_messages", "peak_buffer_per_tile"))
+                                 if f.name not in _PAIRS + ("violation_messages", "peak_buffer_per_tile", "energy"))
 """The scalar fields, in order: the columns of `sweep.csv`."""
 MAX_MESSAGES = 5
 
@@ -125,6 +133,10 @@ def record_of(problem, run) -> RunRecord:
         buffer_elements=run.schedule.hardware.buffer_elements,
         peak_buffer_elements=max((int(x) for x in sim.peak_buffer), default=0),
         peak_buffer_per_tile=tuple(int(x) for x in sim.peak_buffer),
+        placement=getattr(problem, "placement", "sequential"),
+        energy_pj=float(sim.energy_pj), edp=float(sim.energy_pj) * int(sim.latency),
+        noc_energy_pj=float(sim.energy["noc"]), noc_byte_hops=sim.noc_byte_hops,
+        energy=tuple((k, float(v)) for k, v in sim.energy.items()),
     )
 
 

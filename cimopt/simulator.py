@@ -61,10 +61,11 @@ cost), plus work linear in the jobs and in the pixels they claim. TinyYOLOv3 at 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from cimopt.energy import PARTS, Activity, energy_parts, has_energy, total
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
 from cimopt.mapping import crossbars as layer_crossbars
@@ -104,6 +105,9 @@ class SimResult:
     peak_buffer: tuple[int, ...]  # per tile: peak elements held
     self_timed_latency: int | None
     self_timed_start: np.ndarray | None  # per job, in schedule order
+    energy: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PARTS, 0.0))  # part -> pJ per inference
+    energy_pj: float = 0.0  # the sum of `energy`
+    noc_byte_hops: int | None = None  # bytes x hops of all NoC messages, all inferences (None: no data volume modelled)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -816,6 +820,81 @@ def _buffers(plan: _Plan, ends: list, tiles: list, rep: _Report) -> tuple[int, .
     return tuple(int(x) for x in peak)
 
 
+def _noc_traffic(plan: _Plan) -> int:
+    """Bytes x hops of every NoC message, all inferences together (each inference reads its own pixels)."""
+    return sum(_noc_traffic_of(plan, jobs) for jobs in plan.jobs)
+
+
+def _noc_traffic_of(plan: _Plan, jobs: tuple[_LayerJobs, ...]) -> int:
+    """Bytes x hops of one inference's messages: a job sends all its outputs (`transfer_bytes(pixels *
+    channels)`) once to every other home tile on which some MVM job reads one of its pixels (through GPEU ops,
+    which run on the way); readers are found by pushing each consumer tile's pixel mask back through the
+    windows."""
+    wl, hw, cols = plan.workload, plan.hw, plan.mesh_cols
+    pos = {n.name: i for i, n in enumerate(wl.nodes)}
+    reads: dict[int, dict[int, np.ndarray]] = {}  # producer layer -> consumer tile -> pixels read there
+    for li, layer in enumerate(wl.layers):
+        lj = jobs[li]
+        if not len(lj.idx):
+            continue
+        pix_tile = np.repeat(lj.tile, np.diff(lj.offs))
+        for k in np.unique(lj.tile).tolist():
+            mask = np.full(layer.out.pixels, NEG, dtype=np.int64)
+            mask[lj.flat[pix_tile == k]] = 1
+            mask = mask.reshape(layer.out.height, layer.out.width)
+            acc: dict[str, np.ndarray] = {}
+
+            def push(e, m: np.ndarray, acc=acc) -> None:
+                src = wl.node(e.source)
+                r = _scatter_max(m, e.access, src.out.height, src.out.width)
+                acc[e.source] = r if e.source not in acc else np.maximum(acc[e.source], r)
+
+            for e in layer.inputs:
+                push(e, mask)
+            for node in reversed(wl.nodes[:pos[layer.name]]):
+                m = acc.pop(node.name, None)
+                if m is None:
+                    continue
+                if isinstance(node, Layer):
+                    d = reads.setdefault(wl.layer_index[node.name], {})
+                    d[k] = (m > NEG // 2) | d[k] if k in d else m > NEG // 2
+                elif isinstance(node, GpeuOp):
+                    for e in node.inputs:
+                        push(e, m)
+    traffic = 0
+    for pli, by_tile in reads.items():
+        lj = jobs[pli]
+        if not len(lj.idx):
+            continue
+        nbytes = np.asarray(hw.transfer_bytes(np.diff(lj.offs) * wl.layers[pli].out.channels), dtype=np.int64)
+        for k, m in by_tile.items():
+            hit = np.maximum.reduceat(m.ravel()[lj.flat].astype(np.int8), lj.offs[:-1]) > 0
+            hops = np.abs(lj.tile // cols - k // cols) + np.abs(lj.tile % cols - k % cols)
+            traffic += int((nbytes * hops * hit).sum())
+    return traffic
+
+
+def _activity(plan: _Plan, xb: tuple[int, ...], latency: int, noc_byte_hops: int) -> Activity:
+    """Activity counts of the whole schedule (see `cimopt.energy`): every computed pixel activates each
+    crossbar of its copy once, writes its `channels` outputs to its tile buffer and reads its input vector
+    (`rows x groups` elements); every GPEU op writes its output elements once per inference; every tile is
+    powered for the latency (the makespan of all inferences)."""
+    pixels = [sum(int(np.diff(jobs[li].offs).sum()) for jobs in plan.jobs) for li in range(len(xb))]
+    layers = plan.workload.layers
+    gpeu: dict[str, int] = {}
+    for op in plan.workload.gpeu_ops:
+        gpeu[op.kind] = gpeu.get(op.kind, 0) + op.out.pixels * op.out.channels * plan.inferences
+    return Activity(
+        crossbar_activations=sum(n * x for n, x in zip(pixels, xb, strict=True)),
+        buffer_writes=sum(n * lay.out.channels for n, lay in zip(pixels, layers, strict=True)),
+        buffer_reads=sum(n * lay.group_rows * lay.groups for n, lay in zip(pixels, layers, strict=True)),
+        noc_byte_hops=noc_byte_hops,
+        gpeu_elements=tuple(sorted(gpeu.items())),
+        tile_cycles=max(plan.schedule.mapping.budget.tiles, 0) * latency,
+        inferences=plan.inferences,
+    )
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the referee
 
@@ -935,6 +1014,10 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
         st_end = st_start + duration
         st_latency = int(st_end.max()) if len(st_end) else 0
 
+    traffic = _noc_traffic(plan) if hw.link_bytes_per_cycle > 0 or hw.energy_noc_pj > 0 else None
+    parts = (energy_parts(hw, _activity(plan, xb, latency, traffic or 0)) if has_energy(hw)
+             else dict.fromkeys(PARTS, 0.0))
+
     violations, counts = rep.result()
     return SimResult(
         valid=not violations and not counts,
@@ -950,4 +1033,7 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
         peak_buffer=peak,
         self_timed_latency=st_latency,
         self_timed_start=st_start,
+        energy=parts,
+        energy_pj=total(parts),
+        noc_byte_hops=traffic,
     )

@@ -9,14 +9,17 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cimopt import api
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware, parse_hardware, resolve_hardware_path
 from cimopt.mapping import crossbars
+from cimopt.placement import place, traffic
 from cimopt.schedulers.timing import edge_lags, min_transfer_lags, transfer_cycles
 from cimopt.simulator import simulate
-from tests.graphs import pointwise_chain, residual_block, yolo_like
+from tests.graphs import pointwise_chain, random_dags, residual_block, yolo_like
 
 # Two 1x1 convs (4 -> 4 -> 4 channels) on a 4 x 4 input, one crossbar each, one PE per tile: layer pw0 on
 # tile 0, pw1 on tile 1 of a 1 x 2 mesh (1 hop). Row sets: 4 pixels x 4 channels = 16 elements = 32 bytes at
@@ -116,3 +119,101 @@ def test_zero_bandwidth_and_energy_fields_give_todays_results_byte_for_byte():
     zero = {"noc": {"link_bytes_per_cycle": 0},
             "energy": {"mvm_pj": 0, "buffer_pj": 0.0, "noc_pj": 0.0, "static_pj": 0.0, "gpeu": {"default": 0.0}}}
     assert _digest(zero) == OLD_DIGEST
+
+
+# ------------------------------------------------------------------------------------------- energy
+
+ENERGY = replace(TWO_TILES, energy_mvm_pj=10.0, energy_buffer_pj=1.0, energy_noc_pj=2.0, energy_static_pj=0.5,
+                 energy_gpeu_pj=(("activation", 3.0),))
+
+
+def test_two_tile_energy_by_hand():
+    """pw0 (tile 0) -> pw1 (tile 1), 16 pixels each, 1 crossbar each, 4 channels in and out, 16-bit."""
+    r = api.run(_two_tile_problem(ENERGY), "clsa")
+    assert r.sim.valid and r.sim.latency == 27
+    # each of pw0's 4 row sets sends 4 px x 4 ch x 2 B = 32 B one hop: 128 byte-hops
+    assert r.sim.noc_byte_hops == 128
+    assert r.sim.energy == {
+        "mvm": 32 * 1 * 10.0,  # 32 pixels computed, each activating its copy's one crossbar
+        "buffer": (32 * 4 + 32 * 4) * 1.0,  # every pixel writes its 4 outputs and reads its 4-element input
+        "noc": 128 * 2.0,
+        "gpeu": 0.0,  # no GPEU op
+        "static": 2 * 27 * 0.5,  # 2 tiles for 27 cycles
+    }
+    assert r.sim.energy_pj == 859.0 == sum(r.sim.energy.values())
+    # one tile: no NoC traffic, nothing else changes but the latency
+    one = api.run(api.prepare(pointwise_chain(2, 4), replace(ENERGY, pes_per_tile=2), sets="row"), "clsa")
+    assert one.sim.noc_byte_hops == 0 and one.sim.energy["noc"] == 0.0 and one.sim.energy["static"] == 1 * 20 * 0.5
+
+
+def test_gpeu_energy_per_output_element_and_kind():
+    wl = residual_block(6)
+    r = api.run(api.prepare(wl, ENERGY, sets="row"), "clsa")
+    act = sum(op.out.pixels * op.out.channels for op in wl.gpeu_ops if op.kind == "activation")
+    assert act > 0 and r.sim.energy["gpeu"] == act * 3.0
+    assert r.sim.energy_pj == sum(r.sim.energy.values())
+
+
+def test_no_energy_fields_no_energy():
+    r = api.run(_two_tile_problem(), "clsa")
+    assert r.sim.energy_pj == 0.0 and set(r.sim.energy.values()) == {0.0}
+    assert r.sim.noc_byte_hops == 128  # the traffic is still measured: the chip has a link bandwidth
+    assert api.run(_two_tile_problem(replace(TWO_TILES, link_bytes_per_cycle=0)), "clsa").sim.noc_byte_hops is None
+
+
+def test_energy_parses_and_rejects_bad_values():
+    base = {"crossbar": {"rows": 128, "cols": 128, "mvm_cycles": 1}, "chip": {"pes_per_tile": 8}}
+    hw = parse_hardware(base | {"energy": {"mvm_pj": 4800, "noc_pj": 1.1, "gpeu": {"pool": 0.33}}})
+    assert (hw.energy_mvm_pj, hw.energy_noc_pj, hw.gpeu_energy("pool"), hw.gpeu_energy("activation")) == \
+        (4800.0, 1.1, 0.33, 0.0)
+    with pytest.raises(InputError, match="field energy.mvm_pj: must be a finite number >= 0"):
+        parse_hardware(base | {"energy": {"mvm_pj": -1.0}})
+    with pytest.raises(InputError, match="unknown field energy.adc_pj"):
+        parse_hardware(base | {"energy": {"adc_pj": 1.0}})
+    with pytest.raises(InputError, match="field energy.gpeu.pool: expected a number"):
+        parse_hardware(base | {"energy": {"gpeu": {"pool": "x"}}})
+
+
+# ---------------------------------------------------------------------------------------- placement
+
+
+def test_snake_placement_by_hand():
+    """Six 1x1 convs, one crossbar each, one PE per tile, on a 2 x 3 mesh: sequential puts pw2 on tile 2 and
+    pw3 on tile 3 (3 hops apart); optimized walks the mesh so every neighbour pair is 1 hop apart."""
+    wl = pointwise_chain(6, 4)
+    seq = api.prepare(wl, TWO_TILES, sets="row")
+    opt = api.prepare(wl, TWO_TILES, sets="row", placement="optimized")
+    assert [seq.mapping.home_tile(li, 0) for li in range(6)] == [0, 1, 2, 3, 4, 5]
+    # each layer sends 4 row sets of 32 bytes to the next: 128 bytes per pair, times the hops
+    assert traffic(seq.sets, TWO_TILES, seq.mapping) == 128 * (1 + 1 + 3 + 1 + 1)
+    assert traffic(opt.sets, TWO_TILES, opt.mapping) == 128 * 5  # every pair 1 hop: the least possible
+    runs = {p.placement: api.run(p, "clsa") for p in (seq, opt)}
+    assert all(r.sim.valid for r in runs.values())
+    assert runs["optimized"].sim.noc_byte_hops == 640 and runs["sequential"].sim.noc_byte_hops == 896
+    assert runs["optimized"].sim.latency <= runs["sequential"].sim.latency
+    assert runs["optimized"].schedule.mapping == opt.mapping  # the schedule carries the placement it ran on
+    assert api.with_placement(seq, "optimized").mapping == opt.mapping
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(random_dags(), st.sampled_from(["pixel", "row", "block:2x3"]), st.integers(1, 3), st.integers(0, 6),
+       st.integers(0, 2), st.integers(0, 16), st.integers(0, 3))
+def test_optimized_placement_never_worse_than_sequential(wl, gran, ppt, extra, hop, bandwidth, seed):
+    hw = Hardware(pes_per_tile=ppt, noc_hop_cycles=hop, bits=16, link_bytes_per_cycle=bandwidth, energy_noc_pj=1.0)
+    p = api.prepare(wl, hw, dup="greedy", extra_pes=extra, sets=gran)
+    opt = place(p.workload, p.sets, hw, p.mapping, seed=seed)
+    assert (opt.copies, opt.crossbars, opt.budget) == (p.mapping.copies, p.mapping.crossbars, p.mapping.budget)
+    assert traffic(p.sets, hw, opt) <= traffic(p.sets, hw, p.mapping)
+    load = np.bincount([t for layer in opt.placement for c in layer for t in c], minlength=p.budget.tiles)
+    assert load.max() <= ppt and len(load) == p.budget.tiles
+    q = replace(p, mapping=opt, placement="optimized")
+    seq_run, opt_run = api.run(p, "clsa"), api.run(q, "clsa")
+    assert opt_run.sim.valid and opt_run.sim.noc_byte_hops == traffic(p.sets, hw, opt)  # the referee agrees
+    assert seq_run.sim.noc_byte_hops == traffic(p.sets, hw, p.mapping)
+    assert opt_run.sim.latency <= seq_run.sim.latency  # the latency guard
+    assert place(p.workload, p.sets, hw, p.mapping, seed=seed) == opt  # deterministic
+
+
+def test_unknown_placement_is_an_input_error():
+    with pytest.raises(InputError, match="unknown placement 'best'"):
+        api.prepare(pointwise_chain(2, 4), TWO_TILES, placement="best")
