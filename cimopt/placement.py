@@ -8,9 +8,10 @@
   on a snake walk of the mesh), then moves copies (swap two, or move one before another) while the traffic
   drops, in a seeded order, within a fixed number of evaluations: deterministic, and never worse than
   sequential since only improvements are accepted and sequential is a candidate. The objective is traffic,
-  not latency, and a placement with less traffic can delay a critical transfer: so the result is the
-  placement of least traffic among the search's checkpoints (its improvements, sequential included) whose
-  CLSA-CIM schedule is no slower than sequential's (`latency_guard`, on by default).
+  not latency, and a placement with less traffic can delay a critical transfer: with `latency_guard` (on by
+  default) a move that lowers the traffic is accepted only if CLSA-CIM's schedule on it is no slower than
+  on sequential, so the result is never slower under CLSA-CIM either. The guard runs CLSA-CIM at most
+  `latency_checks(sets)` times (fewer on large set graphs: a deterministic budget); the search stops there.
 
 The traffic model is the simulator's NoC rule under the list schedulers' copy choice (set i of a layer on
 copy i mod D): a set sends all its outputs (`Hardware.transfer_bytes(elements)`) once to every other home
@@ -30,7 +31,13 @@ from cimopt.workload import Workload
 
 PLACEMENTS = ("sequential", "optimized")
 MAX_EVALUATIONS = 20_000
-CHECKPOINTS = 8  # improvements kept for the latency guard (evenly spaced along the search, the best included)
+MAX_LATENCY_CHECKS = 200
+
+
+def latency_checks(sets: SetGraph) -> int:
+    """How many CLSA-CIM runs the latency guard may spend: about 2 million dependency edges' worth of list
+    scheduling, between 8 and `MAX_LATENCY_CHECKS`."""
+    return int(min(MAX_LATENCY_CHECKS, max(8, 2_000_000 // max(len(sets.src), 1))))
 
 
 def _copy_nodes(mapping: Mapping) -> tuple[np.ndarray, np.ndarray]:
@@ -122,13 +129,27 @@ def place(workload: Workload | None, sets: SetGraph, hw: Hardware, mapping: Mapp
         h = homes(order, tile_order)
         return int((pw * hw.hops(h[pa], h[pb], tiles)).sum())
 
+    guard = latency_guard and workload is not None
+    limit = _clsa_latency(workload, hw, sequential, sets) if guard else 0
+    checks = [latency_checks(sets) if guard else 0]
+
+    def allowed(order: np.ndarray, tile_order: np.ndarray) -> bool | None:
+        """Whether CLSA-CIM is no slower on this placement (None: the guard's budget is spent)."""
+        if not guard:
+            return True
+        if checks[0] <= 0:
+            return None
+        checks[0] -= 1
+        m = Mapping(mapping.budget, mapping.crossbars, mapping.copies,
+                    _placement_of(order, size, tile_order, ppt, first), mapping.strategy)
+        return _clsa_latency(workload, hw, m, sets) <= limit
+
     rng = np.random.default_rng(seed)
     best_order, best_tiles = np.arange(n), rowmajor
     best = score(best_order, best_tiles)
     snake = _snake(*hw.mesh_shape(tiles), tiles)
-    if score(best_order, snake) < best:
+    if score(best_order, snake) < best and allowed(best_order, snake):
         best_tiles, best = snake, score(best_order, snake)
-    trail = [(best_order, best_tiles)]
     evals, improved = 2, True
     while improved and evals < max_evaluations:
         improved = False
@@ -148,17 +169,12 @@ def place(workload: Workload | None, sets: SetGraph, hw: Hardware, mapping: Mapp
             s = score(cand, best_tiles)
             evals += 1
             if s < best:
-                best, best_order, improved = s, cand, True
-                trail.append((cand, best_tiles))
-    picks = sorted({round(i * (len(trail) - 1) / (CHECKPOINTS - 1)) for i in range(CHECKPOINTS)})
-    found = [Mapping(mapping.budget, mapping.crossbars, mapping.copies, _placement_of(o, size, t, ppt, first),
-                     mapping.strategy) for o, t in (trail[i] for i in picks)]
-    base = traffic(sets, hw, sequential)
-    ranked = sorted((traffic(sets, hw, m), -k, m) for k, m in enumerate(found) if traffic(sets, hw, m) < base)
-    if not latency_guard or workload is None:
-        return ranked[0][2] if ranked else sequential
-    limit = _clsa_latency(workload, hw, sequential, sets)
-    for _, _, m in ranked:
-        if _clsa_latency(workload, hw, m, sets) <= limit:
-            return m
-    return sequential
+                ok = allowed(cand, best_tiles)
+                if ok is None:  # the guard's budget is spent: stop here
+                    evals = max_evaluations
+                    break
+                if ok:
+                    best, best_order, improved = s, cand, True
+    found = Mapping(mapping.budget, mapping.crossbars, mapping.copies,
+                    _placement_of(best_order, size, best_tiles, ppt, first), mapping.strategy)
+    return found if traffic(sets, hw, found) < traffic(sets, hw, sequential) else sequential

@@ -10,7 +10,9 @@ the quick and full grids use different folders):
 - headline: the largest utilization improvement and speedup of CLSA-CIM + duplication over layer-by-layer
   without duplication, next to the paper's 17.9x and 29.2x, with the setting where each was reached;
 - gap: CLSA-CIM against CP-SAT's optimum on instances CP-SAT solves (small models, the golden chain, and in
-  the full run zoo networks at row granularity with a time limit).
+  the full run zoo networks at row granularity with a time limit);
+- chip: a realistic chip (`isaac-like`): latency, energy per inference and EDP of layer-by-layer, CLSA-CIM and
+  CP-SAT with sequential and optimized copy placement, per network that fits (its own records file, resumed).
 
 Everything is deterministic but the wall times and the CP-SAT runs stopped by their time limit (the README
 marks those: their status is FEASIBLE).
@@ -28,6 +30,7 @@ from string import Template
 
 from cimopt import api
 from cimopt.builder import conv_chain
+from cimopt.errors import InputError
 from cimopt.experiments.plots import bar_plot, safe_name
 from cimopt.experiments.sweep import SweepResult, SweepSpec, model_name, run_sweep
 from cimopt.hardware import Hardware, load_hardware
@@ -57,6 +60,20 @@ class GapSweep:
 
 
 @dataclass(frozen=True)
+class ChipStudy:
+    """The realistic-chip part: networks on a preset, every scheduler, sequential and optimized placement."""
+
+    name: str
+    models: tuple[ModelSpec, ...]
+    hardware: str = "isaac-like"
+    granularity: str = "row"
+    extra_pes: int = 64
+    duplication: str = "greedy"
+    time_limit: float = 10.0
+    placements: tuple[str, ...] = ("sequential", "optimized")
+
+
+@dataclass(frozen=True)
 class Config:
     """What `reproduce` runs. `networks` may hold Workloads (or factories of them) for tests."""
 
@@ -67,6 +84,7 @@ class Config:
     gap: tuple[GapSweep, ...] = ()
     hardware: str | None = None
     parts: tuple[str, ...] = ("networks", "configs", "headline", "gap")  # keys of PARTS, in README order
+    chip: ChipStudy | None = None  # the `chip` part's study
 
 
 def golden_chain() -> Workload:
@@ -82,6 +100,8 @@ QUICK = Config(
     gap=(GapSweep("gap-quick", (golden_chain, "mini-cnn", "mini-yolo"), ("row",), time_limit=30.0),
          GapSweep("gap-quick-dup", (golden_chain, "mini-cnn", "mini-yolo"), ("row",), (4,), ("greedy",),
                   time_limit=30.0)),
+    parts=("networks", "configs", "headline", "gap", "chip"),
+    chip=ChipStudy("chip-quick", ("resnet18",), time_limit=2.0),
 )
 FULL = Config(
     name="full",
@@ -92,6 +112,8 @@ FULL = Config(
                   time_limit=60.0),
          GapSweep("gap-zoo", ZOO_NETWORKS, ("row",), (0,), ("none",), time_limit=30.0),
          GapSweep("gap-zoo-dup", ZOO_NETWORKS, ("row",), (64,), ("greedy",), time_limit=30.0)),
+    parts=("networks", "configs", "headline", "gap", "chip"),
+    chip=ChipStudy("chip", ZOO_NETWORKS, time_limit=10.0),
 )
 
 
@@ -366,11 +388,83 @@ def part_gap(ctx: Context, n: int) -> Section:
     return Section(render("gap", n=n, table=table, made_by="\n\n".join(made)), {"gap": rows}, tuple(sweeps))
 
 
+def chip_rows(study: ChipStudy, out: Path, progress: bool = False) -> tuple[list[dict], list[str], float]:
+    """Run (or resume from `out/records.json`) the chip study: one record per network, placement and
+    scheduler, plus the networks that do not fit the chip. Returns the rows, those networks and the wall
+    seconds computed now."""
+    from cimopt.mapping import min_pes
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "records.json"
+    done = json.loads(path.read_text()) if path.exists() else {}
+    hw = load_hardware(study.hardware)
+    rows, skipped, t0 = [], [], time.perf_counter()
+    names = (LBL, CLSA, CPSAT)
+    for m in study.models:
+        wl = api.load_model(_model(m))
+        need = min_pes(wl, hw) + study.extra_pes
+        if hw.tiles is not None and need > hw.tiles * hw.pes_per_tile:
+            skipped.append(f"{model_name(m)} ({need:,} PEs, the chip has {hw.tiles * hw.pes_per_tile:,})")
+            continue
+        for placement in study.placements:
+            keys = [f"{model_name(m)}|{placement}|{n}" for n in names]
+            if not all(k in done for k in keys):
+                t = time.perf_counter()
+                p = api.prepare(wl, hw, dup=study.duplication, extra_pes=study.extra_pes, sets=study.granularity,
+                                placement=placement)
+                prep = time.perf_counter() - t
+                c = api.compare(p, names, time_limit=study.time_limit, workers=1)
+                for k, rec in zip(keys, c.records, strict=True):
+                    done[k] = rec.to_json() | {"model": model_name(m), "prepare_seconds": prep}
+                path.write_text(json.dumps(done, indent=1) + "\n")
+                if progress:
+                    print(f"chip: {model_name(m)} {placement} done", flush=True)
+            rows += [done[k] for k in keys]
+    return rows, skipped, time.perf_counter() - t0
+
+
+def _uj(pj: float | None) -> str:
+    return "" if pj is None else f"{pj / 1e6:,.1f}"
+
+
+def part_chip(ctx: Context, n: int) -> Section:
+    study = ctx.cfg.chip
+    if study is None:
+        raise InputError("the chip part needs a ChipStudy in the configuration")
+    rows, skipped, wall = chip_rows(study, ctx.out / study.name, ctx.progress)
+    hw = load_hardware(study.hardware)
+    seq = {(r["model"], r["scheduler"]): r for r in rows if r["placement"] == "sequential"}
+    # EDP = energy x latency: pJ x cycles, in uJ x ms when the chip gives its cycle time (1 pJ ns = 1e-12 uJ ms)
+    edp_head, edp_scale = ("EDP (uJ x ms)", hw.cycle_ns * 1e-12) if hw.cycle_ns else ("EDP (pJ x cycles)", 1.0)
+    table = md_table(
+        ["network", "scheduler", "placement", "latency (cycles)", "energy (uJ)", "mvm", "buffer", "noc", "gpeu",
+         "static", edp_head, "NoC bytes x hops", "vs sequential", "status", "valid"],
+        [[r["model"], r["scheduler"], r["placement"], _fmt_int(r["latency_cycles"]), _uj(r["energy_pj"])]
+         + [_uj(r["energy"][k]) for k in ("mvm", "buffer", "noc", "gpeu", "static")]
+         + [_fmt(r["edp"] * edp_scale, ".4g"),
+            _fmt_int(r["noc_byte_hops"]),
+            _fmt(r["noc_byte_hops"] / seq[r["model"], r["scheduler"]]["noc_byte_hops"] - 1, "+.1%")
+            if r["placement"] != "sequential" and seq.get((r["model"], r["scheduler"]), {}).get("noc_byte_hops")
+            else "",
+            r["status"], "yes" if r["valid"] else "NO"] for r in rows],
+        "lllrrrrrrrrrrll")
+    note = f"Networks that do not fit the chip: {', '.join(skipped)}." if skipped else ""
+    made = (f"Made by `{ctx.command}` (records in `{study.name}/records.json`, {len(rows)} rows, {wall:.1f} s wall "
+            f"this run; CP-SAT time limit {study.time_limit:g} deterministic s, 1 worker, seed 0).")
+    md = render("chip", n=n, hw=study.hardware, granularity=study.granularity, extra_pes=study.extra_pes,
+                dup=study.duplication, xbar=f"{hw.xbar_rows} x {hw.xbar_cols}", cell_bits=hw.cell_bits,
+                weight_bits=hw.weight_bits, mvm_cycles=hw.mvm_cycles, pes_per_tile=hw.pes_per_tile,
+                hop_cycles=hw.noc_hop_cycles, link=hw.link_bytes_per_cycle, table=table, skipped=note,
+                made_by=made)
+    return Section(md, {"chip": rows})
+
+
 PARTS: dict[str, Callable[[Context, int], Section]] = {
     "networks": part_networks,
     "configs": part_configs,
     "headline": part_headline,
     "gap": part_gap,
+    "chip": part_chip,
 }
 
 
