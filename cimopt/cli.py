@@ -282,8 +282,16 @@ def compare_text(c: dict) -> str:
     caps = {r["buffer_elements"] for r in c["results"]}
     if caps != {None}:
         head += ", buffer " + " / ".join("unlimited" if b is None else f"{b:,}" for b in sorted(caps, key=str))
-    tab = table(["scheduler", "latency", "utilization", "speedup", "gap to bound", "status", "time", "peak buffer",
-                 "valid"], rows, "lrrrrlrrl")
+    heads = ["scheduler", "latency", "utilization", "speedup", "gap to bound", "status", "time", "peak buffer",
+             "valid"]
+    align = "lrrrrlrrl"
+    if any(r.get("energy_pj") for r in c["results"]):  # a chip with energy figures: energy, EDP, NoC traffic
+        for row, r in zip(rows, c["results"], strict=True):
+            row[-1:-1] = [f"{r['energy_pj'] / 1e6:,.1f}", f"{r['edp']:.4g}",
+                          "" if r["noc_byte_hops"] is None else r["noc_byte_hops"]]
+        heads[-1:-1] = ["energy uJ", "EDP pJ x cycles", "NoC bytes x hops"]
+        align = align[:-1] + "rrrl"
+    tab = table(heads, rows, align)
     why = [f"{r['scheduler']} INVALID: " + ", ".join(f"{k} {n}" for k, n in sorted(r["violation_counts"].items()))
            + "".join(f"\n  {m}" for m in r["violation_messages"][:2]) for r in c["results"] if not r["valid"]]
     if why:

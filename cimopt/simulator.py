@@ -48,6 +48,10 @@ GPEU ops, which run on the fly and hold nothing) contains it, as the half-open i
 Pixels that no MVM job reads (graph outputs, pixels skipped by a stride) are not held; graph inputs are not
 held. The peak per tile is always reported; it is a violation above `hw.buffer_elements`.
 
+Energy (docs/model.md, "Energy per inference"): activity counted here, priced by `cimopt.energy`. NoC
+traffic: a job sends all its outputs once to every other home tile on which some MVM job reads one of its
+pixels (through GPEU ops); found by pushing each consumer tile's pixel mask back through the windows.
+
 Self-timed run: every copy runs its jobs in the scheduled order (by start, ties by job index) as soon as its
 inputs are ready and the copy is free, each lasting `pixels * mvm_cycles`. Layers are processed in graph
 order (dependencies only point backwards), each one vectorized. For a valid schedule the self-timed latency
