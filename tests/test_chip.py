@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cimopt import api
+from cimopt.energy import has_energy
 from cimopt.errors import InputError
-from cimopt.hardware import Hardware, parse_hardware, resolve_hardware_path
+from cimopt.hardware import Hardware, load_hardware, parse_hardware, resolve_hardware_path
 from cimopt.mapping import crossbars
 from cimopt.placement import place, traffic
 from cimopt.schedulers.timing import edge_lags, min_transfer_lags, transfer_cycles
@@ -217,3 +218,54 @@ def test_optimized_placement_never_worse_than_sequential(wl, gran, ppt, extra, h
 def test_unknown_placement_is_an_input_error():
     with pytest.raises(InputError, match="unknown placement 'best'"):
         api.prepare(pointwise_chain(2, 4), TWO_TILES, placement="best")
+
+
+# ------------------------------------------------------------------------------- the realistic chip
+
+
+def test_isaac_like_preset():
+    hw = load_hardware("isaac-like")
+    assert (hw.xbar_rows, hw.xbar_cols, hw.cell_bits, hw.weight_bits, hw.weight_slices) == (128, 128, 2, 16, 8)
+    assert (hw.bits, hw.link_bytes_per_cycle, hw.noc_hop_cycles, hw.pes_per_tile, hw.tiles) == (16, 48, 1, 96, 168)
+    assert hw.energy_mvm_pj > 0 and hw.energy_noc_pj > 0 and hw.energy_static_pj > 0 and has_energy(hw)
+    assert hw.cycle_ns == 10.0
+    # every value carries its source: a comment on each assignment line of the file
+    lines = [ln for ln in resolve_hardware_path("isaac-like").read_text().splitlines()
+             if "=" in ln and not ln.lstrip().startswith(("#", "name"))]
+    assert lines and all("#" in ln for ln in lines), [ln for ln in lines if "#" not in ln]
+
+
+@pytest.mark.parametrize("model", ["resnet18", "tiny-yolov3"])
+def test_isaac_like_done_when(model):
+    """Row sets, +64 PEs, greedy: every schedule valid, energy = sum of its parts, optimized placement no slower
+    (CLSA-CIM) and with less NoC traffic, which the simulator measures as the placement module computes it."""
+    runs = {}
+    for placement in ("sequential", "optimized"):
+        p = api.prepare(model, "isaac-like", dup="greedy", extra_pes=64, sets="row", placement=placement)
+        for s in ("lbl", "clsa"):
+            r = api.run(p, s)
+            assert r.sim.valid, r.sim.violations[:2]
+            assert r.sim.energy_pj == sum(r.sim.energy.values()) > 0
+            assert r.sim.noc_byte_hops == traffic(p.sets, p.hardware, p.mapping)
+            runs[placement, s] = r
+    assert runs["optimized", "clsa"].sim.latency <= runs["sequential", "clsa"].sim.latency
+    assert runs["optimized", "clsa"].sim.noc_byte_hops < 0.8 * runs["sequential", "clsa"].sim.noc_byte_hops
+    assert runs["optimized", "clsa"].sim.energy["noc"] < runs["sequential", "clsa"].sim.energy["noc"]
+    # placement changes neither the MVM, buffer nor GPEU energy
+    for part in ("mvm", "buffer", "gpeu"):
+        assert runs["optimized", "clsa"].sim.energy[part] == runs["sequential", "clsa"].sim.energy[part]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(random_dags(), st.integers(1, 2), st.integers(0, 2), st.integers(1, 8))
+def test_bounds_and_cpsat_with_link_bandwidth(wl, ppt, hop, bandwidth):
+    """With serialisation: lower bound <= CP-SAT <= CLSA-CIM, all valid on the simulator."""
+    from cimopt.schedulers.bounds import lower_bounds
+
+    hw = Hardware(pes_per_tile=ppt, noc_hop_cycles=hop, bits=16, link_bytes_per_cycle=bandwidth)
+    p = api.prepare(wl, hw, dup="greedy", extra_pes=2, sets="row")
+    clsa = api.run(p, "clsa")
+    cp = api.run(p, "cpsat", time_limit=2, hint=clsa.schedule)
+    lb = lower_bounds(p.workload, p.hardware, p.mapping, p.sets).best
+    assert clsa.sim.valid and cp.sim.valid
+    assert lb <= cp.sim.latency <= clsa.sim.latency
