@@ -26,6 +26,8 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dup", default="none", help="comma list of duplication strategies: none, greedy (default: none)")
     p.add_argument("--sets", default="pixel", help="set granularity, or a comma list of them (default: pixel)")
     p.add_argument("--hw", help="hardware TOML file or preset name (default: hardware/default.toml)")
+    p.add_argument("--buffer", metavar="LIST", help="tile buffer capacities, e.g. 8k,16k,32k,64k,inf: elements per "
+                   "tile (k = 1024), bytes with a unit (64KB, via chip.bits), inf = unlimited; plots latency vs buffer")
     p.add_argument("--time-limit", type=float, default=60.0, help="CP-SAT time limit per point, in CP-SAT deterministic seconds (default: 60)")
     p.add_argument("--cpsat-workers", type=int, default=1, help="CP-SAT threads per point (default: 1)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default: 2; 1 runs inline)")
@@ -69,6 +71,16 @@ def _budget(args: argparse.Namespace) -> tuple[str, tuple[int | None, ...]]:
     return "default", (None,)
 
 
+def _buffers(args: argparse.Namespace) -> tuple[str | None, ...]:
+    """`--buffer` as the sweep's canonical capacities ("inf" or elements per tile)."""
+    if args.buffer is None:
+        return (None,)
+    from cimopt.capacity import parse_capacities
+    from cimopt.hardware import load_hardware
+
+    return tuple("inf" if c is None else str(c) for c in parse_capacities(args.buffer, load_hardware(args.hw)))
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from cimopt.experiments.sweep import DUPLICATIONS, SweepSpec, parse_names, run_sweep, sweep_text
 
@@ -78,7 +90,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         schedulers=parse_names(args.schedulers, registry.NAMES, "--schedulers"),
         duplications=parse_names(args.dup, DUPLICATIONS, "--dup"),
         granularities=parse_names(args.sets, None, "--sets"),
-        hardware=args.hw, time_limit=args.time_limit, cpsat_workers=args.cpsat_workers)
+        hardware=args.hw, time_limit=args.time_limit, cpsat_workers=args.cpsat_workers,
+        buffers=_buffers(args))
     res = run_sweep(spec, args.out, workers=args.workers, dask=args.dask, progress=not args.quiet,
                     plots=not args.no_plots)
     if args.json:

@@ -46,6 +46,39 @@ def sweep_plots(rows: Sequence[dict], out: Path, x: str = "pes") -> list[Path]:
     return files
 
 
+def buffer_plots(rows: Sequence[dict], out: Path) -> list[Path]:
+    """One PNG per model and granularity: latency against the tile buffer capacity, a line per scheduler and
+    duplication (valid runs only); unlimited buffers as a dashed level."""
+    files = []
+    for model, gran in dict.fromkeys((r["model"], r["granularity"]) for r in rows):
+        mrows = [r for r in rows if r["model"] == model and r["granularity"] == gran]
+        fig = _figure(7, 4.4)
+        ax = fig.gca()
+        finite = [r["buffer_elements"] for r in mrows if r["buffer_elements"] is not None]
+        for (sched, dup) in dict.fromkeys((r["scheduler"], r["duplication"]) for r in mrows):
+            rs = [r for r in mrows if (r["scheduler"], r["duplication"]) == (sched, dup) and r["valid"]]
+            marker, ls = LINE_STYLES.get(sched, ("x", ":"))
+            pts = sorted((r["buffer_elements"], r["latency_cycles"]) for r in rs if r["buffer_elements"] is not None)
+            line = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, linestyle=ls, markersize=4,
+                           label=series_label(sched, dup)) if pts else None
+            inf = [r["latency_cycles"] for r in rs if r["buffer_elements"] is None]
+            if inf and finite:
+                color = line[0].get_color() if line else None
+                ax.axhline(inf[0], linestyle="--", linewidth=0.8, color=color, alpha=0.6)
+        if finite:
+            _scale_x(ax, finite)
+        ax.set_xlabel("tile buffer (elements per tile); dashed: unlimited")
+        ax.set_ylabel("latency (cycles)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(f"{model} ({mrows[0]['hardware']}, {gran} sets): latency vs buffer")
+        fig.tight_layout()
+        path = out / f"{safe_name(model)}-{safe_name(gran)}-buffer.png"
+        fig.savefig(path)
+        files.append(path)
+    return files
+
+
 def model_plot(rows: Sequence[dict], path: Path, x: str = "pes", title: str = "") -> Path:
     """Three panels (latency, speedup vs layer-by-layer without duplication, utilization) for one model."""
     grans = list(dict.fromkeys(r["granularity"] for r in rows))

@@ -119,6 +119,7 @@ class SweepSpec:
     time_limit: float = 60.0
     cpsat_workers: int = 1
     seed: int = 0
+    buffers: tuple[str | None, ...] = (None,)  # tile buffer capacities: "inf" or elements; None = the hardware's
 
     def validated(self) -> SweepSpec:
         """The same spec with normalized names; an InputError for an empty or malformed grid."""
@@ -160,11 +161,19 @@ class Point:
     time_limit: float | None = None  # CP-SAT only
     cpsat_workers: int | None = None
     seed: int | None = None
+    buffer: str | None = None  # tile buffer capacity ("inf" or elements per tile); None: the hardware file's
 
     @property
     def key(self) -> str:
-        """The point's identity in `points.jsonl`: all its parameters."""
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        """The point's identity in `points.jsonl`: all its parameters (no buffer entry when it is the hardware's)."""
+        d = asdict(self)
+        if d["buffer"] is None:
+            d.pop("buffer")
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+    def capacity(self) -> int | None:
+        """The point's buffer capacity in elements per tile (None: unlimited)."""
+        return None if self.buffer == "inf" else int(self.buffer)
 
     @property
     def problem_key(self) -> tuple:
@@ -176,11 +185,11 @@ class Point:
 
 
 def make_point(model: str, hw_name: str, kind: str, budget: int | None, gran: str, dup: str, scheduler: str,
-               spec: SweepSpec) -> Point:
+               spec: SweepSpec, buffer: str | None = None) -> Point:
     if registry.get(scheduler).exact:
         return Point(model, hw_name, kind, budget, gran, dup, scheduler, float(spec.time_limit), spec.cpsat_workers,
-                     spec.seed)
-    return Point(model, hw_name, kind, budget, gran, dup, scheduler)
+                     spec.seed, buffer)
+    return Point(model, hw_name, kind, budget, gran, dup, scheduler, buffer=buffer)
 
 
 def model_name(m: str | Path | Workload) -> str:
@@ -188,15 +197,15 @@ def model_name(m: str | Path | Workload) -> str:
 
 
 def grid(spec: SweepSpec, hw_name: str) -> list[Point]:
-    """The requested points, in row order: model, budget, granularity, duplication, scheduler."""
-    return [make_point(model_name(m), hw_name, spec.budget_kind, b, g, d, s, spec)
+    """The requested points, in row order: model, budget, granularity, duplication, buffer, scheduler."""
+    return [make_point(model_name(m), hw_name, spec.budget_kind, b, g, d, s, spec, c)
             for m in spec.models for b in spec.budgets for g in spec.granularities
-            for d in spec.duplications for s in spec.schedulers]
+            for d in spec.duplications for c in spec.buffers for s in spec.schedulers]
 
 
 def references(point: Point) -> tuple[Point, Point]:
     """Layer-by-layer without duplication, and with the point's duplication, at the same budget and sets."""
-    base = replace(point, scheduler=registry.BASELINE, time_limit=None, cpsat_workers=None, seed=None)
+    base = replace(point, scheduler=registry.BASELINE, time_limit=None, cpsat_workers=None, seed=None, buffer=None)
     return replace(base, duplication="none"), base
 
 
@@ -249,6 +258,10 @@ def run_point(point: Point, workload: Workload, hw: Hardware) -> dict:
     base = _MEMO.get(key, lambda: replace(api.prepare(workload, hw, sets=point.granularity, **point.budget_args()),
                                           model=point.model))
     problem = api.with_duplication(base, point.duplication)
+    if point.buffer is not None:
+        from cimopt.capacity import with_buffer
+
+        problem = with_buffer(problem, point.capacity())
     spec = registry.get(point.scheduler)
     try:
         if spec.exact:
@@ -258,7 +271,7 @@ def run_point(point: Point, workload: Workload, hw: Hardware) -> dict:
             run = api.run(problem, spec.name)
         rec = record_of(problem, run)
     except InputError as exc:
-        if not spec.exact:
+        if not spec.exact and point.buffer is None:  # a buffer the heuristic cannot meet is a result, not an error
             raise
         need = min_pes(problem.workload, problem.hardware)
         rec = RunRecord(point.model, hw.name, problem.budget.pes, problem.budget.tiles, spec.name, point.duplication,
@@ -339,7 +352,7 @@ def sweep_meta(spec: SweepSpec, workloads: Sequence[Workload], hw: Hardware) -> 
         "schedulers": list(spec.schedulers),
         "exact": {"time_limit": spec.time_limit, "workers": spec.cpsat_workers, "seed": spec.seed}
         if any(registry.get(s).exact for s in spec.schedulers) else None,
-    }
+    } | ({} if spec.buffers == (None,) else {"buffers": list(spec.buffers)})
 
 
 def check_meta(out: Path, meta: dict) -> None:
@@ -445,7 +458,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 2, dask: str |
             if client is not None:
                 client.close()
     rows = sweep_rows(requested, records)
-    files = write_outputs(rows, out, plots=plots, x={"tiles": "tiles", "extra_pes": "extra_pes"}.get(spec.budget_kind, "pes"))
+    files = write_outputs(rows, out, plots=plots, x={"tiles": "tiles", "extra_pes": "extra_pes"}.get(spec.budget_kind, "pes"),
+                          buffers=spec.buffers != (None,))
     return SweepResult(rows, out, files, len(tasks), len(points) - len(tasks), time.perf_counter() - t0, records)
 
 
@@ -481,13 +495,13 @@ def sweep_rows(requested: Sequence[Point], records: dict[str, dict]) -> list[dic
         if registry.get(p.scheduler).exact and p.key in records:
             b = records[p.key]["result"].get("bound_cycles")
             if b is not None:
-                k = (p.problem_key, p.duplication)
+                k = (p.problem_key, p.duplication, p.buffer)
                 bounds[k] = max(bounds.get(k, 0), int(b))
     rows = []
     for p in requested:
         rec = RunRecord.from_json(records[p.key]["result"])
         lbl, same = (records[q.key]["result"].get("latency_cycles") for q in references(p))
-        rec = with_references(rec, lbl=lbl, lbl_same=same, bound=bounds.get((p.problem_key, p.duplication)))
+        rec = with_references(rec, lbl=lbl, lbl_same=same, bound=bounds.get((p.problem_key, p.duplication, p.buffer)))
         d = rec.to_json()
         rows.append({c: d[c] for c in COLUMNS})
     return rows
@@ -501,8 +515,10 @@ def _cell(v: object) -> str:
     return str(v)
 
 
-def write_outputs(rows: list[dict], out: Path, *, plots: bool = True, x: str = "pes") -> tuple[Path, ...]:
-    """`sweep.csv`, `sweep.json` and (optionally) one PNG per model, plotted against column `x`."""
+def write_outputs(rows: list[dict], out: Path, *, plots: bool = True, x: str = "pes",
+                  buffers: bool = False) -> tuple[Path, ...]:
+    """`sweep.csv`, `sweep.json` and (optionally) one PNG per model, plotted against column `x`; with a buffer
+    axis (`buffers`) also one latency-vs-buffer PNG per model."""
     csv_path, json_path = out / "sweep.csv", out / "sweep.json"
     with open(csv_path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
@@ -515,6 +531,10 @@ def write_outputs(rows: list[dict], out: Path, *, plots: bool = True, x: str = "
         from cimopt.experiments.plots import sweep_plots
 
         files += sweep_plots(rows, out, x)
+        if buffers:
+            from cimopt.experiments.plots import buffer_plots
+
+            files += buffer_plots(rows, out)
     return tuple(files)
 
 
@@ -549,11 +569,12 @@ def sweep_text(res: SweepResult) -> str:
         return "" if v is None else format(v, fmt)
 
     rows = [[r["model"], r["pes"], r["tiles"], r["granularity"], r["scheduler"], r["duplication"],
+             "inf" if r["buffer_elements"] is None else r["buffer_elements"], r["peak_buffer_elements"],
              r["latency_cycles"], f(r["utilization"], ".2%"), f(r["speedup_vs_lbl"], ".2f"),
              f(r["speedup_vs_lbl_same_dup"], ".2f"), f(r["gap"], "+.1%"), r["status"],
              {True: "yes", False: "NO", None: ""}[r["valid"]]] for r in res.rows]
-    tab = table(["model", "PEs", "tiles", "sets", "scheduler", "dup", "latency", "util", "speedup", "same-dup",
-                 "gap", "status", "valid"], rows, "lrrllrrrrrrll")
+    tab = table(["model", "PEs", "tiles", "sets", "scheduler", "dup", "buffer", "peak buf", "latency", "util",
+                 "speedup", "same-dup", "gap", "status", "valid"], rows, "lrrllrrrrrrrrll")
     lines = [tab, "", f"{res.computed} points computed, {res.reused} reused, {res.seconds:.1f} s; wrote:"]
     lines += [f"  {p}" for p in res.files]
     return "\n".join(lines)

@@ -116,3 +116,11 @@ def check_capacity(workload: Workload, sets: SetGraph, mapping: Mapping, copy: n
             f"sets: {fp.layer} set {fp.set} {what} {fp.elements:,} elements on tile {fp.tile} at its start; "
             f"the smallest capacity that could work is {fp.elements:,} elements per tile")
     return fp
+
+
+def fits(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.ndarray, start: np.ndarray,
+         capacity: int | None) -> bool:
+    """Whether a (copy, start) assignment keeps every tile within `capacity` under the set-level rule."""
+    if capacity is None:
+        return True
+    return int(schedule_peaks(workload, sets, mapping, copy, start).max(initial=0)) <= capacity

@@ -18,7 +18,9 @@ The formulation, one function per constraint family:
 Copies inside a tile group are assigned after solving by interval-graph colouring (sort by start, take the
 lowest free copy), always possible since at most that many sets overlap. The schedule obeys exactly the
 rules of `list_scheduling` and the simulator: durations, releases, GPEU lags, NoC transfer between home
-tiles. Finite tile buffers (`hw.buffer_elements`) are not modelled: the simulator reports any overflow.
+tiles. Finite tile buffers (`hw.buffer_elements`): `add_buffer_reservoirs`, one reservoir per tile (the home tile
+is then a decision too, through the tile groups); the incumbent must fit the buffers (the buffer-aware
+heuristic `clsa-bp` provides one); joint duplication with finite buffers is refused.
 
 Around the model: the incumbent (best of layer-by-layer, CLSA and a valid `hint`) gives the horizon, the
 warm start and the fallback; the lower bounds of `bounds.py` (with the closure bound on small instances)
@@ -56,6 +58,7 @@ from cimopt.schedulers.bounds import (
     lower_bounds_joint,
     max_copies,
 )
+from cimopt.schedulers.buffers import fits, set_elements
 from cimopt.schedulers.list_scheduling import list_schedule, to_schedule
 from cimopt.schedulers.registry import Options, Progress, Result, SolveFacts
 from cimopt.schedulers.timing import edge_lags, min_transfer_lags, transfer_cycles
@@ -90,11 +93,12 @@ class TileGroups:
 
     @staticmethod
     def of(mapping: Mapping, hw: Hardware) -> TileGroups:
-        """One group per home tile when the NoC costs cycles, else one group with all copies."""
+        """One group per home tile when the NoC costs cycles or buffers are finite, else one group with all
+        copies."""
         tiles, members = [], []
         for li, d in enumerate(mapping.copies):
             homes = mapping.home_tiles(li)
-            if not hw.noc_costs:
+            if not hw.noc_costs and hw.buffer_elements is None:  # a finite buffer needs the home tile too
                 tiles.append((homes[0],))
                 members.append((tuple(range(d)),))
                 continue
@@ -238,8 +242,9 @@ def add_hint(v: CpVars, start: np.ndarray, duration: np.ndarray, group: np.ndarr
 
 def build_model(sets: SetGraph, hw: Hardware, mapping: Mapping | None, groups: TileGroups, caps: tuple[int, ...],
                 joint_crossbars: tuple[int, ...] | None, budget: Budget, head: np.ndarray, tail: np.ndarray,
-                horizon: int, floor: int) -> CpVars:
-    """The whole formulation; `joint_crossbars` (joint mode) makes the copies per layer variables in 1..caps."""
+                horizon: int, floor: int, buffer_elements: np.ndarray | None = None) -> CpVars:
+    """The whole formulation; `joint_crossbars` (joint mode) makes the copies per layer variables in 1..caps;
+    `buffer_elements` (per set, see `buffers.set_elements`) adds the tile buffers of `hw.buffer_elements`."""
     cm = cp_model.CpModel()
     copies: list = list(caps)
     if joint_crossbars is not None:
@@ -252,8 +257,46 @@ def build_model(sets: SetGraph, hw: Hardware, mapping: Mapping | None, groups: T
     if joint_crossbars is not None:
         add_pe_budget(v, joint_crossbars, budget)
     add_precedences(v, sets, hw, mapping, groups)
+    if buffer_elements is not None:
+        add_buffer_reservoirs(v, sets, groups, buffer_elements, hw.buffer_elements, horizon)
     add_makespan(v, sets)
     return v
+
+
+def add_buffer_reservoirs(v: CpVars, sets: SetGraph, groups: TileGroups, elements: np.ndarray, capacity: int,
+                          horizon: int) -> None:
+    """Finite tile buffers (docs/model.md, "Buffers"): per tile a reservoir with `+elements` at each producer
+    set's end and `-elements` at the latest start of its readers (an auxiliary max variable), its level in
+    [0, capacity]. A set whose layer's copies sit on several home tiles has one optional pair of events per
+    tile group, active with that group's tile literal."""
+    order = np.argsort(sets.src, kind="stable")
+    ptr = np.zeros(sets.num_sets + 1, dtype=np.int64)
+    np.cumsum(np.bincount(sets.src, minlength=sets.num_sets), out=ptr[1:])
+    readers = sets.dst[order]
+    layer = sets.layer_of(np.arange(sets.num_sets))
+    dur = sets.duration.tolist()
+    events: dict[int, tuple[list, list, list]] = {}
+    for p in np.flatnonzero(elements > 0).tolist():
+        cs = readers[ptr[p]:ptr[p + 1]].tolist()
+        if len(cs) == 1:
+            last = v.start[cs[0]]
+        else:
+            last = v.model.NewIntVar(0, horizon, f"lastread{p}")
+            v.model.AddMaxEquality(last, [v.start[c] for c in cs])
+        e = int(elements[p])
+        tiles = groups.tiles[int(layer[p])]
+        for k, t in enumerate(tiles):
+            times, changes, actives = events.setdefault(t, ([], [], []))
+            lit = True if len(tiles) == 1 else v.tile_lits[p][k]
+            times += [v.start[p] + dur[p], last]
+            changes += [e, -e]
+            actives += [lit, lit]
+    for times, changes, actives in events.values():
+        if all(a is True for a in actives):
+            v.model.AddReservoirConstraint(times, changes, 0, capacity)
+        else:
+            v.model.AddReservoirConstraintWithActive(times, changes, actives, 0, capacity)
+    v.counts["reservoirs"] = len(events)
 
 
 # ------------------------------------------------------------------------------------------- schedules
@@ -407,8 +450,29 @@ def incumbent(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph
     best = None
     for m, barrier in runs:
         sch = list_schedule(workload, hw, m, sets, barrier=barrier, name="lbl" if barrier else "clsa")
+        if not fits(workload, sets, m, sch.copy, sch.start, hw.buffer_elements):
+            continue
         if best is None or sch.makespan < best.makespan:
             best = Incumbent(m, sch.copy, sch.start, sch.scheduler, sch.makespan)
+    if hw.buffer_elements is not None:
+        best = buffer_incumbent(workload, hw, mapping, sets, best)
+    return best
+
+
+def buffer_incumbent(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph,
+                     best: Incumbent | None) -> Incumbent:
+    """With finite buffers: the better of `best` (a list schedule within the buffers, or None) and the
+    buffer-aware heuristic; the heuristic's error (an InputError) when neither exists."""
+    from cimopt.schedulers.backpressure import schedule_backpressure
+
+    try:
+        sch = schedule_backpressure(workload, hw, mapping, sets)
+    except InputError as exc:
+        if best is None:
+            raise InputError(f"CP-SAT needs a schedule within the buffers to start from: {exc}") from None
+        return best
+    if best is None or sch.makespan < best.makespan:
+        return Incumbent(mapping, sch.copy, sch.start, sch.scheduler, sch.makespan)
     return best
 
 
@@ -422,7 +486,7 @@ def _valid_hint(hint: Schedule, workload: Workload, hw: Hardware, mapping: Mappi
     m = hint.mapping if joint else mapping
     if joint and (m.crossbars != crossbars_per_layer(workload, hw) or m.pes_used > budget.pes):
         return None
-    if violations(sets, hw, m, copy, start) != 0:
+    if violations(sets, hw, m, copy, start) != 0 or not fits(workload, sets, m, copy, start, hw.buffer_elements):
         return None
     return Incumbent(m, copy, start, "hint", int((start + sets.duration).max()) if sets.num_sets else 0)
 
@@ -492,6 +556,10 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
     xb = crossbars_per_layer(workload, hw)
     counts = [ls.count for ls in sets.layers]
     if joint:
+        if hw.buffer_elements is not None:
+            raise InputError(f"{hw.source}: joint duplication with finite tile buffers (buffer.elements_per_tile = "
+                             f"{hw.buffer_elements}) is not supported: the home tiles would change with the copy "
+                             "counts; fix the duplication (--dup) instead")
         if hw.noc_costs:
             raise InputError(f"{hw.source}: joint duplication needs a free NoC (noc.hop_cycles = 0 and no "
                              f"noc.link_bytes_per_cycle; got {hw.noc_hop_cycles} and {hw.link_bytes_per_cycle}): "
@@ -531,7 +599,8 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
     sizes = {"num_intervals": 0, "num_precedences": 0, "num_variables": 0, "num_constraints": 0}
     if not skipped:
         head, tail = heads_and_tails(sets, lag, caps)
-        v = build_model(sets, hw, place, groups, caps, xb if joint else None, budget, head, tail, horizon, lb.best)
+        v = build_model(sets, hw, place, groups, caps, xb if joint else None, budget, head, tail, horizon, lb.best,
+                        None if hw.buffer_elements is None else set_elements(workload, sets))
         if extra is not None:
             extra(v)
         add_hint(v, best.start, sets.duration, _tile_groups_of(sets, best, groups) if v.tile_lits else None,
