@@ -99,6 +99,20 @@ def main() -> None:
     sim = stage("simulate CLSA-CIM (checks + self-timed)", lambda: simulate(wl, clsa))
     print(f"{'import -> simulated CLSA-CIM result':<42} {time.perf_counter() - total:8.3f} s   "
           f"latency {sim.latency:,} cycles, valid {sim.valid}")
+    from cimopt.schedulers.backpressure import backpressure_pass
+    from cimopt.schedulers.buffers import schedule_peaks
+
+    reserve = int(schedule_peaks(wl, sets, mapping, clsa.copy, clsa.start, reserve=True).max())
+    t_clsa = time.process_time()
+    schedule_clsa(wl, hw, mapping, sets)
+    t_clsa = time.process_time() - t_clsa
+    for rule in ("greedy", "drain"):  # timed without tracemalloc, which slows Python loops several times
+        t_bp, w_bp = time.process_time(), time.perf_counter()
+        bp = backpressure_pass(wl, hw, mapping, sets, reserve, rule=rule)
+        t_bp, w_bp = time.process_time() - t_bp, time.perf_counter() - w_bp
+        print(f"{f'clsa-bp pass, {rule} rule, {reserve:,} el./tile':<42} {w_bp:8.3f} s   latency {bp.makespan:,} "
+              f"(CLSA {clsa.makespan:,}, same starts: {bool((bp.start == clsa.start).all())}); CPU {t_bp:.2f} s vs "
+              f"CLSA {t_clsa:.2f} s: {t_bp / t_clsa:.0f}x (target < 3x)")
     base = build_sets(wl, hw, args.sets)
     none = duplicate(wl, hw, budget, "none")
     lbl = stage("layer-by-layer schedule (no duplication)", lambda: schedule_layer_by_layer(wl, hw, none, base))

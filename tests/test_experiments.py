@@ -269,3 +269,26 @@ def test_gantt_runs_merge_back_to_back_jobs():
     assert (r.tolist(), s.tolist(), e.tolist(), lay.tolist()) == ([0, 1, 1], [0, 0, 5], [6, 3, 6], [0, 1, 1])
     r, s, e, _ = merged_runs(row, start, end, layer, min_gap=2)  # the 2-cycle idle gap on row 1 is closed
     assert (r.tolist(), s.tolist(), e.tolist()) == ([0, 1], [0, 0], [6, 6])
+
+
+def test_reproduce_buffer_part_on_the_chain(tmp_path):
+    from cimopt.experiments.reproduce import BufferStudy
+
+    study = BufferStudy((CHAIN,), (0, 2), "row", (CHAIN,), ("96", "160", "inf"))
+    cfg = Config("tinybuf", (CHAIN,), (0,), parts=("buffers",), buffers=study)
+    res = reproduce(out=tmp_path, config=cfg, workers=1, progress=False, command="cimopt reproduce --tinybuf")
+    assert res.valid is False  # CLSA-CIM overflows the small buffers: reported, not hidden
+    mins = res.tables["min_buffer"]
+    assert [(r["extra_pes"], r["latency_cycles"]) for r in mins] == [(0, 96), (2, 88)]
+    for r in mins:
+        assert r["footprint_elements"] <= r["min_buffer_elements"] <= max(r["clsa_peak_elements"], r["footprint_elements"]) * 2
+    readme = (tmp_path / "README.md").read_text()
+    assert "## 1. Finite tile buffers" in readme and "buffers-tinybuf/chain3x8-row-buffer.png" in readme
+    assert (tmp_path / "buffers-tinybuf" / "chain3x8-row-buffer.png").exists()
+    rows = json.loads((tmp_path / "buffers-tinybuf" / "sweep.json").read_text())
+    bp = {r["buffer_elements"]: r for r in rows if r["scheduler"] == "clsa-bp"}
+    assert set(bp) == {96, 160, None} and bp[None]["latency_cycles"] == 88 and bp[None]["valid"]
+    for cap, r in bp.items():  # within the buffer, or a clear reason why not
+        assert (r["valid"] and r["peak_buffer_elements"] <= (cap or 10**9)) or (
+            r["status"] == "NO_SOLUTION" and "buffer" in r["error"])
+    assert bp[160]["valid"] and not [r for r in rows if r["scheduler"] == "clsa" and r["buffer_elements"] == 96][0]["valid"]

@@ -70,7 +70,8 @@ def buffer_plots(rows: Sequence[dict], out: Path) -> list[Path]:
         ax.set_xlabel("tile buffer (elements per tile); dashed: unlimited")
         ax.set_ylabel("latency (cycles)")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
         ax.set_title(f"{model} ({mrows[0]['hardware']}, {gran} sets): latency vs buffer")
         fig.tight_layout()
         path = out / f"{safe_name(model)}-{safe_name(gran)}-buffer.png"

@@ -74,6 +74,18 @@ class ChipStudy:
 
 
 @dataclass(frozen=True)
+class BufferStudy:
+    """Finite tile buffers: the smallest buffer without latency loss per network and chip, and a latency-vs-
+    buffer sweep (CLSA-CIM and the buffer-aware heuristic) on `curve_networks`."""
+
+    networks: tuple[ModelSpec, ...]
+    extra_pes: tuple[int, ...] = (0, 64)
+    granularity: str = "row"
+    curve_networks: tuple[ModelSpec, ...] = ("tiny-yolov3",)
+    capacities: tuple[str, ...] = ("16384", "32768", "65536", "131072", "262144", "inf")
+
+
+@dataclass(frozen=True)
 class Config:
     """What `reproduce` runs. `networks` may hold Workloads (or factories of them) for tests."""
 
@@ -85,6 +97,7 @@ class Config:
     hardware: str | None = None
     parts: tuple[str, ...] = ("networks", "configs", "headline", "gap")  # keys of PARTS, in README order
     chip: ChipStudy | None = None  # the `chip` part's study
+    buffers: BufferStudy | None = None  # the `buffers` part's study
 
 
 def golden_chain() -> Workload:
@@ -100,8 +113,9 @@ QUICK = Config(
     gap=(GapSweep("gap-quick", (golden_chain, "mini-cnn", "mini-yolo"), ("row",), time_limit=30.0),
          GapSweep("gap-quick-dup", (golden_chain, "mini-cnn", "mini-yolo"), ("row",), (4,), ("greedy",),
                   time_limit=30.0)),
-    parts=("networks", "configs", "headline", "gap", "chip"),
+    parts=("networks", "configs", "headline", "gap", "chip", "buffers"),
     chip=ChipStudy("chip-quick", ("resnet18",), time_limit=2.0),
+    buffers=BufferStudy(("tiny-yolov3", "resnet18")),
 )
 FULL = Config(
     name="full",
@@ -112,8 +126,9 @@ FULL = Config(
                   time_limit=60.0),
          GapSweep("gap-zoo", ZOO_NETWORKS, ("row",), (0,), ("none",), time_limit=30.0),
          GapSweep("gap-zoo-dup", ZOO_NETWORKS, ("row",), (64,), ("greedy",), time_limit=30.0)),
-    parts=("networks", "configs", "headline", "gap", "chip"),
+    parts=("networks", "configs", "headline", "gap", "chip", "buffers"),
     chip=ChipStudy("chip", ZOO_NETWORKS, time_limit=10.0),
+    buffers=BufferStudy(ZOO_NETWORKS, curve_networks=("tiny-yolov3", "resnet18")),
 )
 
 
@@ -459,12 +474,63 @@ def part_chip(ctx: Context, n: int) -> Section:
     return Section(md, {"chip": rows})
 
 
+def min_buffer_table(study: BufferStudy, hardware: str | None) -> list[dict]:
+    """Per network and extra PEs (greedy duplication): CLSA-CIM's peak buffer and the smallest buffer at which
+    clsa-bp keeps CLSA-CIM's latency (`capacity.min_buffer`)."""
+    from cimopt.capacity import min_buffer
+
+    out = []
+    for m in study.networks:
+        for extra in study.extra_pes:
+            p = api.prepare(_model(m), hardware, dup="greedy", extra_pes=extra, sets=study.granularity)
+            t0 = time.perf_counter()
+            r = min_buffer(p)
+            out.append({"model": model_name(_model(m)), "extra_pes": extra, "pes": p.budget.pes,
+                        "granularity": study.granularity, "latency_cycles": r.latency_cycles,
+                        "clsa_peak_elements": r.clsa_peak_elements, "min_buffer_elements": r.elements,
+                        "footprint_elements": r.footprint_elements, "probes": r.probes,
+                        "seconds": round(time.perf_counter() - t0, 2)})
+    return out
+
+
+def part_buffers(ctx: Context, n: int) -> Section:
+    study = ctx.cfg.buffers
+    if study is None:
+        return Section("")
+    mins = min_buffer_table(study, ctx.cfg.hardware)
+    table = md_table(["network", "extra PEs", "PEs", "CLSA latency", "CLSA peak buffer", "min buffer", "of peak",
+                      "footprint", "probes", "s"],
+                     [[r["model"], _fmt_int(r["extra_pes"]), _fmt_int(r["pes"]), _fmt_int(r["latency_cycles"]),
+                       _fmt_int(r["clsa_peak_elements"]), _fmt_int(r["min_buffer_elements"]),
+                       _fmt(r["min_buffer_elements"] / max(r["clsa_peak_elements"], 1), ".0%"),
+                       _fmt_int(r["footprint_elements"]), r["probes"], _fmt(r["seconds"], ".1f")] for r in mins])
+    extra = max(study.extra_pes)
+    spec = SweepSpec(models=tuple(_model(m) for m in study.curve_networks), budget_kind="extra_pes",
+                     budgets=(extra,), schedulers=(CLSA, "clsa-bp"), duplications=("greedy",),
+                     granularities=(study.granularity,), hardware=ctx.cfg.hardware, buffers=study.capacities)
+    res = ctx.sweep(spec, f"buffers-{ctx.cfg.name}", plots=True)
+    curve = md_table(["network", "buffer", "scheduler", "latency", "peak buffer", "valid", "status"],
+                     [[r["model"], "inf" if r["buffer_elements"] is None else _fmt_int(r["buffer_elements"]),
+                       r["scheduler"], _fmt_int(r["latency_cycles"]), _fmt_int(r["peak_buffer_elements"]),
+                       {True: "yes", False: "NO", None: ""}[r["valid"]], r["status"]] for r in res.rows], "lrlrrll")
+    figs = "\n".join(f"![{model_name(_model(m))}]({res.out.name}/{safe_name(model_name(_model(m)))}-"
+                      f"{safe_name(study.granularity)}-buffer.png)" for m in study.curve_networks)
+    cli = all(isinstance(m, str) for m in study.curve_networks)
+    cmd = (f"cimopt sweep {' '.join(map(str, study.curve_networks))} --extra-pes {extra} --schedulers {CLSA},clsa-bp "
+           f"--dup greedy --sets {study.granularity} --buffer {','.join(study.capacities)}"
+           + (f" --hw {ctx.cfg.hardware}" if ctx.cfg.hardware else "") + f" --out {ctx.out / res.out.name}") if cli else None
+    md = render("buffers", n=n, granularity=study.granularity, table=table, curve=curve, figures=figs,
+                made_by=ctx.made_by(res, cmd))
+    return Section(md, {"min_buffer": mins}, (res,))
+
+
 PARTS: dict[str, Callable[[Context, int], Section]] = {
     "networks": part_networks,
     "configs": part_configs,
     "headline": part_headline,
     "gap": part_gap,
     "chip": part_chip,
+    "buffers": part_buffers,
 }
 
 

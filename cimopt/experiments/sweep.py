@@ -277,7 +277,7 @@ def run_point(point: Point, workload: Workload, hw: Hardware) -> dict:
         rec = RunRecord(point.model, hw.name, problem.budget.pes, problem.budget.tiles, spec.name, point.duplication,
                         problem.sets.granularity.spec, None, None, None, status="NO_SOLUTION", extra_pes=problem.budget.pes
                         - need, min_pes=need, pes_used=problem.mapping.pes_used, sets=problem.sets.num_sets,
-                        error=str(exc))
+                        error=str(exc), buffer_elements=problem.hardware.buffer_elements)
     return {"key": point.key, "point": asdict(point), "result": rec.to_json(),
             "seconds": round(time.perf_counter() - t0, 3)}
 

@@ -40,7 +40,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -120,6 +120,7 @@ class CpVars:
     max_copies: tuple[int, ...]  # upper bound of each capacity
     makespan: cp_model.IntVar
     counts: dict[str, int]
+    aux_max: list = field(default_factory=list)  # (variable, sets): the variable is the latest start of the sets
 
 
 # ---------------------------------------------------------------------------------------------------- model
@@ -237,6 +238,8 @@ def add_hint(v: CpVars, start: np.ndarray, duration: np.ndarray, group: np.ndarr
         for d, c, cap in zip(v.copies, copies, v.max_copies, strict=True):
             if not isinstance(d, int):
                 v.model.AddHint(d, max(1, min(c, cap)))
+    for var, members in v.aux_max:
+        v.model.AddHint(var, int(start[members].max()))
     v.model.AddHint(v.makespan, int((start + duration).max()) if len(start) else 0)
 
 
@@ -283,6 +286,7 @@ def add_buffer_reservoirs(v: CpVars, sets: SetGraph, groups: TileGroups, element
         else:
             last = v.model.NewIntVar(0, horizon, f"lastread{p}")
             v.model.AddMaxEquality(last, [v.start[c] for c in cs])
+            v.aux_max.append((last, cs))
         e = int(elements[p])
         tiles = groups.tiles[int(layer[p])]
         for k, t in enumerate(tiles):
