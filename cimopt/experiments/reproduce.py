@@ -76,7 +76,7 @@ class ChipStudy:
 @dataclass(frozen=True)
 class BufferStudy:
     """Finite tile buffers: the smallest buffer without latency loss per network and chip, and a latency-vs-
-    buffer sweep (CLSA-CIM and the buffer-aware heuristic) on `curve_networks`."""
+    buffer sweep of the buffer-aware heuristic on `curve_networks` (at unlimited buffers it is CLSA-CIM)."""
 
     networks: tuple[ModelSpec, ...]
     extra_pes: tuple[int, ...] = (0, 64)
@@ -506,7 +506,7 @@ def part_buffers(ctx: Context, n: int) -> Section:
                        _fmt_int(r["footprint_elements"]), r["probes"], _fmt(r["seconds"], ".1f")] for r in mins])
     extra = max(study.extra_pes)
     spec = SweepSpec(models=tuple(_model(m) for m in study.curve_networks), budget_kind="extra_pes",
-                     budgets=(extra,), schedulers=(CLSA, "clsa-bp"), duplications=("greedy",),
+                     budgets=(extra,), schedulers=("clsa-bp",), duplications=("greedy",),
                      granularities=(study.granularity,), hardware=ctx.cfg.hardware, buffers=study.capacities)
     res = ctx.sweep(spec, f"buffers-{ctx.cfg.name}", plots=True)
     curve = md_table(["network", "buffer", "scheduler", "latency", "peak buffer", "valid", "status"],
@@ -516,7 +516,7 @@ def part_buffers(ctx: Context, n: int) -> Section:
     figs = "\n".join(f"![{model_name(_model(m))}]({res.out.name}/{safe_name(model_name(_model(m)))}-"
                       f"{safe_name(study.granularity)}-buffer.png)" for m in study.curve_networks)
     cli = all(isinstance(m, str) for m in study.curve_networks)
-    cmd = (f"cimopt sweep {' '.join(map(str, study.curve_networks))} --extra-pes {extra} --schedulers {CLSA},clsa-bp "
+    cmd = (f"cimopt sweep {' '.join(map(str, study.curve_networks))} --extra-pes {extra} --schedulers clsa-bp "
            f"--dup greedy --sets {study.granularity} --buffer {','.join(study.capacities)}"
            + (f" --hw {ctx.cfg.hardware}" if ctx.cfg.hardware else "") + f" --out {ctx.out / res.out.name}") if cli else None
     md = render("buffers", n=n, granularity=study.granularity, table=table, curve=curve, figures=figs,
