@@ -2,6 +2,7 @@
 
     python bench/bench.py                 # TinyYOLOv3 at 416, pixel sets, + CP-SAT at row sets
     python bench/bench.py --model resnet18 --extra-pes 256 --cpsat-time 30
+    python bench/bench.py --hw isaac-like --extra-pes 64 --no-cpsat   # + optimized placement, NoC traffic, energy
 
 First, the model import in fresh processes: cold (workload cache off, so onnx is imported and the model parsed)
 and warm (a cache hit, which never imports onnx). Then each stage is timed with time.perf_counter (the cache off:
@@ -83,6 +84,7 @@ def main() -> None:
     ap.add_argument("--sets", default="pixel")
     ap.add_argument("--cpsat-time", type=float, default=60.0)
     ap.add_argument("--no-cpsat", action="store_true")
+    ap.add_argument("--hw", default=None, help="hardware preset or file (default: the abstract chip)")
     args = ap.parse_args()
 
     import_cold_warm(args.model)
@@ -90,15 +92,21 @@ def main() -> None:
     os.environ["CIMOPT_CACHE_DIR"] = "off"  # the stages below time the importer itself, not the workload cache
     total = time.perf_counter()
     wl = stage(f"import {args.model}", lambda: api.load_model(args.model))
-    hw = load_hardware()
+    hw = load_hardware(args.hw)
     budget = resolve_budget(wl, hw, extra_pes=args.extra_pes)
     mapping = stage(f"greedy duplication (+{args.extra_pes} PEs)", lambda: duplicate(wl, hw, budget, "greedy"))
     sets = stage(f"sets + dependencies ({args.sets})", lambda: build_sets(wl, hw, args.sets))
     print(f"{'':<42} {sets.num_sets:,} sets, {len(sets.src):,} dependencies")
+    if hw.noc_costs:
+        from cimopt.placement import place, traffic
+
+        placed = stage("optimized placement (least bytes x hops)", lambda: place(wl, sets, hw, mapping))
+        print(f"{'':<42} NoC traffic {traffic(sets, hw, mapping):,} -> {traffic(sets, hw, placed):,} bytes x hops")
     clsa = stage("CLSA-CIM schedule", lambda: schedule_clsa(wl, hw, mapping, sets))
     sim = stage("simulate CLSA-CIM (checks + self-timed)", lambda: simulate(wl, clsa))
     print(f"{'import -> simulated CLSA-CIM result':<42} {time.perf_counter() - total:8.3f} s   "
-          f"latency {sim.latency:,} cycles, valid {sim.valid}")
+          f"latency {sim.latency:,} cycles, valid {sim.valid}"
+          + (f", {sim.energy_pj / 1e6:,.1f} uJ per inference" if sim.energy_pj else ""))
     from cimopt.schedulers.backpressure import backpressure_pass
     from cimopt.schedulers.buffers import schedule_peaks
 
