@@ -269,3 +269,15 @@ def test_bounds_and_cpsat_with_link_bandwidth(wl, ppt, hop, bandwidth):
     lb = lower_bounds(p.workload, p.hardware, p.mapping, p.sets).best
     assert clsa.sim.valid and cp.sim.valid
     assert lb <= cp.sim.latency <= clsa.sim.latency
+
+
+def test_sweep_has_energy_and_edp_columns(tmp_path):
+    from cimopt.experiments.sweep import SweepSpec, read_csv, run_sweep
+
+    spec = SweepSpec(models=(pointwise_chain(2, 4),), budget_kind="extra_pes", budgets=(0,), schedulers=("clsa",),
+                     duplications=("none",), granularities=("row",), hardware=ENERGY)
+    res = run_sweep(spec, tmp_path / "s", workers=1, progress=False, plots=False)
+    (row,) = read_csv(tmp_path / "s" / "sweep.csv")
+    assert float(row["energy_pj"]) == 859.0 and float(row["edp"]) == 859.0 * 27
+    assert float(row["noc_energy_pj"]) == 256.0 and int(row["noc_byte_hops"]) == 128
+    assert row["placement"] == "sequential" and res.rows[0]["energy_pj"] == 859.0

@@ -573,8 +573,15 @@ def sweep_text(res: SweepResult) -> str:
              r["latency_cycles"], f(r["utilization"], ".2%"), f(r["speedup_vs_lbl"], ".2f"),
              f(r["speedup_vs_lbl_same_dup"], ".2f"), f(r["gap"], "+.1%"), r["status"],
              {True: "yes", False: "NO", None: ""}[r["valid"]]] for r in res.rows]
-    tab = table(["model", "PEs", "tiles", "sets", "scheduler", "dup", "buffer", "peak buf", "latency", "util",
-                 "speedup", "same-dup", "gap", "status", "valid"], rows, "lrrllrrrrrrrrll")
+    heads = ["model", "PEs", "tiles", "sets", "scheduler", "dup", "buffer", "peak buf", "latency", "util",
+             "speedup", "same-dup", "gap", "status", "valid"]
+    align = "lrrllrrrrrrrrll"
+    if any(r.get("energy_pj") for r in res.rows):  # a chip with energy figures: energy and EDP per point
+        for row, r in zip(rows, res.rows, strict=True):
+            row[-2:-2] = [f(r["energy_pj"] and r["energy_pj"] / 1e6, ",.1f"), f(r["edp"], ".4g")]
+        heads[-2:-2] = ["energy uJ", "EDP pJ x cyc"]
+        align = align[:-2] + "rr" + align[-2:]
+    tab = table(heads, rows, align)
     lines = [tab, "", f"{res.computed} points computed, {res.reused} reused, {res.seconds:.1f} s; wrote:"]
     lines += [f"  {p}" for p in res.files]
     return "\n".join(lines)
