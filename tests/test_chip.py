@@ -281,3 +281,15 @@ def test_sweep_has_energy_and_edp_columns(tmp_path):
     assert float(row["energy_pj"]) == 859.0 and float(row["edp"]) == 859.0 * 27
     assert float(row["noc_energy_pj"]) == 256.0 and int(row["noc_byte_hops"]) == 128
     assert row["placement"] == "sequential" and res.rows[0]["energy_pj"] == 859.0
+
+
+def test_saved_schedule_keeps_placement_and_chip(tmp_path):
+    from cimopt.schedule import Schedule
+
+    p = api.prepare(pointwise_chain(6, 4), ENERGY, sets="row", placement="optimized")
+    r = api.run(p, "clsa")
+    r.schedule.save(tmp_path / "s.json")
+    back = Schedule.load(tmp_path / "s.json")
+    assert back.mapping == p.mapping and back.hardware == ENERGY
+    sim = simulate(p.workload, back)
+    assert sim.valid and sim.energy == r.sim.energy and sim.noc_byte_hops == 640
