@@ -3,11 +3,16 @@
     python bench/bench.py                 # TinyYOLOv3 at 416, pixel sets, + CP-SAT at row sets
     python bench/bench.py --model resnet18 --extra-pes 256 --cpsat-time 30
     python bench/bench.py --hw isaac-like --extra-pes 64 --no-cpsat   # + optimized placement, NoC traffic, energy
+    python bench/bench.py --stream-only      # only the stream part: 1 vs 8 inferences (+64 PEs, CLSA-CIM)
 
 First, the model import in fresh processes: cold (workload cache off, so onnx is imported and the model parsed)
 and warm (a cache hit, which never imports onnx). Then each stage is timed with time.perf_counter (the cache off:
 the import stage times the importer itself); peak memory is tracemalloc's peak of Python/numpy allocations
 during the stage, and the process's max RSS at the end.
+
+Streams (`--stream N`, default 8): prepare + CLSA-CIM schedule + simulation of one inference and of N, each in
+a fresh process (`--stream-extra-pes`, default 64, greedy duplication, the same set granularity), with CPU and
+wall seconds per stage and the process's peak RSS; then the ratios N / 1.
 """
 
 from __future__ import annotations
@@ -77,6 +82,46 @@ def import_cold_warm(model: str) -> None:
     print(f"{'':<42} warm/cold {warm[0] / cold[0]:.2f}")
 
 
+_STREAM_CHILD = """
+import resource, sys, time
+from cimopt import api
+model, extra, sets, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+def clock():
+    return time.perf_counter(), time.process_time()
+out = []
+t = clock(); p = api.prepare(model, dup="greedy", extra_pes=extra, sets=sets, inferences=n); out.append(clock())
+r = api.registry.get("clsa").run(p); out.append(clock())
+sim = api.simulate_schedule(p, r.schedule); out.append(clock())
+stamps = [t] + out
+for (w0, c0), (w1, c1) in zip(stamps, stamps[1:]):
+    print(w1 - w0, c1 - c0)
+print(sim.valid, sim.latency, len(r.schedule), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def stream_ratios(model: str, extra: int, sets: str, n: int) -> None:
+    """One inference vs n, CLSA-CIM, each in a fresh process (module docstring)."""
+    root = Path(__file__).resolve().parent.parent
+    runs = {}
+    for k in (1, n):
+        env = dict(os.environ, PYTHONPATH=str(root))
+        lines = subprocess.run([sys.executable, "-c", _STREAM_CHILD, model, str(extra), sets, str(k)], env=env,
+                               cwd=root, check=True, capture_output=True, text=True).stdout.splitlines()
+        stages = [tuple(float(x) for x in line.split()) for line in lines[:3]]
+        valid, latency, jobs, rss = lines[3].split()
+        runs[k] = (stages, rss)
+        for name, (wall, cpu) in zip(("prepare (sets built once)", "CLSA-CIM schedule", "simulate"), stages):
+            print(f"{f'{k} inference(s): {name}':<42} {wall:8.3f} s   CPU {cpu:7.3f} s")
+        print(f"{'':<42} {int(jobs):,} jobs, makespan {int(latency):,} cycles, valid {valid}, "
+              f"peak RSS {float(rss):.0f} MiB")
+    (s1, r1), (sn, rn) = runs[1], runs[n]
+    sched_sim = lambda st, i: st[1][i] + st[2][i]  # noqa: E731
+    whole = lambda st, i: sum(x[i] for x in st)  # noqa: E731
+    print(f"{f'{n} vs 1 inference':<42} schedule+simulate CPU {sched_sim(sn, 1) / sched_sim(s1, 1):.2f}x "
+          f"(wall {sched_sim(sn, 0) / sched_sim(s1, 0):.2f}x), whole run CPU {whole(sn, 1) / whole(s1, 1):.2f}x "
+          f"(wall {whole(sn, 0) / whole(s1, 0):.2f}x), peak RSS {float(rn) / float(r1):.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="tiny-yolov3")
@@ -85,7 +130,14 @@ def main() -> None:
     ap.add_argument("--cpsat-time", type=float, default=60.0)
     ap.add_argument("--no-cpsat", action="store_true")
     ap.add_argument("--hw", default=None, help="hardware preset or file (default: the abstract chip)")
+    ap.add_argument("--stream", type=int, default=8, help="inferences of the stream part (0: skip it)")
+    ap.add_argument("--stream-extra-pes", type=int, default=64)
+    ap.add_argument("--stream-only", action="store_true")
     args = ap.parse_args()
+    if args.stream > 1:
+        stream_ratios(args.model, args.stream_extra_pes, args.sets, args.stream)
+    if args.stream_only:
+        return
 
     import_cold_warm(args.model)
 

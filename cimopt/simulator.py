@@ -140,6 +140,19 @@ def _range_max0(a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return out
 
 
+def _order(*keys: np.ndarray) -> np.ndarray:
+    """A stable sort order by several integer keys, the first one primary: one combined int64 key when the
+    ranges allow (much faster than lexsort), else lexsort."""
+    lo = [int(k.min()) if len(k) else 0 for k in keys]
+    span = [int(k.max()) - a + 1 if len(k) else 1 for k, a in zip(keys, lo, strict=True)]
+    if np.prod([float(x) for x in span]) < 2.0 ** 62:
+        combined = np.zeros(len(keys[0]), dtype=np.int64)
+        for k, a, w in zip(keys, lo, span, strict=True):
+            combined = combined * w + (k - a)
+        return np.argsort(combined, kind="stable")
+    return np.lexsort(tuple(reversed(keys)))
+
+
 def _window_max(a: np.ndarray, access: Access, h_out: int, w_out: int) -> np.ndarray:
     """Per output pixel, the max of `a` (the input's map) over the pixel's input window."""
     if access.full:
@@ -705,8 +718,8 @@ def _check_overlap(plan: _Plan, good: np.ndarray, rep: _Report) -> None:
     idx = np.nonzero(good)[0]
     if len(idx) < 2:
         return
-    n_copy = int(s.copy[idx].max()) + 1  # (layer, copy) as one key; idx is ascending, lexsort is stable
-    order = idx[np.lexsort((s.end[idx], s.start[idx], s.layer[idx] * n_copy + s.copy[idx]))]
+    n_copy = int(s.copy[idx].max()) + 1  # (layer, copy) as one key; idx is ascending, the sort is stable
+    order = idx[_order(s.layer[idx] * n_copy + s.copy[idx], s.start[idx], s.end[idx])]
     lay, cp, st, en = s.layer[order], s.copy[order], s.start[order], s.end[order]
     new_seg = np.ones(len(order), dtype=bool)
     new_seg[1:] = (lay[1:] != lay[:-1]) | (cp[1:] != cp[:-1])
@@ -789,28 +802,36 @@ def _buffers(plan: _Plan, ends: list, tiles: list, rep: _Report) -> tuple[int, .
     tile, a, b, el, ly = (np.concatenate(x) for x in (t_tile, t0, t1, elems, lay))
     inside = (tile >= 0) & (tile < n_tiles)
     tile, a, b, el, ly = tile[inside], a[inside], b[inside], el[inside], ly[inside]
-    # events sorted by (tile, time, releases before holds); one int64 key when the times allow it
+    # occupancy after all events of a cycle (releases and holds at the same cycle net out: [end, last read)
+    # is half-open); its max per tile is the peak. Dense per (tile, cycle) when that is small, else by a sort.
     t_lo = int(a.min())
     span = int(b.max()) - t_lo + 1
-    ev_tile = np.concatenate([tile, tile])
-    ev_time = np.concatenate([a, b])
-    if n_tiles * span * 2 < (1 << 62):
-        order = np.argsort((ev_tile * span + (ev_time - t_lo)) * 2 + np.repeat([1, 0], len(a)), kind="stable")
+    if n_tiles * span <= max(4 * len(a), 1 << 22):
+        delta = np.bincount(tile * span + (a - t_lo), weights=el, minlength=n_tiles * span)
+        delta -= np.bincount(tile * span + (b - t_lo), weights=el, minlength=n_tiles * span)
+        level = np.rint(np.cumsum(delta.reshape(n_tiles, span), axis=1)).astype(np.int64)
+        peak[:] = np.maximum(level.max(axis=1), 0)
+
+        def peak_time(t: int) -> int:
+            return t_lo + int(np.argmax(level[t]))
     else:
-        order = np.lexsort((np.repeat([1, 0], len(a)), ev_time, ev_tile))
-    ev_tile, ev_time = ev_tile[order], ev_time[order]
-    m = len(a)
-    cum = np.cumsum(np.where(order < m, el[order % m], -el[order % m]))  # each tile's events sum to 0
-    cuts = np.flatnonzero(np.diff(ev_tile, prepend=-1))
-    peak[ev_tile[cuts]] = np.maximum.reduceat(cum, cuts)
+        m = len(a)
+        ev_tile = np.concatenate([tile, tile])
+        ev_time = np.concatenate([a, b])
+        order = np.lexsort((np.repeat([1, 0], m), ev_time, ev_tile))
+        ev_tile, ev_time = ev_tile[order], ev_time[order]
+        cum = np.cumsum(np.where(order < m, el[order % m], -el[order % m]))  # each tile's events sum to 0
+        cuts = np.flatnonzero(np.diff(ev_tile, prepend=-1))
+        peak[ev_tile[cuts]] = np.maximum.reduceat(cum, cuts)
+
+        def peak_time(t: int) -> int:
+            return int(ev_time[int(np.argmax(np.where(ev_tile == t, cum, np.iinfo(np.int64).min)))])
     cap = plan.hw.buffer_elements
     if cap is not None:
         over = np.nonzero(peak > cap)[0]
 
         def make(t: int) -> Violation:
-            sel = ev_tile == t
-            k = int(np.argmax(np.where(sel, cum, np.iinfo(np.int64).min)))
-            when = int(ev_time[k])
+            when = peak_time(t)
             live = (tile == t) & (a <= when) & (b > when)
             per = np.bincount(ly[live], weights=el[live], minlength=len(wl.layers)).astype(np.int64)
             cnt = np.bincount(ly[live], minlength=len(wl.layers))
@@ -1002,7 +1023,7 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
                 return [np.zeros(0, dtype=np.int64) for _ in range(n_inf)]
             dur = duration[idx]
             cp = copy[idx]
-            order = np.lexsort((idx, start[idx], cp))
+            order = _order(cp, start[idx], idx)
             cps, d, rr = cp[order], dur[order], np.maximum(r[order], 0)
             first = np.flatnonzero(np.diff(cps, prepend=-1) != 0)
             st = np.empty(len(order), dtype=np.int64)

@@ -66,8 +66,11 @@ def stream_list_schedule(problem: Problem, mode: str, name: str) -> Schedule:
             if len(idx):  # the whole producer layers of this inference, plus each edge's lag
                 lay = finish[ks][:, layer_of_src[idx]] + lag[idx][None, :]
                 ready = np.maximum(ready, lay.max(axis=1, keepdims=True))
-        elif len(idx):
-            np.maximum.at(ready.T, sets.dst[idx] - a, (end[ks][:, sets.src[idx]] + lag[idx][None, :]).T)
+        elif len(idx):  # edges sorted by destination: a segmented max per destination set
+            dst = sets.dst[idx]
+            cut = np.flatnonzero(np.diff(dst, prepend=-1))
+            dep = np.maximum.reduceat(end[ks][:, sets.src[idx]] + lag[idx][None, :], cut, axis=1)
+            ready[:, dst[cut] - a] = np.maximum(ready[:, dst[cut] - a], dep)
         if mode == "lbl":
             ready = np.maximum(ready, barrier)
         d = int(p.mapping.copies[li])
