@@ -1,7 +1,11 @@
+from itertools import product
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cimopt.builder import WorkloadBuilder, conv_chain
-from cimopt.duplication import copies_greedy, duplicate
+from cimopt.duplication import copies_greedy, copies_minmax, duplicate
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
 from cimopt.mapping import Budget, crossbars, make_mapping, min_pes, resolve_budget
@@ -69,3 +73,52 @@ def test_mapping_placement_sequential():
     assert duplicate(w, HW, Budget(3, 1), "none").copies == (1, 1, 1)
     with pytest.raises(InputError, match="unknown duplication strategy"):
         duplicate(w, HW, Budget(3, 1), "smart")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the stream's bottleneck max_l ceil(N_l / D_l): minmax is exact, greedy nearly (brute force on small cases)
+
+
+def _independent_layers(shapes, hw):
+    """One 1x1 conv per (height, width, crossbars) on its own input: pixels and crossbars chosen freely."""
+    b = WorkloadBuilder("free")
+    for i, (h, w, x) in enumerate(shapes):
+        b.conv(b.input(hw.xbar_rows, h, w, name=f"in{i}"), hw.xbar_cols * x, k=1, name=f"l{i}")
+    return b.build()
+
+
+def _bottleneck(wl, d):
+    return max(-(-lay.pixels // di) for lay, di in zip(wl.layers, d, strict=True))
+
+
+def _brute_force(wl, hw, pes):
+    xb = [crossbars(lay, hw) for lay in wl.layers]
+    best = None
+    for d in product(*[range(1, lay.pixels + 1) for lay in wl.layers]):
+        if sum(a * b for a, b in zip(d, xb, strict=True)) <= pes:
+            v = _bottleneck(wl, d)
+            best = v if best is None else min(best, v)
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 3)), min_size=1, max_size=3),
+       st.integers(0, 12))
+def test_minmax_duplication_is_the_optimal_bottleneck(shapes, extra):
+    hw = Hardware(xbar_rows=8, xbar_cols=8)
+    wl = _independent_layers(shapes, hw)
+    budget = resolve_budget(wl, hw, extra_pes=extra)
+    opt = _brute_force(wl, hw, budget.pes)
+    mm, gr = copies_minmax(wl, hw, budget), copies_greedy(wl, hw, budget)
+    assert _bottleneck(wl, mm) == opt
+    assert _bottleneck(wl, gr) >= opt
+    assert sum(d * crossbars(lay, hw) for d, lay in zip(mm, wl.layers, strict=True)) <= budget.pes
+
+
+def test_greedy_stalls_where_minmax_does_not():
+    hw = Hardware(xbar_rows=8, xbar_cols=8)
+    wl = _independent_layers([(4, 4, 1)], hw)      # one 16-pixel layer on one crossbar, room for 6 copies
+    budget = resolve_budget(wl, hw, extra_pes=5)
+    assert copies_greedy(wl, hw, budget) == (4,)  # a 5th copy leaves ceil(16/5) = 4: greedy stops
+    assert copies_minmax(wl, hw, budget) == (6,)  # 6 copies: ceil(16/6) = 3, the optimum
+    assert duplicate(wl, hw, budget, "minmax").copies == (6,)
