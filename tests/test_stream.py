@@ -259,3 +259,26 @@ def test_backpressure_stream_keeps_a_finite_buffer():
     r, m = run(p, "clsa-bp")
     assert r.schedule.inferences == 3 and max(r.sim.peak_buffer) <= 1000
     assert r.sim.latency >= clsa.sim.latency and len(m.inference_end) == 3
+
+
+# ---------------------------------------------------------------------------------------------------------
+# sweep axis
+
+
+def test_sweep_inferences_axis(tmp_path):
+    from cimopt.experiments.sweep import Point, SweepSpec, run_sweep
+
+    spec = SweepSpec(models=(conv_chain(),), budget_kind="extra_pes", budgets=(2,), schedulers=("lbl", "clsa"),
+                     duplications=("greedy",), granularities=("row",), inferences=(1, 3))
+    res = run_sweep(spec, tmp_path / "s", workers=1, progress=False, plots=False)
+    rows = {(r["scheduler"], r["inferences"]): r for r in res.rows}
+    assert set(rows) == {("lbl", 1), ("clsa", 1), ("lbl", 3), ("clsa", 3)} and all(r["valid"] for r in res.rows)
+    p = api.prepare(conv_chain(), dup="greedy", extra_pes=2, sets="row")
+    for name in ("lbl", "clsa"):
+        assert rows[(name, 1)]["latency_cycles"] == api.run(p, name).sim.latency
+        assert rows[(name, 3)]["latency_cycles"] == api.run(with_stream(p, 3), name).sim.latency
+    assert rows[("lbl", 3)]["latency_cycles"] == 3 * rows[("lbl", 1)]["latency_cycles"]
+    assert rows[("clsa", 3)]["speedup_vs_lbl_same_dup"] == rows[("lbl", 3)]["latency_cycles"] / rows[("clsa", 3)]["latency_cycles"]
+    assert rows[("clsa", 1)]["interval_cycles"] is None and rows[("clsa", 3)]["interval_cycles"] > 0
+    one = Point("m", "hw", "extra_pes", 2, "row", "greedy", "clsa")
+    assert "inferences" not in one.key and '"inferences":3' in Point(**{**one.__dict__, "inferences": 3}).key

@@ -25,6 +25,8 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
                    help=f"comma list of {', '.join(registry.NAMES)} (default: {registry.BASELINE},{registry.HEURISTIC})")
     p.add_argument("--dup", default="none", help="comma list of duplication strategies: none, greedy (default: none)")
     p.add_argument("--sets", default="pixel", help="set granularity, or a comma list of them (default: pixel)")
+    p.add_argument("--inferences", default="1", metavar="LIST",
+                   help="streams of N inferences, e.g. 1,8 or 1:16:5 (default: 1)")
     p.add_argument("--hw", help="hardware TOML file or preset name (default: hardware/default.toml)")
     p.add_argument("--buffer", metavar="LIST", help="tile buffer capacities, e.g. 8k,16k,32k,64k,inf: elements per "
                    "tile (k = 1024), bytes with a unit (64KB, via chip.bits), inf = unlimited; plots latency vs buffer")
@@ -82,7 +84,7 @@ def _buffers(args: argparse.Namespace) -> tuple[str | None, ...]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from cimopt.experiments.sweep import DUPLICATIONS, SweepSpec, parse_names, run_sweep, sweep_text
+    from cimopt.experiments.sweep import DUPLICATIONS, SweepSpec, parse_int_axis, parse_names, run_sweep, sweep_text
 
     kind, budgets = _budget(args)
     spec = SweepSpec(
@@ -90,8 +92,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         schedulers=parse_names(args.schedulers, registry.NAMES, "--schedulers"),
         duplications=parse_names(args.dup, DUPLICATIONS, "--dup"),
         granularities=parse_names(args.sets, None, "--sets"),
-        hardware=args.hw, time_limit=args.time_limit, cpsat_workers=args.cpsat_workers,
-        buffers=_buffers(args))
+        inferences=parse_int_axis(args.inferences, "--inferences"), hardware=args.hw, time_limit=args.time_limit,
+        cpsat_workers=args.cpsat_workers, buffers=_buffers(args))
     res = run_sweep(spec, args.out, workers=args.workers, dask=args.dask, progress=not args.quiet,
                     plots=not args.no_plots)
     if args.json:

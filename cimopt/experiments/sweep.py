@@ -101,7 +101,7 @@ def parse_names(text: str, allowed: Sequence[str] | None, flag: str) -> tuple[st
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A sweep's parameters: the grid is models x budgets x granularities x duplications x schedulers.
+    """A sweep's parameters: the grid is models x budgets x granularities x duplications x streams x schedulers.
 
     `models` holds zoo names, ONNX paths or Workloads (named by `Workload.name`). `budget_kind` says what the
     budget values are (`pes`, `tiles`, `extra_pes`, or `default`: the hardware file's chip, one point).
@@ -115,6 +115,7 @@ class SweepSpec:
     schedulers: tuple[str, ...] = (registry.BASELINE, registry.HEURISTIC)
     duplications: tuple[str, ...] = ("none",)
     granularities: tuple[str, ...] = ("pixel",)
+    inferences: tuple[int, ...] = (1,)  # streams of N inferences (all arriving at cycle 0)
     hardware: str | Path | Hardware | None = None
     time_limit: float = 60.0
     cpsat_workers: int = 1
@@ -138,12 +139,14 @@ class SweepSpec:
             if allowed is not None:
                 parse_names(",".join(values), allowed, name)
         grans = tuple(dict.fromkeys(Granularity.parse(g).spec for g in self.granularities))
+        if not self.inferences or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.inferences):
+            raise InputError(f"--inferences: every value must be an integer >= 1, got {list(self.inferences)}")
         if not (self.time_limit > 0 and math.isfinite(self.time_limit)):
             raise InputError(f"--time-limit must be > 0 seconds, got {self.time_limit:g}")
         if self.cpsat_workers < 1:
             raise InputError(f"--cpsat-workers must be >= 1, got {self.cpsat_workers}")
         return replace(self, budgets=tuple(budgets), granularities=grans,
-                       schedulers=tuple(dict.fromkeys(self.schedulers)),
+                       schedulers=tuple(dict.fromkeys(self.schedulers)), inferences=tuple(dict.fromkeys(self.inferences)),
                        duplications=tuple(dict.fromkeys(self.duplications)))
 
 
@@ -162,13 +165,17 @@ class Point:
     cpsat_workers: int | None = None
     seed: int | None = None
     buffer: str | None = None  # tile buffer capacity ("inf" or elements per tile); None: the hardware file's
+    inferences: int = 1  # a stream of N inferences
 
     @property
     def key(self) -> str:
-        """The point's identity in `points.jsonl`: all its parameters (no buffer entry when it is the hardware's)."""
+        """The point's identity in `points.jsonl`: all its parameters (no buffer entry when it is the hardware's,
+        no inferences entry for one: the keys of sweeps made before these axes stay valid)."""
         d = asdict(self)
         if d["buffer"] is None:
             d.pop("buffer")
+        if d["inferences"] == 1:
+            d.pop("inferences")
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     def capacity(self) -> int | None:
@@ -185,11 +192,11 @@ class Point:
 
 
 def make_point(model: str, hw_name: str, kind: str, budget: int | None, gran: str, dup: str, scheduler: str,
-               spec: SweepSpec, buffer: str | None = None) -> Point:
+               spec: SweepSpec, buffer: str | None = None, inferences: int = 1) -> Point:
     if registry.get(scheduler).exact:
         return Point(model, hw_name, kind, budget, gran, dup, scheduler, float(spec.time_limit), spec.cpsat_workers,
-                     spec.seed, buffer)
-    return Point(model, hw_name, kind, budget, gran, dup, scheduler, buffer=buffer)
+                     spec.seed, buffer, inferences)
+    return Point(model, hw_name, kind, budget, gran, dup, scheduler, buffer=buffer, inferences=inferences)
 
 
 def model_name(m: str | Path | Workload) -> str:
@@ -197,14 +204,16 @@ def model_name(m: str | Path | Workload) -> str:
 
 
 def grid(spec: SweepSpec, hw_name: str) -> list[Point]:
-    """The requested points, in row order: model, budget, granularity, duplication, buffer, scheduler."""
-    return [make_point(model_name(m), hw_name, spec.budget_kind, b, g, d, s, spec, c)
+    """The requested points, in row order: model, budget, granularity, duplication, buffer, inferences,
+    scheduler."""
+    return [make_point(model_name(m), hw_name, spec.budget_kind, b, g, d, s, spec, c, n)
             for m in spec.models for b in spec.budgets for g in spec.granularities
-            for d in spec.duplications for c in spec.buffers for s in spec.schedulers]
+            for d in spec.duplications for c in spec.buffers for n in spec.inferences for s in spec.schedulers]
 
 
 def references(point: Point) -> tuple[Point, Point]:
-    """Layer-by-layer without duplication, and with the point's duplication, at the same budget and sets."""
+    """Layer-by-layer without duplication, and with the point's duplication, at the same budget, sets and
+    stream."""
     base = replace(point, scheduler=registry.BASELINE, time_limit=None, cpsat_workers=None, seed=None, buffer=None)
     return replace(base, duplication="none"), base
 
@@ -257,7 +266,7 @@ def run_point(point: Point, workload: Workload, hw: Hardware) -> dict:
     key = (workload.fingerprint, hw) + point.problem_key
     base = _MEMO.get(key, lambda: replace(api.prepare(workload, hw, sets=point.granularity, **point.budget_args()),
                                           model=point.model))
-    problem = api.with_duplication(base, point.duplication)
+    problem = api.with_stream(api.with_duplication(base, point.duplication), point.inferences)
     if point.buffer is not None:
         from cimopt.capacity import with_buffer
 
@@ -338,6 +347,8 @@ def _run_dask(tasks: Sequence[Task], client) -> Iterator[dict]:
 def _hw_json(hw: Hardware) -> dict:
     d = asdict(hw)
     d.pop("source")
+    if d.get("mvm_ns") is None:  # unset: as in sweeps made before the field existed
+        d.pop("mvm_ns", None)
     return json.loads(json.dumps(d))
 
 
@@ -581,6 +592,10 @@ def sweep_text(res: SweepResult) -> str:
             row[-2:-2] = [f(r["energy_pj"] and r["energy_pj"] / 1e6, ",.1f"), f(r["edp"], ".4g")]
         heads[-2:-2] = ["energy uJ", "EDP pJ x cyc"]
         align = align[:-2] + "rr" + align[-2:]
+    if any(r.get("inferences", 1) > 1 for r in res.rows):  # streams: N and the initiation interval
+        for row, r in zip(rows, res.rows, strict=True):
+            row[6:6] = [r.get("inferences", 1), f(r.get("interval_cycles"), ",.1f")]
+        heads[6:6], align = ["N", "interval"], align[:6] + "rr" + align[6:]
     tab = table(heads, rows, align)
     lines = [tab, "", f"{res.computed} points computed, {res.reused} reused, {res.seconds:.1f} s; wrote:"]
     lines += [f"  {p}" for p in res.files]
