@@ -282,3 +282,27 @@ def test_sweep_inferences_axis(tmp_path):
     assert rows[("clsa", 1)]["interval_cycles"] is None and rows[("clsa", 3)]["interval_cycles"] > 0
     one = Point("m", "hw", "extra_pes", 2, "row", "greedy", "clsa")
     assert "inferences" not in one.key and '"inferences":3' in Point(**{**one.__dict__, "inferences": 3}).key
+
+
+# ---------------------------------------------------------------------------------------------------------
+# reproduce: the throughput part
+
+
+def test_reproduce_throughput_table(tmp_path):
+    from cimopt.experiments.reproduce import Config, ThroughputSweep, reproduce
+
+    chain = conv_chain()  # three 3x3 convs on 8 x 8: 64 pixels each
+    cfg = Config("tp", (chain,), (0,), parts=("throughput",),
+                 throughput=ThroughputSweep("tp-tiny", (chain,), (0, 3), inferences=3))
+    res = reproduce(out=tmp_path, config=cfg, workers=1, progress=False, command="cimopt reproduce --tp")
+    assert res.valid
+    at0, at3 = res.tables["throughput"]
+    # one copy each: every layer works 64 cycles per inference; lbl takes 192 per inference
+    assert at0["interval_bound_cycles"] == 64 and at0["lbl"]["interval_cycles"] == 192
+    assert at0["clsa"]["interval_cycles"] == 64 and at0["layer-pipeline"]["interval_cycles"] == 64
+    assert at0["clsa"]["per_second"] == 1e9 / (64 * 100)  # ISAAC's 100 ns per MVM, 1 cycle per MVM
+    assert at0["lbl"]["latency_cycles"] == 3 * 192 and at0["clsa"]["latency_cycles"] == 84 + 2 * 64
+    assert at3["interval_bound_cycles"] == 32 and at3["clsa"]["interval_cycles"] == 32  # 2 copies each
+    readme = (tmp_path / "README.md").read_text()
+    assert "## 1. Throughput: a stream of 3 inferences" in readme and "| chain3x8 | 0 | 3 | 64 | 192 |" in readme
+    assert (tmp_path / "throughput.png").exists() and (tmp_path / "throughput-makespan.png").exists()

@@ -13,6 +13,8 @@ the quick and full grids use different folders):
   the full run zoo networks at row granularity with a time limit);
 - chip: a realistic chip (`isaac-like`): latency, energy per inference and EDP of layer-by-layer, CLSA-CIM and
   CP-SAT with sequential and optimized copy placement, per network that fits (its own records file, resumed).
+- throughput: a stream of N inferences per network and chip size, layer-by-layer vs the layer pipeline vs
+  CLSA-CIM (greedy duplication): initiation interval, its bottleneck bound, inferences per second, makespan.
 
 Everything is deterministic but the wall times and the CP-SAT runs stopped by their time limit (the README
 marks those: their status is FEASIBLE).
@@ -40,7 +42,8 @@ from cimopt.workload import Workload
 PAPER_UTILIZATION = 17.9
 PAPER_SPEEDUP = 29.2
 ZOO_NETWORKS = ("tiny-yolov3", "tiny-yolov4", "vgg16", "resnet18", "resnet50", "alexnet", "mobilenetv2")
-LBL, CLSA, CPSAT = registry.BASELINE, registry.HEURISTIC, registry.EXACT
+LBL, CLSA, CPSAT, PIPELINE = registry.BASELINE, registry.HEURISTIC, registry.EXACT, registry.PIPELINE
+ASSUMED_MVM_NS = 100.0  # ISAAC's MVM time, for inferences per second when the hardware file gives none
 CONFIGS = ((LBL, "none"), (LBL, "greedy"), (CLSA, "none"), (CLSA, "greedy"))
 CONFIG_NAMES = {(LBL, "none"): "LbL", (LBL, "greedy"): "LbL+dup", (CLSA, "none"): "CLSA", (CLSA, "greedy"): "CLSA+dup"}
 
@@ -86,6 +89,17 @@ class BufferStudy:
 
 
 @dataclass(frozen=True)
+class ThroughputSweep:
+    """The throughput table: streams of `inferences` inputs on networks x extra PEs, greedy duplication."""
+
+    name: str
+    networks: tuple[ModelSpec, ...]
+    extra_pes: tuple[int, ...] = (0, 64, 256)
+    inferences: int = 8
+    granularity: str = "pixel"
+
+
+@dataclass(frozen=True)
 class Config:
     """What `reproduce` runs. `networks` may hold Workloads (or factories of them) for tests."""
 
@@ -98,6 +112,7 @@ class Config:
     parts: tuple[str, ...] = ("networks", "configs", "headline", "gap")  # keys of PARTS, in README order
     chip: ChipStudy | None = None  # the `chip` part's study
     buffers: BufferStudy | None = None  # the `buffers` part's study
+    throughput: ThroughputSweep | None = None  # the `throughput` part's streams
 
 
 def golden_chain() -> Workload:
@@ -113,9 +128,10 @@ QUICK = Config(
     gap=(GapSweep("gap-quick", (golden_chain, "mini-cnn", "mini-yolo"), ("row",), time_limit=30.0),
          GapSweep("gap-quick-dup", (golden_chain, "mini-cnn", "mini-yolo"), ("row",), (4,), ("greedy",),
                   time_limit=30.0)),
-    parts=("networks", "configs", "headline", "gap", "chip", "buffers"),
+    parts=("networks", "configs", "headline", "gap", "chip", "buffers", "throughput"),
     chip=ChipStudy("chip-quick", ("resnet18",), time_limit=2.0),
     buffers=BufferStudy(("tiny-yolov3", "resnet18")),
+    throughput=ThroughputSweep("throughput-quick", ("resnet18",)),
 )
 FULL = Config(
     name="full",
@@ -126,9 +142,10 @@ FULL = Config(
                   time_limit=60.0),
          GapSweep("gap-zoo", ZOO_NETWORKS, ("row",), (0,), ("none",), time_limit=30.0),
          GapSweep("gap-zoo-dup", ZOO_NETWORKS, ("row",), (64,), ("greedy",), time_limit=30.0)),
-    parts=("networks", "configs", "headline", "gap", "chip", "buffers"),
+    parts=("networks", "configs", "headline", "gap", "chip", "buffers", "throughput"),
     chip=ChipStudy("chip", ZOO_NETWORKS, time_limit=10.0),
     buffers=BufferStudy(ZOO_NETWORKS, curve_networks=("tiny-yolov3", "resnet18")),
+    throughput=ThroughputSweep("throughput", ZOO_NETWORKS),
 )
 
 
@@ -252,6 +269,27 @@ def gap_table(rows: Sequence[dict]) -> list[dict]:
                     "clsa_gap_to_bound": clsa["gap"],
                     "solve_seconds": cp["solve_seconds"],
                     "valid": all(r["valid"] is not False for r in (lbl, clsa, cp) if r)})
+    return out
+
+
+def throughput_table(rows: Sequence[dict], cycle_ns: float) -> list[dict]:
+    """Per (network, extra PEs): interval, makespan and inferences per second of layer-by-layer, the layer
+    pipeline and CLSA-CIM on the same stream and copies, next to the bottleneck bound."""
+    by = {(r["model"], r["extra_pes"], r["scheduler"]): r for r in rows if r["duplication"] == "greedy"}
+    out = []
+    for model, extra in dict.fromkeys((r["model"], r["extra_pes"]) for r in rows):
+        runs = {s: by.get((model, extra, s)) for s in (LBL, PIPELINE, CLSA)}
+        if any(r is None for r in runs.values()):
+            continue
+        clsa = runs[CLSA]
+        d = {"model": model, "extra_pes": extra, "pes": clsa["pes"], "inferences": clsa["inferences"],
+             "interval_bound_cycles": clsa["interval_bound_cycles"], "valid": all(r["valid"] for r in runs.values())}
+        for s, r in runs.items():
+            iv = r["interval_cycles"]
+            d[s] = {"interval_cycles": iv, "latency_cycles": r["latency_cycles"],
+                    "inference_latency_max_cycles": r["inference_latency_max_cycles"],
+                    "per_second": 1e9 / (iv * cycle_ns) if iv else None, "interval_gap": r["interval_gap"]}
+        out.append(d)
     return out
 
 
@@ -524,6 +562,47 @@ def part_buffers(ctx: Context, n: int) -> Section:
     return Section(md, {"min_buffer": mins}, (res,))
 
 
+def part_throughput(ctx: Context, n: int) -> Section:
+    t = ctx.cfg.throughput
+    if t is None:
+        return Section("")
+    nets = tuple(_model(m) for m in t.networks)
+    spec = SweepSpec(models=nets, budget_kind="extra_pes", budgets=t.extra_pes, schedulers=(LBL, PIPELINE, CLSA),
+                     duplications=("greedy",), granularities=(t.granularity,), inferences=(t.inferences,),
+                     hardware=ctx.cfg.hardware)
+    res = ctx.sweep(spec, t.name)
+    cycle_ns = ctx.hw.cycle_ns or ASSUMED_MVM_NS / ctx.hw.mvm_cycles
+    rows = throughput_table(res.rows, cycle_ns)
+    names = {LBL: "LbL", PIPELINE: "pipeline", CLSA: "CLSA"}
+    table = md_table(["network", "extra PEs", "PEs", "bound"] + [f"interval {names[s]}" for s in names]
+                     + [f"inf./s {names[s]}" for s in names] + [f"makespan {names[s]}" for s in names]
+                     + ["CLSA vs bound", "valid"],
+                     [[r["model"], _fmt_int(r["extra_pes"]), _fmt_int(r["pes"]), _fmt_int(r["interval_bound_cycles"])]
+                      + [_fmt(r[s]["interval_cycles"], ",.0f") for s in names]
+                      + [_fmt(r[s]["per_second"], ",.0f") for s in names]
+                      + [_fmt_int(r[s]["latency_cycles"]) for s in names]
+                      + [_fmt(r[CLSA]["interval_gap"], "+.1%"), "yes" if r["valid"] else "NO"] for r in rows])
+    mid = sorted(t.extra_pes)[len(t.extra_pes) // 2]
+    at = [r for r in rows if r["extra_pes"] == mid]
+    plot = bar_plot([r["model"] for r in at],
+                    {registry.get(s).label: [r[s]["interval_cycles"] for r in at] for s in names}
+                    | {"bottleneck bound": [r["interval_bound_cycles"] for r in at]},
+                    ctx.out / "throughput.png", "initiation interval (cycles)",
+                    f"Stream of {t.inferences} inferences, +{mid} PEs, greedy duplication", log=True)
+    span = bar_plot([r["model"] for r in at], {registry.get(s).label: [r[s]["latency_cycles"] for r in at] for s in names},
+                    ctx.out / "throughput-makespan.png", f"cycles until all {t.inferences} inferences are done",
+                    f"Makespan of {t.inferences} inferences, +{mid} PEs, greedy duplication", log=True)
+    cli = all(isinstance(m, str) for m in t.networks)
+    cmd = (_sweep_command([model_name(m) for m in nets], t.extra_pes, f"{LBL},{PIPELINE},{CLSA}", "greedy",
+                          [t.granularity], ctx.out / t.name, hw=ctx.cfg.hardware) + f" --inferences {t.inferences}"
+           if cli else None)
+    ns = f"{ctx.hw.cycle_ns:g} ns per cycle (the hardware file)" if ctx.hw.cycle_ns else (
+        f"{ASSUMED_MVM_NS:g} ns per MVM (ISAAC's; the hardware file gives no `crossbar.mvm_ns`)")
+    md = render("throughput", n=n, inferences=t.inferences, granularity=t.granularity, ns=ns, table=table,
+                plot=plot.name, makespan_plot=span.name, made_by=ctx.made_by(res, cmd))
+    return Section(md, {"throughput": rows}, (res,), (plot, span))
+
+
 PARTS: dict[str, Callable[[Context, int], Section]] = {
     "networks": part_networks,
     "configs": part_configs,
@@ -531,6 +610,7 @@ PARTS: dict[str, Callable[[Context, int], Section]] = {
     "gap": part_gap,
     "chip": part_chip,
     "buffers": part_buffers,
+    "throughput": part_throughput,
 }
 
 
@@ -564,7 +644,8 @@ def reproduce(*, quick: bool = False, out: str | Path = "results", workers: int 
                    hop_cycles=hw.noc_hop_cycles)
     listing = "\n".join(f"- `{r.out.name}/`: a sweep folder (`sweep.csv` has one row per point)" for r in sweeps)
     listing += "".join(f"\n- `{f.name}`" for f in files if f.parent == out)
-    readme = "\n".join([intro] + [sec.markdown for sec in sections] + [render("files", files=listing)])
+    readme = "\n".join([intro] + [sec.markdown for sec in sections if sec.markdown]
+                       + [render("files", files=listing)])
     readme_path = out / "README.md"
     readme_path.write_text(readme)
     files = [f for r in sweeps for f in r.files] + [f for f in files if f.parent == out] + [summary_path, readme_path]

@@ -90,6 +90,7 @@ BY_NAME: dict[str, SchedulerSpec] = {s.name: s for s in SCHEDULERS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 BASELINE: str = next(s.name for s in SCHEDULERS if s.baseline)
 HEURISTIC: str = "clsa"  # the scheduler the project is about: the default of `schedule`
+PIPELINE: str = "layer-pipeline"  # the classic throughput baseline (ISAAC, PIMCOMP)
 EXACT: str = "cpsat"  # the exact reference that `reproduce` measures the heuristic against
 
 
