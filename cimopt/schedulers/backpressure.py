@@ -17,7 +17,8 @@ invalid schedule.
 
 Cost: two heap operations per set and a constant amount of Python work per reduced dependency (for every
 consumer, one edge per producer copy and lag, the last set on that copy; for every producer, one release
-edge per consumer copy, the last reader on that copy): a few seconds for TinyYOLOv3 at pixel sets.
+edge per consumer copy, the last reader on that copy): about 1 s of CPU for TinyYOLOv3 at pixel sets (233k sets,
+2M dependencies), 11x CLSA-CIM's vectorized pass (bench/bench.py).
 """
 
 from __future__ import annotations
@@ -42,15 +43,28 @@ NAME = "clsa-bp"
 
 
 def _group_last(keys: tuple[np.ndarray, ...], value: np.ndarray) -> np.ndarray:
-    """Indices of the rows with the largest `value` in every group of equal `keys` (the last one wins)."""
-    order = np.lexsort((value,) + tuple(reversed(keys)))
-    last = np.ones(len(order), dtype=bool)
-    if len(order) > 1:
+    """Indices of the rows with the largest `value` in every group of equal `keys` (the last one wins).
+
+    Keys and value (non-negative) are folded into one int64 so that one sort does it; lexsort if they do not fit."""
+    if not len(value):
+        return np.zeros(0, dtype=np.int64)
+    radix = [int(k.max()) + 1 for k in keys] + [int(value.max()) + 1]
+    if min(int(k.min()) for k in keys) >= 0 and int(value.min()) >= 0 and np.prod(radix, dtype=float) < 2.0 ** 62:
+        group = np.zeros(len(value), dtype=np.int64)
+        for k, r in zip(keys, radix, strict=False):
+            group = group * r + k
+        order = np.argsort(group * radix[-1] + value)
+        g = group[order]
+    else:
+        order = np.lexsort((value,) + tuple(reversed(keys)))
+        g = np.zeros(len(order), dtype=np.int64)
         same = np.ones(len(order) - 1, dtype=bool)
         for k in keys:
             ks = k[order]
             same &= ks[1:] == ks[:-1]
-        last[:-1] = ~same
+        g[1:] = np.cumsum(~same)
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = g[1:] != g[:-1]
     return order[last]
 
 
@@ -98,7 +112,6 @@ def backpressure_pass(workload: Workload, hw: Hardware, mapping: Mapping, sets: 
     claim their space on their tile first; `greedy` gives space to whoever asks first. `cap` may be inf."""
     n = sets.num_sets
     copy = round_robin_copies(sets, mapping)
-    fp = footprint(workload, sets, mapping, copy)
     drain = rule == "drain"
     lag = edge_lags(sets, hw, mapping, copy)
     tile = home_tiles(sets, mapping, copy)
@@ -139,16 +152,14 @@ def backpressure_pass(workload: Workload, hw: Hardware, mapping: Mapping, sets: 
     start = [-1] * n
     claim: list[dict[int, int]] = [{} for _ in occ]  # per tile: layer -> space claimed by its candidates
 
-    def candidate(c: int, t: int) -> None:
-        push(heap, (t, prio[c], c))
-        d = claim[tl[c]]
-        d[lay[c]] = d.get(lay[c], 0) + el[c]
-
     heap: list[tuple[int, int, int]] = []
     push, pop = heapq.heappush, heapq.heappop
     for s in range(n):
         if head[s] and pending[s] == 0:
-            candidate(s, ready[s])
+            push(heap, (ready[s], prio[s], s))
+            if drain:
+                d = claim[tl[s]]
+                d[lay[s]] = d.get(lay[s], 0) + el[s]
     placed = 0
     while heap:
         t, _, s = pop(heap)
@@ -171,7 +182,8 @@ def backpressure_pass(workload: Workload, hw: Hardware, mapping: Mapping, sets: 
         start[s] = t
         placed += 1
         occ[ts] += el[s]
-        claim[ts][ls] -= el[s]
+        if drain:
+            claim[ts][ls] -= el[s]
         e = t + dur[s]
         for k in range(s_ptr[s], s_ptr[s + 1]):
             c = s_dst[k]
@@ -180,13 +192,19 @@ def backpressure_pass(workload: Workload, hw: Hardware, mapping: Mapping, sets: 
                 ready[c] = r
             pending[c] -= 1
             if pending[c] == 0 and head[c]:
-                candidate(c, max(ready[c], free_at[c]))
+                push(heap, (ready[c] if ready[c] > free_at[c] else free_at[c], prio[c], c))
+                if drain:
+                    d = claim[tl[c]]
+                    d[lay[c]] = d.get(lay[c], 0) + el[c]
         m = nxt[s]
         if m >= 0:
             head[m] = True
             free_at[m] = e
             if pending[m] == 0:
-                candidate(m, max(ready[m], e))
+                push(heap, (ready[m] if ready[m] > e else e, prio[m], m))
+                if drain:
+                    d = claim[tl[m]]
+                    d[lay[m]] = d.get(lay[m], 0) + el[m]
         for k in range(r_ptr[s], r_ptr[s + 1]):
             p = r_src[k]
             remaining[p] -= 1
@@ -195,11 +213,12 @@ def backpressure_pass(workload: Workload, hw: Hardware, mapping: Mapping, sets: 
                 occ[tp] -= el[p]
                 for w in waiting.pop(tp, ()):
                     push(heap, (t, prio[w], w))
-        if ts in waiting and claim[ts][ls] == 0:  # this layer's claims no longer hold back the waiting ones
+        if drain and ts in waiting and claim[ts][ls] == 0:  # this layer's claims no longer hold back the waiting ones
             for w in waiting.pop(ts):
                 push(heap, (t, prio[w], w))
     if placed < n:
-        raise InputError(_deadlock_message(workload, sets, rule, cap, fp.elements, waiting, start, remaining, occ, tile, elem,
+        need = footprint(workload, sets, mapping, copy).elements
+        raise InputError(_deadlock_message(workload, sets, rule, cap, need, waiting, start, remaining, occ, tile, elem,
                                            layer))
     st = np.asarray(start, dtype=np.int64)
     return to_schedule(workload, hw, mapping, sets, copy, st, st + sets.duration, name=NAME, model=model,

@@ -94,13 +94,18 @@ def footprint(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.nda
                          "outputs")
     if len(sets.src):
         key = sets.dst * max(mapping.budget.tiles, 1) + tile[sets.src]
-        uniq, inv = np.unique(key, return_inverse=True)
-        total = np.bincount(inv, weights=elem[sets.src].astype(np.float64)).astype(np.int64)
+        if n * max(mapping.budget.tiles, 1) <= 1 << 25:  # dense: one slot per (set, tile)
+            uniq = None
+            total = np.bincount(key, weights=elem[sets.src].astype(np.float64)).astype(np.int64)
+        else:
+            uniq, inv = np.unique(key, return_inverse=True)
+            total = np.bincount(inv, weights=elem[sets.src].astype(np.float64)).astype(np.int64)
         k = int(np.argmax(total))
+        k_key = k if uniq is None else int(uniq[k])
         if total[k] > best.elements:
-            dst = int(uniq[k] // max(mapping.budget.tiles, 1))
+            dst = k_key // max(mapping.budget.tiles, 1)
             li = int(sets.layer_of(np.array([dst]))[0])
-            best = Footprint(int(total[k]), int(uniq[k] % max(mapping.budget.tiles, 1)), workload.layers[li].name,
+            best = Footprint(int(total[k]), k_key % max(mapping.budget.tiles, 1), workload.layers[li].name,
                              dst - int(sets.offset[li]), "inputs")
     return best
 
