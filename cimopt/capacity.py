@@ -74,8 +74,8 @@ class MinBuffer:
 
 def min_buffer(problem: Problem) -> MinBuffer:
     """Binary search over the per-tile capacity, one clsa-bp run per probe, for the smallest capacity at which
-    clsa-bp's latency equals unlimited CLSA-CIM's. The search range starts at the footprint and ends at the
-    peak of CLSA-CIM's reservations (where clsa-bp is CLSA-CIM exactly). It assumes the latency does not grow
+    clsa-bp's latency equals unlimited CLSA-CIM's. The search range starts at the footprint and ends at
+    CLSA-CIM's own set-level peak (where clsa-bp returns CLSA-CIM's schedule). It assumes the latency does not grow
     with the capacity; a probe that cannot finish counts as too small."""
     from cimopt.schedulers.backpressure import schedule_backpressure
     from cimopt.schedulers.buffers import footprint, schedule_peaks
@@ -86,7 +86,7 @@ def min_buffer(problem: Problem) -> MinBuffer:
     clsa = schedule_clsa(p.workload, p.hardware, p.mapping, p.sets, model=p.model)
     target = clsa.makespan
     sim_peak = max(simulate(p.workload, clsa, self_timed=False).peak_buffer, default=0)
-    hi = max(1, int(schedule_peaks(p.workload, p.sets, p.mapping, clsa.copy, clsa.start, reserve=True).max(initial=0)))
+    hi = max(1, int(schedule_peaks(p.workload, p.sets, p.mapping, clsa.copy, clsa.start).max(initial=0)))
     need = footprint(p.workload, p.sets, p.mapping, clsa.copy).elements
     lo = max(1, need)
     probes = 0

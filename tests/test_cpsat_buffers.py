@@ -101,7 +101,7 @@ def test_simulator_catches_buffer_mutations_of_planned_schedules():
     m = duplicate(w, hw, resolve_budget(w, hw, extra_pes=4), "greedy")
     sg = build_sets(w, hw, "row")
     clsa = schedule_clsa(w, hw, m, sg)
-    cap = int(schedule_peaks(w, sg, m, clsa.copy, clsa.start, reserve=True).max()) * 7 // 8  # 896: below CLSA's
+    cap = int(schedule_peaks(w, sg, m, clsa.copy, clsa.start, reserve=True).max()) * 7 // 8  # 896: CLSA-CIM's own set-level peak, a tight fit
     bp = schedule_backpressure(w, dataclasses.replace(hw, buffer_elements=cap), m, sg)
     assert simulate(w, bp).valid
     caught = 0
