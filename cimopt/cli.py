@@ -250,6 +250,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             "utilization": sim.utilization, "utilization_mapped": sim.utilization_mapped,
             "energy_pj": sim.energy_pj, "energy": sim.energy, "noc_byte_hops": sim.noc_byte_hops,
             "violation_counts": sim.violation_counts,
+            "buffer_elements": sched.hardware.buffer_elements,
+            "peak_buffer_elements": max(sim.peak_buffer, default=0), "peak_buffer_per_tile": list(sim.peak_buffer),
             "violations": [{"kind": v.kind, "layer": v.layer, "set": v.set, "cycle": v.cycle, "message": v.message}
                            for v in sim.violations],
         } | st.to_json(), indent=1))

@@ -82,8 +82,8 @@ RULES = ("drain", "greedy")
 def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph,
                           capacity: int | None = None, model: str = "") -> Schedule:
     """The back-pressure list schedule (module docstring) for `capacity` elements per tile (None: the
-    hardware's `buffer.elements_per_tile`; unlimited if that is unset): the drain rule, and if it cannot
-    finish, the greedy rule; an InputError if neither can (or if the capacity is below the footprint)."""
+    hardware's `buffer.elements_per_tile`; unlimited if that is unset): the better of the drain and the greedy
+    rule; an InputError if neither can finish (or if the capacity is below the footprint)."""
     cap = hw.buffer_elements if capacity is None else capacity
     copy = round_robin_copies(sets, mapping)
     check_capacity(workload, sets, mapping, copy, cap)
@@ -92,13 +92,18 @@ def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, se
         # CLSA-CIM's schedule fits the buffers (set-level rule): it is the answer (with unlimited buffers the
         # event-driven pass gives exactly this schedule too, see the tests)
         return replace_info(clsa, {"buffer_elements": cap, "buffer_rule": "unlimited" if cap is None else "fits"})
-    failure = None
+    failure, best = None, None
     for rule in RULES:
         try:
-            return backpressure_pass(workload, hw, mapping, sets, cap, rule=rule, model=model)
+            s = backpressure_pass(workload, hw, mapping, sets, cap, rule=rule, model=model)
         except InputError as exc:
             failure = failure or exc
-    raise failure
+            continue
+        if best is None or s.makespan < best.makespan:
+            best = s
+    if best is None:
+        raise failure
+    return best
 
 
 def replace_info(s: Schedule, info: dict) -> Schedule:
