@@ -85,7 +85,7 @@ def import_cold_warm(model: str) -> None:
 _STREAM_CHILD = """
 import resource, sys, time
 from cimopt import api
-model, extra, sets, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+model, extra, sets, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], max(1, int(sys.argv[4]))
 def clock():
     return time.perf_counter(), time.process_time()
 out = []
@@ -103,12 +103,14 @@ def stream_ratios(model: str, extra: int, sets: str, n: int) -> None:
     """One inference vs n, CLSA-CIM, each in a fresh process (module docstring)."""
     root = Path(__file__).resolve().parent.parent
     runs = {}
-    for k in (1, n):
+    for k in (0, 1, n):  # 0: a warm-up run (fills the workload cache), not reported
         env = dict(os.environ, PYTHONPATH=str(root))
         lines = subprocess.run([sys.executable, "-c", _STREAM_CHILD, model, str(extra), sets, str(k)], env=env,
                                cwd=root, check=True, capture_output=True, text=True).stdout.splitlines()
         stages = [tuple(float(x) for x in line.split()) for line in lines[:3]]
         valid, latency, jobs, rss = lines[3].split()
+        if not k:
+            continue
         runs[k] = (stages, rss)
         for name, (wall, cpu) in zip(("prepare (sets built once)", "CLSA-CIM schedule", "simulate"), stages):
             print(f"{f'{k} inference(s): {name}':<42} {wall:8.3f} s   CPU {cpu:7.3f} s")

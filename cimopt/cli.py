@@ -293,6 +293,14 @@ def compare_text(c: dict) -> str:
                           "" if r["noc_byte_hops"] is None else r["noc_byte_hops"]]
         heads[-1:-1] = ["energy uJ", "EDP pJ x cycles", "NoC bytes x hops"]
         align = align[:-1] + "rrrl"
+    streams = [r for r in c["results"] if r.get("inferences", 1) > 1]
+    if streams:  # a stream: the makespan is the latency column; the initiation interval next to it
+        for row, r in zip(rows, c["results"], strict=True):
+            row[2:2] = ["" if r["interval_cycles"] is None else f"{r['interval_cycles']:,.1f}"]
+        heads[2:2] = ["interval"]
+        align = align[:2] + "r" + align[2:]
+        head += (f", {streams[0]['inferences']} inferences (interval bound {streams[0]['interval_bound_cycles']:,} "
+                 "cycles)")
     tab = table(heads, rows, align)
     why = [f"{r['scheduler']} INVALID: " + ", ".join(f"{k} {n}" for k, n in sorted(r["violation_counts"].items()))
            + "".join(f"\n  {m}" for m in r["violation_messages"][:2]) for r in c["results"] if not r["valid"]]

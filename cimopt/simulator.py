@@ -950,18 +950,25 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     gkey = s.inference[gidx] * n_layers + layer[gidx]
     gidx = gidx[np.argsort(gkey, kind="stable")]
     cuts = np.searchsorted(np.sort(gkey), np.arange(n_inf * n_layers + 1))
-    jobs_t = []
+    jobs_t: list[tuple[_LayerJobs, ...]] = []
     for k in range(n_inf):
         jobs = []
         for li, lay in enumerate(workload.layers):
             idx = gidx[cuts[k * n_layers + li]:cuts[k * n_layers + li + 1]]
-            flat, offs = _expand(s.y0[idx], s.y1[idx], s.x0[idx], s.x1[idx], lay.out.width)
+            first = jobs_t[0][li] if k else None
+            rects = [s.y0[idx], s.y1[idx], s.x0[idx], s.x1[idx]]
+            if first is not None and len(first.idx) == len(idx) and all(
+                    np.array_equal(r, c[first.idx]) for r, c in zip(rects, (s.y0, s.y1, s.x0, s.x1), strict=True)):
+                # the same rectangles as inference 0 (every stream scheduler's case): share the expanded pixels
+                flat, offs, doubled, ser = first.flat, first.offs, first.doubled, first.ser
+            else:
+                flat, offs = _expand(*rects, lay.out.width)
+                doubled = len(flat) > 0 and int(np.bincount(flat, minlength=lay.out.pixels).max()) > 1
+                ser = np.asarray(hw.serialise_cycles(np.diff(offs) * lay.out.channels), np.int64)
             tile = homes[li][copy[idx]] if len(idx) else np.zeros(0, np.int64)
-            doubled = len(flat) > 0 and int(np.bincount(flat, minlength=lay.out.pixels).max()) > 1
             key = tile if hop else np.zeros_like(tile)
-            ser = np.asarray(hw.serialise_cycles(np.diff(offs) * lay.out.channels), np.int64)
-            jobs.append(_LayerJobs(idx, flat, offs, tile, ser, key, tuple(int(t) for t in np.unique(key)),
-                                   doubled))
+            keys = (0,) if not hop and len(key) else tuple(int(t) for t in np.unique(key))
+            jobs.append(_LayerJobs(idx, flat, offs, tile, ser, key, keys, doubled))
         jobs_t.append(tuple(jobs))
     needs = [_needs(workload, jobs, hop) for jobs in jobs_t]
     last_use = needs[0][1] if needs else ()
