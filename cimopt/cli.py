@@ -27,7 +27,7 @@ def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
     p.add_argument("model", nargs="?", default=api.DEFAULT_MODEL,
                    help=f"zoo name or ONNX file (default: {api.DEFAULT_MODEL})")
     p.add_argument("--hw", help="hardware TOML file or preset name (default: hardware/default.toml)")
-    p.add_argument("--dup", default="none", help="weight duplication: none | greedy (default: none)")
+    p.add_argument("--dup", default="none", help="weight duplication: none | greedy | minmax (default: none)")
     _budget_args(p)
     p.add_argument("--sets", default=sets_default, help=f"set granularity: pixel | row | rows:K | block:HxW | layer "
                    f"(default: {sets_default})")
