@@ -306,3 +306,27 @@ def test_reproduce_throughput_table(tmp_path):
     readme = (tmp_path / "README.md").read_text()
     assert "## 1. Throughput: a stream of 3 inferences" in readme and "| chain3x8 | 0 | 3 | 64 | 192 |" in readme
     assert (tmp_path / "throughput.png").exists() and (tmp_path / "throughput-makespan.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the done-when on the zoo (slow)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["tiny-yolov3", "resnet18"])
+def test_zoo_streams_reach_the_bottleneck(model):
+    p = api.prepare(model, dup="greedy", extra_pes=64, sets="pixel")
+    single = api.run(p, "clsa").sim.latency
+    q = with_stream(p, 8)
+    r, m = run(q, "clsa")
+    assert m.interval_cycles <= 1.05 * m.interval_bound_cycles and r.sim.latency < 8 * single
+    run(q, "layer-pipeline")
+    lbl = api.run(q, "lbl")
+    assert lbl.sim.valid and lbl.sim.latency == 8 * api.run(p, "lbl").sim.latency
+
+
+@pytest.mark.slow
+def test_cpsat_stream_mini_yolo_rows_no_slower_than_clsa():
+    p = api.prepare("mini-yolo", sets="row", inferences=2)
+    clsa, cp = api.run(p, "clsa"), api.run(p, "cpsat", time_limit=5)
+    assert cp.sim.valid and cp.sim.latency <= clsa.sim.latency and cp.schedule.inferences == 2
