@@ -84,20 +84,21 @@ def model_plot(rows: Sequence[dict], path: Path, x: str = "pes", title: str = ""
     """Three panels (latency, speedup vs layer-by-layer without duplication, utilization) for one model."""
     grans = list(dict.fromkeys(r["granularity"] for r in rows))
     series: dict[tuple, list[dict]] = {}
-    for r in rows:
-        series.setdefault((r["scheduler"], r["duplication"], r["granularity"]), []).append(r)
+    for r in rows:  # a stream of N inferences is its own series (its latency is the makespan of all N)
+        series.setdefault((r["scheduler"], r["duplication"], r["granularity"], r.get("inferences", 1)), []).append(r)
     fig = _figure(15, 4.4)
     axes = fig.subplots(1, 3)
     panels = (("latency_cycles", "latency (cycles)"), ("speedup_vs_lbl", "speedup over layer-by-layer (no dup)"),
               ("utilization", "utilization of the chip"))
     for ax, (col, label) in zip(axes, panels, strict=True):
-        for (sched, dup, gran), rs in series.items():
+        for (sched, dup, gran, n), rs in series.items():
             pts = sorted((r[x], r[col]) for r in rs if r[col] is not None)
             if not pts:
                 continue
             marker, ls = LINE_STYLES.get(sched, ("x", ":"))
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, linestyle=ls if dup == "none" else ":",
-                    markersize=4, label=series_label(sched, dup, gran if len(grans) > 1 else None))
+                    markersize=4, label=series_label(sched, dup, gran if len(grans) > 1 else None)
+                    + (f", {n} inferences" if n > 1 else ""))
         vals = [r[col] for r in rows if r[col]]
         if vals and col != "speedup_vs_lbl" and max(vals) / min(vals) > 20:
             ax.set_yscale("log")
