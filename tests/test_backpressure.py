@@ -45,30 +45,37 @@ def test_backpressure_delays_the_fast_producer_by_known_cycles():
     assert sim.valid and max(sim.peak_buffer) <= 4
 
 
-def test_backpressure_costs_latency_when_a_reader_must_wait():
-    # B's 3x3 window needs A rows r-1..r+1: at one row of A per tile (2 tiles) B cannot see 3 rows at once
+def test_backpressure_costs_latency_on_one_tile():
+    """The golden chain (three 3x3 convs, 4 channels, 8 x 8, row sets of 8 pixels = 32 elements) on one tile
+    with room for 5 rows (160 elements). Under the reservation rule (a row reserves its 32 elements from its
+    start; a reader frees the rows it is the last reader of when it starts; consumers go first at equal times):
+    t=0 A0, t=8 A1, t=16 B0 + A2, t=24 B1 (frees A0) + A3: 160 held. t=32 B2 frees A1 and reserves: full, so
+    A4 waits; t=40 C1 frees B0: A4 starts at 40, 8 cycles after CLSA-CIM's 32, and B3 (needs A4) at 48."""
     from cimopt.builder import conv_chain
 
-    w = conv_chain()  # three 3x3 convs, 4 channels, 8 x 8, one copy each
-    hw = Hardware(pes_per_tile=1)
+    w = conv_chain()
+    hw = Hardware()
     m = make_mapping(w, hw, resolve_budget(w, hw))
     sg = build_sets(w, hw, "row")
+    clsa = schedule_clsa(w, hw, m, sg)
+    assert clsa.makespan == 96 and clsa.start[:8].tolist() == [0, 8, 16, 24, 32, 40, 48, 56]
     fp = footprint(w, sg, m, round_robin_copies(sg, m))
-    assert (fp.elements, fp.reason) == (3 * 8 * 4, "inputs")  # three rows of 8 pixels x 4 channels, one tile
+    assert (fp.elements, fp.reason, fp.layer) == (3 * 8 * 4, "inputs", "conv1")  # three rows of A at B's start
+    bp = backpressure_pass(w, hw, m, sg, 160, rule="drain")
+    a, b, c = bp.start[:8].tolist(), bp.start[8:16].tolist(), bp.start[16:].tolist()
+    assert a[:5] == [0, 8, 16, 24, 40] and b[:4] == [16, 24, 32, 48]
+    assert a == [0, 8, 16, 24, 40, 56, 72, 88] and b == [16, 24, 32, 48, 64, 80, 96, 104]
+    assert c == [32, 40, 56, 72, 88, 104, 112, 120] and bp.makespan == 128  # 32 cycles lost
+    sim = simulate(w, bp)
+    assert sim.valid and max(sim.peak_buffer) <= 160
+    # the scheduler itself returns CLSA-CIM's schedule wherever it fits (its exact peak is 4 rows = 128)
+    assert simulate(w, clsa).peak_buffer == (128,)
+    assert np.array_equal(schedule_backpressure(w, hw, m, sg, capacity=160).start, clsa.start)
+    assert np.array_equal(schedule_backpressure(w, hw, m, sg, capacity=128).start, clsa.start)
     with pytest.raises(InputError, match=r"smallest capacity that could work is 96 elements"):
         schedule_backpressure(w, hw, m, sg, capacity=95)
-    clsa = schedule_clsa(w, hw, m, sg)
-    assert clsa.makespan == 96
-    # 96 elements on A's tile: only 3 rows at a time; A row r+3 waits for B row r+1... (reservation rule)
-    bp = schedule_backpressure(w, hw, m, sg, capacity=96)
-    sim = simulate(w, bp)
-    assert sim.valid and max(sim.peak_buffer) <= 96
-    # B row r (r >= 1) reads A rows r-1..r+1 and is the last reader of A row r-1; A row r+2 needs that space:
-    # A row k (k >= 3) starts when B row k-2 starts
-    a, b = bp.start[:8], bp.start[8:16]
-    assert a[:3].tolist() == [0, 8, 16]
-    assert all(a[k] == max(a[k - 1] + 8, b[k - 2]) for k in range(3, 8))
-    assert bp.makespan >= clsa.makespan
+    with pytest.raises(InputError, match=r"cannot finish with a buffer of 127 elements"):
+        schedule_backpressure(w, hw, m, sg, capacity=127)
 
 
 def test_unlimited_equals_clsa_on_zoo_like_graphs():

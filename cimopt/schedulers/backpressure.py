@@ -85,13 +85,12 @@ def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, se
     hardware's `buffer.elements_per_tile`; unlimited if that is unset): the better of the drain and the greedy
     rule; an InputError if neither can finish (or if the capacity is below the footprint)."""
     cap = hw.buffer_elements if capacity is None else capacity
-    copy = round_robin_copies(sets, mapping)
-    check_capacity(workload, sets, mapping, copy, cap)
     clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model)
     if cap is None or int(schedule_peaks(workload, sets, mapping, clsa.copy, clsa.start).max(initial=0)) <= cap:
         # CLSA-CIM's schedule fits the buffers (set-level rule): it is the answer (with unlimited buffers the
         # event-driven pass gives exactly this schedule too, see the tests)
         return replace_info(clsa, {"buffer_elements": cap, "buffer_rule": "unlimited" if cap is None else "fits"})
+    check_capacity(workload, sets, mapping, clsa.copy, cap)
     failure, best = None, None
     for rule in RULES:
         try:

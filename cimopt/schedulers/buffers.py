@@ -69,8 +69,10 @@ def schedule_peaks(workload: Workload, sets: SetGraph, mapping: Mapping, copy: n
 
 @dataclass(frozen=True)
 class Footprint:
-    """The least capacity any schedule needs under the set-level rule: set `set` of `layer` must find all of
-    its inputs resident on `tile` at its start (or its own outputs alone exceed the buffer)."""
+    """The least capacity the buffer-aware rule (whole sets, space taken from a set's start) needs: set `set`
+    of `layer` must find all of its inputs resident on `tile` at its start (or its own outputs alone exceed
+    the buffer). Per pixel a schedule may do with a little less: a producer set that ends exactly when its
+    last reader starts holds nothing, and a reader needs only the pixels in its window."""
 
     elements: int
     tile: int
@@ -119,7 +121,8 @@ def check_capacity(workload: Workload, sets: SetGraph, mapping: Mapping, copy: n
         raise InputError(
             f"buffer.elements_per_tile = {capacity:,} is too small for {workload.name!r} at {sets.granularity.spec} "
             f"sets: {fp.layer} set {fp.set} {what} {fp.elements:,} elements on tile {fp.tile} at its start; "
-            f"the smallest capacity that could work is {fp.elements:,} elements per tile")
+            f"the smallest capacity that could work is {fp.elements:,} elements per tile (whole sets held from "
+            "their start, the buffer-aware rule)")
     return fp
 
 
