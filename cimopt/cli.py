@@ -232,7 +232,8 @@ def _min_buffer(problem: api.Problem, as_json: bool) -> int:
         print(f"  smallest buffer for CLSA-CIM's latency {r.latency_cycles:,}: {r.elements:,} elements per tile "
               f"({d['min_buffer_bytes']:,} bytes), {r.elements / max(r.clsa_peak_elements, 1):.0%} of CLSA-CIM's peak "
               f"{r.clsa_peak_elements:,}")
-        print(f"  no schedule works below {r.footprint_elements:,} elements per tile ({r.probes} clsa-bp probes)")
+        print(f"  the buffer-aware rule needs at least {r.footprint_elements:,} elements per tile ({r.probes} clsa-bp "
+              "probes)")
     return 0
 
 
