@@ -924,23 +924,11 @@ def _activity(plan: _Plan, xb: tuple[int, ...], latency: int, noc_byte_hops: int
 # the referee
 
 
-def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True, max_reports: int = 20) -> SimResult:
-    """Check `schedule` against `workload` on its hardware and mapping, measure it, and run it self-timed.
-
-    A schedule of another model (fingerprint or layer count) is an InputError; every other fault is a
-    Violation in the result (at most `max_reports` reported per kind, all counted).
-    """
-    _check_input(workload, schedule)
-    s = schedule.with_jobs(**{c: np.asarray(getattr(schedule, c), dtype=np.int64) for c in STREAM_COLUMNS})
+def _plan(workload: Workload, s: Schedule, homes: list, good: np.ndarray) -> _Plan:
+    """The well-formed jobs grouped by (inference, layer), their pixels expanded, and what each node's map
+    is needed for."""
     hw, m = s.hardware, s.mapping
-    rep = _Report(max_reports)
-    xb, homes = _check_mapping(workload, hw, s, rep)
-    good = _check_jobs(hw, workload, s, tuple(m.copies), rep)
-
-    layer = np.asarray(s.layer, dtype=np.int64)
-    copy = np.asarray(s.copy, dtype=np.int64)
-    start = np.asarray(s.start, dtype=np.int64)
-    end = np.asarray(s.end, dtype=np.int64)
+    layer, copy = s.layer, s.copy
     hop = hw.noc_costs
     mesh_cols = hw.mesh_shape(max(m.budget.tiles, 1))[1]
     duration = np.where(good, (s.y1 - s.y0) * (s.x1 - s.x0) * hw.mvm_cycles, 0).astype(np.int64)
@@ -972,13 +960,15 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
         jobs_t.append(tuple(jobs))
     needs = [_needs(workload, jobs, hop) for jobs in jobs_t]
     last_use = needs[0][1] if needs else ()
-    plan = _Plan(workload, hw, s, mesh_cols, tuple(jobs_t), duration, tuple(n for n, _ in needs), last_use,
+    return _Plan(workload, hw, s, mesh_cols, tuple(jobs_t), duration, tuple(n for n, _ in needs), last_use,
                  tuple(s.arrival(k) for k in range(n_inf)))
 
-    _check_coverage(plan, rep)
-    _check_overlap(plan, good, rep)
 
-    # dependencies, on the scheduled ends
+def _check_dependencies(plan: _Plan, good: np.ndarray, rep: _Report) -> tuple[np.ndarray, list, list]:
+    """Every job against the ready times of the pixels it reads, on the scheduled ends; returns each job's
+    requirement (its earliest valid start) and the ends and home tiles the maps were built from."""
+    s, workload, n_inf = plan.schedule, plan.workload, plan.schedule.inferences
+    start, end, layer = s.start, s.end, s.layer
     req, ends, tiles, sers = _run(plan, lambda li, rs: [end[plan.jobs[k][li].idx] for k in range(n_inf)])
     late = np.nonzero(good & (start < req))[0]
     late = late[np.lexsort((late, start[late]))]
@@ -991,10 +981,25 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
                              f"{_blame(plan, ready[plan.of(j)], j, int(req[j]))}")
 
         rep.add_many("dependency", len(late), make, late)
+    return req, ends, tiles
 
-    peak = _buffers(plan, ends, tiles, rep)
 
-    # metrics
+@dataclass(frozen=True)
+class _Measures:
+    latency: int
+    busy: int
+    utilization: float
+    utilization_mapped: float
+    layer_start: tuple[int, ...]
+    layer_end: tuple[int, ...]
+    copy_busy: tuple[tuple[int, ...], ...]
+
+
+def _measure(plan: _Plan, xb: tuple[int, ...], good: np.ndarray) -> _Measures:
+    """Latency, busy crossbar-cycles, utilization, per-layer span and busy cycles per copy."""
+    s, m = plan.schedule, plan.schedule.mapping
+    layer, copy, start, end = s.layer, s.copy, s.start, s.end
+    n_layers = len(plan.workload.layers)
     lsafe = np.where(good, layer, 0)
     xb_arr = np.asarray(xb or (0,), dtype=np.int64)
     busy_job = np.where(good, np.maximum(end - start, 0), 0)
@@ -1011,64 +1016,88 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     copy_busy = []
     for li in range(n_layers):
         cb = np.zeros(max(int(m.copies[li]), 0), dtype=np.int64)
-        for k in range(n_inf):
+        for k in range(s.inferences):
             sel = plan.jobs[k][li].idx
             cb += np.bincount(copy[sel], weights=busy_job[sel], minlength=len(cb)).astype(np.int64)
         copy_busy.append(tuple(int(x) for x in cb))
+    return _Measures(latency, busy, util, util_m, tuple(int(x) for x in lstart), tuple(int(x) for x in lend),
+                     tuple(copy_busy))
 
-    # self-timed run, in the scheduled order per copy
-    st_latency, st_start = None, None
-    if self_timed and not rep.counts["job"]:
-        st_start = np.zeros(len(s), dtype=np.int64)
 
-        def chain(li: int, rs: list) -> list:
-            """All inferences' jobs of layer li, each copy's in the scheduled order."""
-            groups = [plan.jobs[k][li].idx for k in range(n_inf)]
-            idx = np.concatenate(groups)
-            r = np.concatenate(rs)
-            if not len(idx):
-                return [np.zeros(0, dtype=np.int64) for _ in range(n_inf)]
-            dur = duration[idx]
-            cp = copy[idx]
-            order = _order(cp, start[idx], idx)
-            cps, d, rr = cp[order], dur[order], np.maximum(r[order], 0)
-            first = np.flatnonzero(np.diff(cps, prepend=-1) != 0)
-            st = np.empty(len(order), dtype=np.int64)
-            for a, b in zip(first, np.append(first[1:], len(order)), strict=True):
-                before = np.cumsum(d[a:b]) - d[a:b]  # start_k = max(ready_k, end_{k-1}) as a prefix max
-                st[a:b] = before + np.maximum.accumulate(rr[a:b] - before)
-            out = np.empty(len(order), dtype=np.int64)
-            out[order] = st
-            st_start[idx] = out
-            return np.split(out + dur, np.cumsum([len(g) for g in groups])[:-1])
+def _self_timed_run(plan: _Plan, req: np.ndarray) -> tuple[int, np.ndarray]:
+    """Each copy runs its jobs in the scheduled order as soon as their inputs are ready: latency and starts."""
+    s, duration = plan.schedule, plan.duration
+    copy, start, end = s.copy, s.start, s.end
+    n_inf, n_layers = s.inferences, len(plan.workload.layers)
+    st_start = np.zeros(len(s), dtype=np.int64)
 
-        # shortcut: run every copy on the requirements of the scheduled ends first. If that reproduces every
-        # start and the scheduled ends are the true ones, the self-timed run is the schedule (by induction over
-        # the layers in graph order, each layer's requirements come from its producers' ends, which agree), as
-        # for every ASAP schedule; otherwise the full self-timed pass
-        for li in range(n_layers):
-            chain(li, [req[plan.jobs[k][li].idx] for k in range(n_inf)])
-        if not (np.array_equal(st_start, start) and np.array_equal(end, start + duration)):
-            _run(plan, chain)
-        st_end = st_start + duration
-        st_latency = int(st_end.max()) if len(st_end) else 0
+    def chain(li: int, rs: list) -> list:
+        """All inferences' jobs of layer li, each copy's in the scheduled order."""
+        groups = [plan.jobs[k][li].idx for k in range(n_inf)]
+        idx = np.concatenate(groups)
+        r = np.concatenate(rs)
+        if not len(idx):
+            return [np.zeros(0, dtype=np.int64) for _ in range(n_inf)]
+        dur = duration[idx]
+        cp = copy[idx]
+        order = _order(cp, start[idx], idx)
+        cps, d, rr = cp[order], dur[order], np.maximum(r[order], 0)
+        first = np.flatnonzero(np.diff(cps, prepend=-1) != 0)
+        st = np.empty(len(order), dtype=np.int64)
+        for a, b in zip(first, np.append(first[1:], len(order)), strict=True):
+            before = np.cumsum(d[a:b]) - d[a:b]  # start_k = max(ready_k, end_{k-1}) as a prefix max
+            st[a:b] = before + np.maximum.accumulate(rr[a:b] - before)
+        out = np.empty(len(order), dtype=np.int64)
+        out[order] = st
+        st_start[idx] = out
+        return np.split(out + dur, np.cumsum([len(g) for g in groups])[:-1])
 
+    # shortcut: run every copy on the requirements of the scheduled ends first. If that reproduces every
+    # start and the scheduled ends are the true ones, the self-timed run is the schedule (by induction over
+    # the layers in graph order, each layer's requirements come from its producers' ends, which agree), as
+    # for every ASAP schedule; otherwise the full self-timed pass
+    for li in range(n_layers):
+        chain(li, [req[plan.jobs[k][li].idx] for k in range(n_inf)])
+    if not (np.array_equal(st_start, start) and np.array_equal(end, start + duration)):
+        _run(plan, chain)
+    st_end = st_start + duration
+    return (int(st_end.max()) if len(st_end) else 0), st_start
+
+
+def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True, max_reports: int = 20) -> SimResult:
+    """Check `schedule` against `workload` on its hardware and mapping, measure it, and run it self-timed.
+
+    A schedule of another model (fingerprint or layer count) is an InputError; every other fault is a
+    Violation in the result (at most `max_reports` reported per kind, all counted).
+    """
+    _check_input(workload, schedule)
+    s = schedule.with_jobs(**{c: np.asarray(getattr(schedule, c), dtype=np.int64) for c in STREAM_COLUMNS})
+    hw = s.hardware
+    rep = _Report(max_reports)
+    xb, homes = _check_mapping(workload, hw, s, rep)
+    good = _check_jobs(hw, workload, s, tuple(s.mapping.copies), rep)
+    plan = _plan(workload, s, homes, good)
+    _check_coverage(plan, rep)
+    _check_overlap(plan, good, rep)
+    req, ends, tiles = _check_dependencies(plan, good, rep)
+    peak = _buffers(plan, ends, tiles, rep)
+    meas = _measure(plan, xb, good)
+    st_latency, st_start = _self_timed_run(plan, req) if self_timed and not rep.counts["job"] else (None, None)
     traffic = _noc_traffic(plan) if hw.link_bytes_per_cycle > 0 or hw.energy_noc_pj > 0 else None
-    parts = (energy_parts(hw, _activity(plan, xb, latency, traffic or 0)) if has_energy(hw)
+    parts = (energy_parts(hw, _activity(plan, xb, meas.latency, traffic or 0)) if has_energy(hw)
              else dict.fromkeys(PARTS, 0.0))
-
     violations, counts = rep.result()
     return SimResult(
         valid=not violations and not counts,
         violations=violations,
         violation_counts=counts,
-        latency=latency,
-        utilization=util,
-        utilization_mapped=util_m,
-        busy_crossbar_cycles=busy,
-        layer_start=tuple(int(x) for x in lstart),
-        layer_end=tuple(int(x) for x in lend),
-        copy_busy=tuple(copy_busy),
+        latency=meas.latency,
+        utilization=meas.utilization,
+        utilization_mapped=meas.utilization_mapped,
+        busy_crossbar_cycles=meas.busy,
+        layer_start=meas.layer_start,
+        layer_end=meas.layer_end,
+        copy_busy=meas.copy_busy,
         peak_buffer=peak,
         self_timed_latency=st_latency,
         self_timed_start=st_start,
