@@ -4,6 +4,7 @@
     python bench/bench.py --model resnet18 --extra-pes 256 --cpsat-time 30
     python bench/bench.py --hw isaac-like --extra-pes 64 --no-cpsat   # + optimized placement, NoC traffic, energy
     python bench/bench.py --stream-only      # only the stream part: 1 vs 8 inferences (+64 PEs, CLSA-CIM)
+    python bench/bench.py --memory        # cimopt.memory's estimate vs the measured peak, model by model
 
 First, the model import in fresh processes: cold (workload cache off, so onnx is imported and the model parsed)
 and warm (a cache hit, which never imports onnx). Then each stage is timed with time.perf_counter (the cache off:
@@ -122,6 +123,35 @@ def stream_ratios(model: str, extra: int, sets: str, n: int) -> None:
     print(f"{f'{n} vs 1 inference':<42} schedule+simulate CPU {sched_sim(sn, 1) / sched_sim(s1, 1):.2f}x "
           f"(wall {sched_sim(sn, 0) / sched_sim(s1, 0):.2f}x), whole run CPU {whole(sn, 1) / whole(s1, 1):.2f}x "
           f"(wall {whole(sn, 0) / whole(s1, 0):.2f}x), peak RSS {float(rn) / float(r1):.2f}x")
+_MEMORY_CHILD = """
+import resource, sys
+from cimopt import api, memory
+from cimopt.builder import conv_chain
+spec, sets = sys.argv[1], sys.argv[2]
+w = conv_chain(3, 16, int(spec[5:]), 3) if spec.startswith("chain") else api.load_model(spec)
+rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+est = memory.estimate(w, api.load_hardware(), sets)
+r0 = rss()
+p = api.prepare(w, sets=sets)
+api.record(p, api.run(p, "clsa"))
+print(est.bytes, rss() - r0, est.counts.sets, est.counts.dependencies, len(p.sets.src))
+"""
+
+
+def memory_estimates() -> None:
+    """cimopt.memory's estimate of a run (sets, dependencies, CLSA-CIM, simulation, layer-by-layer references)
+    next to the max RSS it adds in a fresh process."""
+    root = Path(__file__).resolve().parent.parent
+    cases = [("tiny-yolov3", "pixel"), ("tiny-yolov3", "block:2x2"), ("tiny-yolov3", "row"), ("vgg16", "pixel"),
+             ("resnet50", "pixel"), ("mobilenetv2", "pixel"), ("chain600", "pixel"), ("chain1200", "row")]
+    print(f"{'model':<12} {'sets':<10} {'sets':>10} {'deps (est = built)':>22} {'estimate':>10} {'measured':>10}  ratio")
+    for model, sets in cases:
+        env = dict(os.environ, PYTHONPATH=str(root))
+        out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, model, sets], env=env, cwd=root, check=True,
+                             capture_output=True, text=True).stdout.split()
+        est, used, n, deps, built = (int(x) for x in out)
+        print(f"{model:<12} {sets:<10} {n:>10,} {f'{deps:,} = {built:,}':>22} {est / 2**20:>7.0f} MiB "
+              f"{used / 2**20:>6.0f} MiB  {est / max(used, 1):.2f}")
 
 
 def main() -> None:
@@ -135,7 +165,11 @@ def main() -> None:
     ap.add_argument("--stream", type=int, default=8, help="inferences of the stream part (0: skip it)")
     ap.add_argument("--stream-extra-pes", type=int, default=64)
     ap.add_argument("--stream-only", action="store_true")
+    ap.add_argument("--memory", action="store_true", help="only the memory estimate vs measured table")
     args = ap.parse_args()
+    if args.memory:
+        memory_estimates()
+        return
     if args.stream > 1:
         stream_ratios(args.model, args.stream_extra_pes, args.sets, args.stream)
     if args.stream_only:

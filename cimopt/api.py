@@ -11,6 +11,7 @@ The CLI is a thin layer over these functions; the schedulers are listed in `cimo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from cimopt.errors import InputError
 from cimopt.hardware import load_hardware
@@ -46,6 +47,23 @@ class Run:
     sim: SimResult
     status: str = "HEURISTIC"
     solve: SolveFacts | None = None
+
+
+def load_schedule_model(sched: Schedule, model: str | Path | None = None) -> Workload:
+    """The workload a saved schedule was made for: `model` (`--model`) if given, else the model the schedule
+    names; if that path does not resolve from here, the error says how to point at the model."""
+    if model is not None:
+        return load_model(model)
+    try:
+        return load_model(sched.model)
+    except InputError as exc:
+        from cimopt.zoo import zoo_name
+
+        if zoo_name(sched.model) is not None:
+            raise
+        where = "" if Path(sched.model).is_absolute() else ", relative to where the schedule was made"
+        raise InputError(f"{exc}; the schedule names its model by the path {sched.model!r}{where}: give the model "
+                         "with --model PATH") from None
 
 
 def simulate_schedule(problem_or_workload: Problem | Workload, schedule: Schedule) -> SimResult:
@@ -104,7 +122,8 @@ class Comparison:
                 "duplication": self.records[0].duplication if self.records else p.mapping.strategy,
                 "pes": p.budget.pes, "sets": p.sets.num_sets, "bound_cycles": self.bound_cycles,
                 "bound_rule": self.bound_rule, "optimum_proven": self.optimum_proven,
-                "lower_bounds": self.lower_bounds, "results": [r.to_json() for r in self.records]}
+                "lower_bounds": self.lower_bounds, "interrupted": any(r.interrupted for r in self.records),
+                "results": [r.to_json() for r in self.records]}
 
 
 def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time_limit: float = 20.0,

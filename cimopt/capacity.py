@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, replace
 
 from cimopt.errors import InputError
-from cimopt.hardware import Hardware
+from cimopt.hardware import FIELDS, Hardware
 from cimopt.problem import Problem
 
 UNLIMITED_WORDS = ("inf", "unlimited", "none")
@@ -34,6 +34,9 @@ def parse_capacity(text: str, hw: Hardware, flag: str = "--buffer") -> int | Non
         value = value * 8 // hw.bits
     if value <= 0:
         raise InputError(f"{flag}: {text!r} is {value} elements per tile; a buffer needs at least 1 (or inf)")
+    high = next(f.high for f in FIELDS if f.attr == "buffer_elements")
+    if value > high:
+        raise InputError(f"{flag}: {text!r} is {value:,} elements per tile, more than {high:,} (use inf for unlimited)")
     return value
 
 

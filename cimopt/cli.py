@@ -7,20 +7,20 @@ import json
 import sys
 from collections.abc import Sequence
 
-from cimopt import api
+from cimopt import api, arguments
 from cimopt.errors import InputError
 from cimopt.experiments.sweep import parse_names
 from cimopt.record import RunRecord
-from cimopt.report import table, workload_summary, workload_text
+from cimopt.report import table, violations_text, workload_summary, workload_text
 from cimopt.schedulers import registry
 from cimopt.stream import StreamMetrics, stream_metrics
 
 
 def _budget_args(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--pes", type=int, help="chip size in PEs (crossbars)")
-    g.add_argument("--tiles", type=int, help="chip size in tiles")
-    g.add_argument("--extra-pes", type=int, help="PEs beyond the model's minimum")
+    g.add_argument("--pes", type=arguments.positive_int, help="chip size in PEs (crossbars)")
+    g.add_argument("--tiles", type=arguments.positive_int, help="chip size in tiles")
+    g.add_argument("--extra-pes", type=arguments.count, help="PEs beyond the model's minimum")
 
 
 def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
@@ -33,9 +33,9 @@ def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
                    f"(default: {sets_default})")
     p.add_argument("--buffer", metavar="SIZE", help="tile buffer capacity, overriding buffer.elements_per_tile: "
                    "elements (65536, 64k = 65536) or bytes with a unit (64KB, via chip.bits per element), or inf")
-    p.add_argument("--inferences", type=int, default=1, metavar="N",
+    p.add_argument("--inferences", type=arguments.positive_int, default=1, metavar="N",
                    help="schedule a stream of N inferences sharing the copies (default: 1)")
-    p.add_argument("--arrival-interval", type=int, default=0, metavar="C",
+    p.add_argument("--arrival-interval", type=arguments.cycles, default=0, metavar="C",
                    help="input k of the stream is available at cycle k * C (default: 0, all at once)")
     p.add_argument("--placement", default="sequential", choices=("sequential", "optimized"),
                    help="copies on tiles: sequential (in layer order) | optimized (least NoC bytes x hops); "
@@ -44,19 +44,26 @@ def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
 
 
 def _solver_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--time-limit", type=float, default=20.0,
+    p.add_argument("--time-limit", type=arguments.seconds, default=20.0,
                    help="CP-SAT time limit in CP-SAT deterministic seconds, about 1.5-3 s of wall time each on two "
                    "cores, so results repeat exactly (default: 20)")
     p.add_argument("--nondeterministic", action="store_true",
                    help="wall-clock time limit and CP-SAT's default parallel portfolio: often better schedules "
                    "per second and less memory, but not reproducible")
-    p.add_argument("--workers", type=int, default=2, help="CP-SAT workers (default: 2)")
-    p.add_argument("--seed", type=int, default=0, help="CP-SAT random seed (default: 0)")
+    p.add_argument("--workers", type=arguments.positive_int, default=2, help="CP-SAT workers (default: 2)")
+    p.add_argument("--seed", type=arguments.seed, default=0, help="CP-SAT random seed (default: 0)")
     p.add_argument("--joint", action="store_true", help="CP-SAT chooses the copies per layer under the budget")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are InputErrors: one line, exit 2, like every other bad input."""
+
+    def error(self, message: str):
+        raise InputError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cimopt", description=__doc__)
+    parser = _Parser(prog="cimopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("inspect", help="MVM layers, crossbars and MACs of a model")
@@ -134,13 +141,6 @@ def _self_timed(latency: int | None) -> str:
     return "" if latency is None else f" (self-timed {latency:,})"
 
 
-def _violations_text(sim) -> str:
-    lines = [f"INVALID: {sum(sim.violation_counts.values())} violation(s): "
-             + ", ".join(f"{k} {n}" for k, n in sorted(sim.violation_counts.items()) if n)]
-    lines += [f"  {v.kind}: {v.message}" for v in sim.violations]
-    return "\n".join(lines)
-
-
 def stream_text(r: RunRecord | StreamMetrics, width: int = 16) -> list[str]:
     """The stream lines of `schedule` and `simulate` (none for a single inference), labels `width` wide."""
     if r.inferences == 1 and not r.arrival_interval:
@@ -183,7 +183,7 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
     lines += stream_text(r)
     if r.solve_seconds is not None:
         lines.append(f"  solver        {r.status}, bound {r.bound_cycles:,}, gap {r.optimality_gap or 0:.2%}, "
-                     f"{r.solve_seconds:.1f} s")
+                     f"{r.solve_seconds:.1f} s" + (f": {r.solver_note}" if r.solver_note else ""))
     cap = "unlimited" if r.buffer_elements is None else f"{r.buffer_elements:,} per tile"
     lines.append(f"  buffer        peak {r.peak_buffer_elements:,} elements on one tile (capacity {cap})")
     if r.energy_pj:
@@ -197,6 +197,8 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
+    if args.out:
+        arguments.check_output_file(args.out, "--out")
     problem = _prepare(args)
     if args.min_buffer:
         return _min_buffer(problem, args.json)
@@ -210,8 +212,16 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     else:
         print(schedule_text(rec, args.out))
         if not rec.valid:
-            print(_violations_text(run.sim))
-    return 0 if rec.valid else 1
+            print(violations_text(run.sim))
+    return _exit_code([rec.valid], [rec.interrupted])
+
+
+def _exit_code(valid: list, interrupted: list) -> int:
+    """130 after Ctrl-C (the best results so far were printed), 1 if the simulator rejected a schedule, else 0."""
+    if any(interrupted):
+        print("cimopt: interrupted: the results above are the best found so far", file=sys.stderr)
+        return 130
+    return 0 if all(valid) else 1
 
 
 def _min_buffer(problem: api.Problem, as_json: bool) -> int:
@@ -241,7 +251,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from cimopt.schedule import Schedule
 
     sched = Schedule.load(args.schedule)
-    workload = api.load_model(args.model or sched.model)
+    workload = api.load_schedule_model(sched, args.model)
     sim = api.simulate_schedule(workload, sched)
     st = stream_metrics(workload, sched)
     if args.json:
@@ -266,7 +276,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(f"  energy      {energy_text(sim.energy_pj, sim.energy)}")
         if sim.noc_byte_hops is not None:
             print(f"  NoC traffic {sim.noc_byte_hops:,} bytes x hops")
-        print("  valid       yes" if sim.valid else _violations_text(sim))
+        print("  valid       yes" if sim.valid else violations_text(sim))
     return 0 if sim.valid else 1
 
 
@@ -308,7 +318,8 @@ def compare_text(c: dict) -> str:
     if why:
         tab += "\n\n" + "\n".join(why)
     proof = "it is the optimum, proven" if c["optimum_proven"] else "the optimum is not proven"
-    return (f"{head}\n\n{tab}\n\nlower bound {c['bound_cycles']:,} cycles ({c['bound_rule']}): {proof}\n"
+    notes = "".join(f"{r['scheduler']}: {r['solver_note']}\n" for r in c["results"] if r.get("solver_note"))
+    return (f"{head}\n\n{tab}\n\n{notes}lower bound {c['bound_cycles']:,} cycles ({c['bound_rule']}): {proof}\n"
             "gap = latency / lower bound - 1 (the schedule is at most this far above the optimum); "
             "speedup over layer-by-layer with the same duplication")
 
@@ -320,13 +331,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
                     joint=args.joint, deterministic=not args.nondeterministic,
                     progress=_progress(args.quiet or args.json)).to_json()
     print(json.dumps(c, indent=1) if args.json else compare_text(c))
-    return 0 if all(r["valid"] for r in c["results"]) else 1
+    return _exit_code([r["valid"] for r in c["results"]], [r.get("interrupted") for r in c["results"]])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         return args.func(args)
     except InputError as exc:
         print(f"cimopt: error: {exc}", file=sys.stderr)

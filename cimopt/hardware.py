@@ -14,7 +14,7 @@ File format (all sections optional except [crossbar] and [chip].pes_per_tile):
     pes_per_tile = 16
     tiles = 64               # optional: without it the chip is sized by the budget (--pes/--tiles/--extra-pes)
     bits = 16                # optional: bits per activation element (default 8): NoC bytes, NoC energy
-    [gpeu]                   # cycles per output element, by operation kind (see workload GpeuOp.kind)
+    [gpeu]                   # cycles per output element, by operation kind (workload.GPEU_KINDS; others: error)
     default = 0
     pool = 0
     [noc]
@@ -129,116 +129,190 @@ class Hardware:
         return abs(tile_a // cols - tile_b // cols) + abs(tile_a % cols - tile_b % cols)
 
 
-def _positive(value: object, where: str, *, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{where}: expected an integer, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise InputError(f"{where}: must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+@dataclass(frozen=True)
+class HardwareField:
+    """One number of the hardware file: where it lives in the TOML (`section.key`), which `Hardware` attribute
+    it fills, its type and range, and its value when absent (`required` fields have none)."""
+
+    attr: str
+    section: str
+    key: str
+    low: float = 1  # inclusive (exclusive with `above`)
+    high: float = 10**6
+    required: bool = False
+    default: float | None = None
+    number: type = int  # int: an integer (96.5 is an error, not 96); float: any finite number
+    above: bool = False  # the value must be > low
+    zero_is_none: bool = False  # 0 in the file means "unlimited" (None in Hardware)
+
+
+MAX_TILES = 2**20  # the simulator and the mesh keep per-tile arrays
+MAX_PJ = 1e15
+
+#: The numeric fields, one line each; `high` keeps every array they size, and every cycle count they add up to,
+#: far inside int64. A new field is one more line here plus its attribute on `Hardware`.
+FIELDS = (
+    HardwareField("xbar_rows", "crossbar", "rows", required=True, high=2**20),
+    HardwareField("xbar_cols", "crossbar", "cols", required=True, high=2**20),
+    HardwareField("mvm_cycles", "crossbar", "mvm_cycles", required=True, high=10**6),
+    HardwareField("cell_bits", "crossbar", "cell_bits", high=64, default=1),
+    HardwareField("weight_bits", "crossbar", "weight_bits", high=64, default=1),
+    HardwareField("mvm_ns", "crossbar", "mvm_ns", low=0, above=True, high=1e12, number=float),
+    HardwareField("pes_per_tile", "chip", "pes_per_tile", required=True, high=2**16),
+    HardwareField("tiles", "chip", "tiles", high=MAX_TILES),
+    HardwareField("bits", "chip", "bits", high=64, default=8),
+    HardwareField("noc_hop_cycles", "noc", "hop_cycles", low=0, default=0),
+    HardwareField("link_bytes_per_cycle", "noc", "link_bytes_per_cycle", low=0, high=2**30, default=0),
+    HardwareField("buffer_elements", "buffer", "elements_per_tile", low=0, high=2**40, zero_is_none=True),
+    HardwareField("energy_mvm_pj", "energy", "mvm_pj", low=0, high=MAX_PJ, default=0.0, number=float),
+    HardwareField("energy_buffer_pj", "energy", "buffer_pj", low=0, high=MAX_PJ, default=0.0, number=float),
+    HardwareField("energy_noc_pj", "energy", "noc_pj", low=0, high=MAX_PJ, default=0.0, number=float),
+    HardwareField("energy_static_pj", "energy", "static_pj", low=0, high=MAX_PJ, default=0.0, number=float),
+)
+#: Tables of cost per GPEU operation kind: (TOML section, Hardware attribute, number type, unit).
+KIND_TABLES = (("gpeu", "gpeu_cycles", int, "cycles per output element"),
+               ("energy.gpeu", "energy_gpeu_pj", float, "pJ per output element"))
+SECTIONS = ("crossbar", "chip", "gpeu", "noc", "buffer", "energy")  # `name` and `description` are top-level
+OTHER_KEYS = {"noc": ("mesh",), "energy": ("gpeu",)}  # table fields that are not plain numbers
+GPEU_HIGH = 10**6  # cycles per output element
+MESH_HIGH = 2**20
+
+
+def _number(value: object, where: str, f: HardwareField | None = None, *, low: float = 0, high: float = GPEU_HIGH,
+            number: type = int, above: bool = False) -> int | float:
+    """`value` checked as `f` says (or as the keywords say): no bools, an integer where one belongs (96.5 is
+    not 96), finite, inside the range; else an InputError naming `where`."""
+    if f is not None:
+        low, high, number, above = f.low, f.high, f.number, f.above
+    ok = int if number is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok):
+        raise InputError(f"{where}: expected {'an integer' if number is int else 'a number'}, got {value!r}")
+    if (number is float and not math.isfinite(value)) or value < low or (above and value == low):
+        sign = "> 0" if (low == 1 and number is int) or (above and low == 0) else f"{'>' if above else '>='} {low:g}"
+        what = "a finite number " if number is float else ""
+        raise InputError(f"{where}: must be {what}{sign}, got {value}")
+    if value > high:
+        raise InputError(f"{where}: must be at most {high:,}, got {value}")
+    return value if number is int else float(value)
+
+
+def gpeu_kinds() -> tuple[str, ...]:
+    """The keys a [gpeu] table may have: every GPEU operation kind, and `default` for the others."""
+    from cimopt.workload import GPEU_KINDS
+
+    return ("default", *GPEU_KINDS)
+
+
+def _kind_costs(items: list[tuple[object, object]], where: str, number: type) -> tuple:
+    """(kind, cost) pairs with known kinds (a typo such as `poool` is an error listing them), sorted."""
+    known = gpeu_kinds()
+    out = []
+    for kind, cost in items:
+        if kind not in known:
+            raise InputError(f"{where}: unknown GPEU kind {kind!r} (known: {', '.join(known)})")
+        out.append((kind, _number(cost, f"{where}.{kind}", number=number, high=GPEU_HIGH if number is int else MAX_PJ)))
+    return tuple(sorted(out))
+
+
+def _mesh(m: object, where: str, tiles: int | None) -> tuple[int, int] | None:
+    if m is None:
+        return None
+    if not (isinstance(m, (list, tuple)) and len(m) == 2):
+        raise InputError(f"{where}: must be [rows, cols], got {m!r}")
+    mesh = (_number(m[0], f"{where}[0]", low=1, high=MESH_HIGH), _number(m[1], f"{where}[1]", low=1, high=MESH_HIGH))
+    if tiles is not None and mesh[0] * mesh[1] < tiles:
+        raise InputError(f"{where} {mesh[0]}x{mesh[1]} holds fewer than chip.tiles={tiles}")
+    return mesh
+
+
+def _name(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise InputError(f"{where}: must be a non-empty string, got {value!r}")
     return value
 
 
-def _energy(value: object, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"{where}: expected a number of picojoules, got {value!r}")
-    if not value >= 0 or value == float("inf"):
-        raise InputError(f"{where}: must be a finite number >= 0, got {value}")
-    return float(value)
-
-
-ENERGY_FIELDS = {"mvm_pj": "energy_mvm_pj", "buffer_pj": "energy_buffer_pj", "noc_pj": "energy_noc_pj",
-                 "static_pj": "energy_static_pj"}
-
-
-def _parse_energy(sec: dict, source: str) -> dict:
-    """The [energy] section as Hardware keyword arguments (all optional; absent = 0 pJ)."""
-    out: dict = {}
-    for key, value in sec.items():
-        if key == "gpeu":
-            if not isinstance(value, dict):
-                raise InputError(f"{source}: [energy.gpeu] must be a table")
-            gpeu = tuple(sorted((k, _energy(v, f"{source}: field energy.gpeu.{k}")) for k, v in value.items()))
-            out["energy_gpeu_pj"] = gpeu if any(v for _, v in gpeu) else ()  # all zero = absent
-        elif key in ENERGY_FIELDS:
-            out[ENERGY_FIELDS[key]] = _energy(value, f"{source}: field energy.{key}")
-        else:
-            known = ", ".join(sorted([*ENERGY_FIELDS, "gpeu"]))
-            raise InputError(f"{source}: unknown field energy.{key} (known: {known})")
-    return out
+def _hardware(values: dict, name: str, gpeu: tuple, energy_gpeu: tuple, mesh, source: str,
+              where: str) -> Hardware:
+    """The Hardware once every value is checked, after the rules that tie fields together."""
+    given = {k for k in ("cell_bits", "weight_bits") if values.get(k) is not None}
+    if len(given) == 1:
+        raise InputError(f"{where}: fields crossbar.cell_bits and crossbar.weight_bits go together (give both)")
+    kw = {f.attr: (f.default if values.get(f.attr) is None else values[f.attr]) for f in FIELDS}
+    return Hardware(name=name, gpeu_cycles=gpeu, energy_gpeu_pj=energy_gpeu if any(v for _, v in energy_gpeu) else (),
+                    mesh=mesh, source=source, **kw)
 
 
 def parse_hardware(data: dict, source: str = "<dict>") -> Hardware:
-    """Validate a parsed hardware description; errors name `source` and the field."""
-
-    def section(name: str, required: bool = False) -> dict:
-        if name not in data:
-            if required:
-                raise InputError(f"{source}: missing section [{name}]")
-            return {}
-        if not isinstance(data[name], dict):
-            raise InputError(f"{source}: [{name}] must be a table")
-        return data[name]
-
-    def need(sec: dict, sname: str, key: str, **kw) -> int:
-        if key not in sec:
-            raise InputError(f"{source}: missing field {sname}.{key}")
-        return _positive(sec[key], f"{source}: field {sname}.{key}", **kw)
-
-    known = {"name", "crossbar", "chip", "gpeu", "noc", "buffer", "energy", "description"}
+    """Validate a parsed hardware TOML file (see the module docstring); errors name `source` and the field."""
+    known = {"name", "description", *SECTIONS}
     unknown = sorted(set(data) - known)
     if unknown:
         raise InputError(f"{source}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
-    xb = section("crossbar", required=True)
-    chip = section("chip", required=True)
-    gpeu = section("gpeu")
-    noc = section("noc")
-    buf = section("buffer")
-    energy = _parse_energy(section("energy"), source)
-    for sname, sec, keys in (("crossbar", xb, {"rows", "cols", "mvm_cycles", "cell_bits", "weight_bits", "mvm_ns"}),
-                             ("chip", chip, {"pes_per_tile", "tiles", "bits"}),
-                             ("noc", noc, {"hop_cycles", "mesh", "link_bytes_per_cycle"}),
-                             ("buffer", buf, {"elements_per_tile"})):
+    tables: dict[str, dict] = {}
+    for sname in SECTIONS:
+        sec = data.get(sname, {})
+        if not isinstance(sec, dict):
+            raise InputError(f"{source}: [{sname}] must be a table")
+        tables[sname] = sec
+    for sname in dict.fromkeys(f.section for f in FIELDS if f.required):
+        if sname not in data:
+            raise InputError(f"{source}: missing section [{sname}]")
+    for sname, sec in tables.items():
+        if sname == "gpeu":
+            continue
+        keys = {f.key for f in FIELDS if f.section == sname} | set(OTHER_KEYS.get(sname, ()))
         for key in sec:
             if key not in keys:
                 raise InputError(f"{source}: unknown field {sname}.{key} (known: {', '.join(sorted(keys))})")
-    tiles = need(chip, "chip", "tiles") if "tiles" in chip else None
-    mesh = None
-    if "mesh" in noc:
-        m = noc["mesh"]
-        if not (isinstance(m, list) and len(m) == 2):
-            raise InputError(f"{source}: field noc.mesh must be [rows, cols], got {m!r}")
-        mesh = (_positive(m[0], f"{source}: field noc.mesh[0]"), _positive(m[1], f"{source}: field noc.mesh[1]"))
-        if tiles is not None and mesh[0] * mesh[1] < tiles:
-            raise InputError(f"{source}: field noc.mesh {mesh[0]}x{mesh[1]} holds fewer than chip.tiles={tiles}")
-    buffer = need(buf, "buffer", "elements_per_tile", allow_zero=True) if "elements_per_tile" in buf else 0
-    if ("cell_bits" in xb) != ("weight_bits" in xb):
-        raise InputError(f"{source}: fields crossbar.cell_bits and crossbar.weight_bits go together (give both)")
-    precision = {k: need(xb, "crossbar", k) for k in ("cell_bits", "weight_bits") if k in xb}
-    if "bits" in chip:
-        precision["bits"] = need(chip, "chip", "bits")
-    if "link_bytes_per_cycle" in noc:
-        precision["link_bytes_per_cycle"] = need(noc, "noc", "link_bytes_per_cycle", allow_zero=True)
-    mvm_ns = xb.get("mvm_ns")
-    if mvm_ns is not None and (isinstance(mvm_ns, bool) or not isinstance(mvm_ns, (int, float)) or not mvm_ns > 0):
-        raise InputError(f"{source}: field crossbar.mvm_ns: must be a number > 0 (nanoseconds), got {mvm_ns!r}")
-    name = data.get("name", Path(source).stem)
-    if not isinstance(name, str):
-        raise InputError(f"{source}: field name must be a string")
-    return Hardware(
-        name=name,
-        xbar_rows=need(xb, "crossbar", "rows"),
-        xbar_cols=need(xb, "crossbar", "cols"),
-        mvm_cycles=need(xb, "crossbar", "mvm_cycles"),
-        pes_per_tile=need(chip, "chip", "pes_per_tile"),
-        tiles=tiles,
-        gpeu_cycles=tuple(sorted((k, _positive(v, f"{source}: field gpeu.{k}", allow_zero=True)) for k, v in gpeu.items())),
-        noc_hop_cycles=need(noc, "noc", "hop_cycles", allow_zero=True) if "hop_cycles" in noc else 0,
-        mesh=mesh,
-        buffer_elements=buffer or None,
-        mvm_ns=None if mvm_ns is None else float(mvm_ns),
-        source=source,
-        **precision,
-        **energy,
-    )
+    values: dict[str, float | None] = {}
+    for f in FIELDS:
+        sec = tables[f.section]
+        if f.key not in sec:
+            if f.required:
+                raise InputError(f"{source}: missing field {f.section}.{f.key}")
+            continue
+        v = _number(sec[f.key], f"{source}: field {f.section}.{f.key}", f)
+        values[f.attr] = None if f.zero_is_none and v == 0 else v
+    egpeu = tables["energy"].get("gpeu", {})
+    if not isinstance(egpeu, dict):
+        raise InputError(f"{source}: [energy.gpeu] must be a table")
+    kinds = {}
+    for sname, attr, number, _ in KIND_TABLES:
+        sec = tables["gpeu"] if sname == "gpeu" else egpeu
+        kinds[attr] = _kind_costs(list(sec.items()), f"{source}: field {sname}", number)
+    return _hardware(values, _name(data.get("name", Path(source).stem or "hardware"), f"{source}: field name"),
+                     kinds["gpeu_cycles"], kinds["energy_gpeu_pj"],
+                     _mesh(tables["noc"].get("mesh"), f"{source}: field noc.mesh", values.get("tiles")), source, source)
+
+
+def hardware_from_json(d: object, source: str) -> Hardware:
+    """A `Hardware` from its `asdict` form (as saved in a schedule), validated by the same table as a TOML
+    file; errors name `source` and `hardware.<attribute>`. Absent optional fields take their defaults."""
+    if not isinstance(d, dict):
+        raise InputError(f"{source}: field hardware must be an object, got {type(d).__name__}")
+    attrs = {f.attr: f for f in FIELDS}
+    pairs = [attr for _, attr, _, _ in KIND_TABLES]
+    known = {"name", "mesh", *pairs, *attrs}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise InputError(f"{source}: unknown field hardware.{unknown[0]} (known: {', '.join(sorted(known))})")
+    values: dict[str, float | None] = {}
+    for attr, f in attrs.items():
+        if d.get(attr) is None:
+            if f.required:
+                raise InputError(f"{source}: missing field hardware.{attr}")
+            continue
+        v = _number(d[attr], f"{source}: field hardware.{attr}", f)
+        values[attr] = None if f.zero_is_none and v == 0 else v
+    kinds = {}
+    for _, attr, number, _ in KIND_TABLES:
+        p = d.get(attr, [])
+        if not isinstance(p, list) or not all(isinstance(x, list) and len(x) == 2 for x in p):
+            raise InputError(f"{source}: field hardware.{attr} must be a list of [kind, cost] pairs")
+        kinds[attr] = _kind_costs([tuple(x) for x in p], f"{source}: field hardware.{attr}", number)
+    return _hardware(values, _name(d.get("name", "hardware"), f"{source}: field hardware.name"),
+                     kinds["gpeu_cycles"], kinds["energy_gpeu_pj"],
+                     _mesh(d.get("mesh"), f"{source}: field hardware.mesh", values.get("tiles")), source, source)
 
 
 def resolve_hardware_path(spec: str | Path | None) -> Path:
@@ -259,9 +333,11 @@ def load_hardware(spec: str | Path | None = None) -> Hardware:
     """Load and validate a hardware TOML file (or a bundled preset name; None = default)."""
     path = resolve_hardware_path(spec)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     return parse_hardware(data, str(path))

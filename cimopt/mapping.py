@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from cimopt.errors import InputError
-from cimopt.hardware import Hardware
+from cimopt.hardware import MAX_TILES, Hardware
 from cimopt.workload import Layer, Workload
 
 
@@ -79,6 +79,9 @@ def resolve_budget(workload: Workload, hw: Hardware, *, pes: int | None = None, 
         budget = Budget(pes, math.ceil(pes / hw.pes_per_tile))
     else:
         budget = Budget(tiles * hw.pes_per_tile, tiles)
+    if budget.tiles > MAX_TILES:
+        raise InputError(f"a chip of {budget.tiles:,} tiles ({budget.pes:,} PEs) is beyond the {MAX_TILES:,} tiles "
+                         "cimopt models")
     if budget.pes < need:
         where = "" if hw.tiles is None or given else f" (chip.tiles = {hw.tiles} in {hw.source})"
         raise InputError(

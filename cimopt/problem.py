@@ -9,6 +9,7 @@ from cimopt.duplication import duplicate
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware, load_hardware
 from cimopt.mapping import Budget, Mapping, resolve_budget
+from cimopt.memory import check_memory
 from cimopt.placement import PLACEMENTS, place
 from cimopt.sets import SetGraph, build_sets
 from cimopt.workload import Workload, require_layers
@@ -57,7 +58,8 @@ def prepare(model: str | Path | Workload = DEFAULT_MODEL, hardware: str | Path |
             sets: str = "pixel", inferences: int = 1, arrival_interval: int = 0,
             placement: str = "sequential") -> Problem:
     """Load model and hardware, size the chip, duplicate weights, cut sets and find dependencies (once: a
-    stream of `inferences` inputs shares them)."""
+    stream of `inferences` inputs shares them). Refused up front, with a coarser granularity that fits, if the
+    run would need more memory than is available (`cimopt.memory`)."""
     check_stream(inferences, arrival_interval)
     if placement not in PLACEMENTS:
         raise InputError(f"unknown placement {placement!r} (choose from {', '.join(PLACEMENTS)})")
@@ -66,6 +68,7 @@ def prepare(model: str | Path | Workload = DEFAULT_MODEL, hardware: str | Path |
     budget = resolve_budget(workload, hw, pes=pes, tiles=tiles, extra_pes=extra_pes)
     mapping = duplicate(workload, hw, budget, dup)
     name = model if isinstance(model, str) else (str(model) if isinstance(model, Path) else workload.name)
+    check_memory(workload, hw, sets, inferences=inferences)
     set_graph = build_sets(workload, hw, sets)
     if placement != "sequential":  # copies on tiles for least NoC traffic (cimopt.placement)
         mapping = place(workload, set_graph, hw, mapping, placement)

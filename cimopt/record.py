@@ -72,6 +72,8 @@ class RunRecord:
     edp: float | None = None  # energy-delay product: energy_pj x latency_cycles (pJ x cycles)
     noc_energy_pj: float | None = None  # the `noc` part of `energy`
     noc_byte_hops: int | None = None  # NoC traffic, bytes x hops (None: the chip models no data volume)
+    solver_note: str = ""  # why the solver did not search, or what stopped it early
+    interrupted: bool = False  # stopped by Ctrl-C: the best schedule so far
     # not in the CSV (not scalars): JSON objects/lists
     copies: tuple[tuple[str, int], ...] = ()  # layer name -> copies
     violation_counts: tuple[tuple[str, int], ...] = ()  # kind -> count
@@ -125,6 +127,7 @@ def record_of(problem, run) -> RunRecord:
         self_timed_latency_cycles=None if sim.self_timed_latency is None else int(sim.self_timed_latency),
         optimality_gap=None if s is None or s.gap is None else float(s.gap),
         bound_rule="" if s is None else s.bound_rule,
+        solver_note="" if s is None else s.note, interrupted=False if s is None else s.interrupted,
         violations=int(sum(sim.violation_counts.values())), bottleneck_layer=bn.layer,
         bottleneck_busy_fraction=float(bn.busy_fraction),
         copies=tuple((lay.name, int(c)) for lay, c in zip(problem.workload.layers, m.copies, strict=True)),

@@ -67,3 +67,11 @@ def workload_text(summary: dict) -> str:
     for w in summary["warnings"]:
         out.append(f"warning: {w}")
     return "\n".join(out)
+
+
+def violations_text(sim) -> str:
+    """The INVALID line of a simulator verdict with its violation counts, then one line per reported violation."""
+    lines = [f"INVALID: {sum(sim.violation_counts.values())} violation(s): "
+             + ", ".join(f"{k} {n}" for k, n in sorted(sim.violation_counts.items()) if n)]
+    lines += [f"  {v.kind}: {v.message}" for v in sim.violations]
+    return "\n".join(lines)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from cimopt.errors import InputError
-from cimopt.hardware import Hardware
-from cimopt.mapping import Mapping
+from cimopt.hardware import Hardware, hardware_from_json
+from cimopt.mapping import Budget, Mapping
 
 FORMAT = "cimopt-schedule"
 VERSION = 1
@@ -25,6 +25,9 @@ OPTIONAL_HARDWARE = ("cell_bits", "weight_bits", "bits", "link_bytes_per_cycle",
                      "energy_noc_pj", "energy_static_pj", "energy_gpeu_pj", "mvm_ns")
 JOB_COLUMNS = ("layer", "set", "copy", "start", "end", "y0", "y1", "x0", "x1")
 STREAM_COLUMNS = JOB_COLUMNS + ("inference",)  # every job column, the stream's one included
+MAX_JOB_VALUE = 2**53  # cycles and pixel indices; far beyond any schedule, and sums of two never overflow int64
+MAX_MAPPING_VALUE = 2**31  # PEs, tiles, copies, crossbars
+
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,41 +106,142 @@ class Schedule:
         return d
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), separators=(",", ":")))
+        try:
+            Path(path).write_text(json.dumps(self.to_json(), separators=(",", ":")))
+        except OSError as exc:
+            raise InputError(f"{path}: cannot write the schedule: {exc.strerror or exc}") from None
 
     @staticmethod
     def from_json(d: dict, source: str = "<json>") -> Schedule:
+        """A schedule from its JSON form; every field is checked for type and range first (an InputError
+        naming `source` and the field). Whether the jobs obey the model's rules is the simulator's verdict."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise InputError(f"{source}: not a cimopt schedule (no \"format\": \"{FORMAT}\")")
-        if d.get("version") != VERSION:
+        if type(d.get("version")) is not int or d["version"] != VERSION:
             raise InputError(f"{source}: schedule format version {d.get('version')!r}, this cimopt reads {VERSION}")
+        from cimopt.schedulers.registry import NAMES as SCHEDULERS
+        from cimopt.sets import Granularity
+
+        known = {"format", "version", "scheduler", "model", "fingerprint", "granularity", "hardware", "mapping",
+                 "info", "jobs", "inferences", "arrival_interval"}
+        if unknown := sorted(set(d) - known):
+            raise InputError(f"{source}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        scheduler = _text(d, "scheduler", source)
+        if scheduler not in SCHEDULERS:
+            raise InputError(f"{source}: field scheduler: unknown scheduler {scheduler!r} "
+                             f"(known: {', '.join(SCHEDULERS)})")
         try:
-            hwd = dict(d["hardware"])
-            hwd["gpeu_cycles"] = tuple(tuple(x) for x in hwd.get("gpeu_cycles", ()))
-            hwd["energy_gpeu_pj"] = tuple(tuple(x) for x in hwd.get("energy_gpeu_pj", ()))
-            if hwd.get("mesh") is not None:
-                hwd["mesh"] = tuple(hwd["mesh"])
-            hw = Hardware(**hwd, source=source)
-            jobs = d["jobs"]
-            cols = {c: np.asarray(jobs[c], dtype=np.int64) for c in STREAM_COLUMNS if c in jobs or c in JOB_COLUMNS}
-            if len({len(v) for v in cols.values()}) != 1:
-                raise ValueError("job columns differ in length")
-            n, c = d.get("inferences", 1), d.get("arrival_interval", 0)
-            for key, v, low in (("inferences", n, 1), ("arrival_interval", c, 0)):
-                if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                    raise InputError(f"{source}: field {key} must be an integer >= {low}, got {v!r}")
-            return Schedule(d["scheduler"], d["model"], d["fingerprint"], hw, Mapping.from_json(d["mapping"]),
-                            d["granularity"], **cols, info=d.get("info", {}), inferences=n, arrival_interval=c)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{source}: malformed cimopt schedule ({type(exc).__name__}: {exc})") from None
+            granularity = Granularity.parse(_text(d, "granularity", source)).spec
+        except InputError as exc:
+            raise InputError(f"{source}: field granularity: {exc}") from None
+        if "hardware" not in d:
+            raise InputError(f"{source}: missing field hardware")
+        hw = hardware_from_json(d["hardware"], source)
+        mapping = _mapping(d.get("mapping"), source)
+        info = d.get("info", {})
+        if not isinstance(info, dict):
+            raise InputError(f"{source}: field info must be an object, got {type(info).__name__}")
+        jobs = d.get("jobs")
+        if not isinstance(jobs, dict):
+            raise InputError(f"{source}: field jobs must be an object of columns ({', '.join(JOB_COLUMNS)})")
+        cols = {c: _int_column(jobs, c, source) for c in STREAM_COLUMNS if c in jobs or c in JOB_COLUMNS}
+        if unknown := sorted(set(jobs) - set(STREAM_COLUMNS)):
+            raise InputError(f"{source}: unknown field jobs.{unknown[0]} (known: {', '.join(STREAM_COLUMNS)})")
+        lengths = {c: len(v) for c, v in cols.items()}
+        if len(set(lengths.values())) != 1:
+            raise InputError(f"{source}: job columns differ in length ("
+                             + ", ".join(f"{c} {n}" for c, n in lengths.items()) + ")")
+        n, c = d.get("inferences", 1), d.get("arrival_interval", 0)
+        for key, v, low in (("inferences", n, 1), ("arrival_interval", c, 0)):
+            if type(v) is not int or not low <= v <= MAX_JOB_VALUE:
+                raise InputError(f"{source}: field {key} must be an integer >= {low}, got {str(v)[:60]}")
+        if "inference" in cols and len(cols["inference"]) and not (
+                0 <= cols["inference"].min() and cols["inference"].max() < n):
+            raise InputError(f"{source}: field jobs.inference: values must be in 0..{n - 1} (inferences = {n})")
+        return Schedule(scheduler, _text(d, "model", source), _text(d, "fingerprint", source), hw, mapping,
+                        granularity, **cols, info=info, inferences=n, arrival_interval=c)
 
     @staticmethod
     def load(path: str | Path) -> Schedule:
         p = Path(path)
         try:
-            d = json.loads(p.read_text())
+            d = json.loads(p.read_bytes().decode("utf-8"))
         except OSError as exc:
-            raise InputError(f"{p}: cannot read: {exc.strerror}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"{p}: not JSON ({exc})") from None
+            raise InputError(f"{p}: cannot read: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{p}: not a text file (byte {exc.start} is not UTF-8)") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise InputError(f"{p}: not JSON ({str(exc)[:200]})") from None
         return Schedule.from_json(d, str(p))
+
+
+def _text(d: dict, key: str, source: str) -> str:
+    if key not in d:
+        raise InputError(f"{source}: missing field {key}")
+    v = d[key]
+    if not isinstance(v, str) or not v:
+        raise InputError(f"{source}: field {key} must be a non-empty string, got {str(v)[:60]!r}")
+    return v
+
+
+def _int_column(jobs: dict, c: str, source: str) -> np.ndarray:
+    """One job column: a flat list of integers within +-MAX_JOB_VALUE (a float such as 96.5 is an error, not
+    96; so are nested lists, booleans and integers beyond int64)."""
+    where = f"{source}: field jobs.{c}"
+    if c not in jobs:
+        raise InputError(f"{source}: missing field jobs.{c}")
+    v = jobs[c]
+    if not isinstance(v, list):
+        raise InputError(f"{where} must be a list of integers, got {type(v).__name__}")
+    if not v:
+        return np.zeros(0, np.int64)
+    if set(map(type, v)) != {int}:  # fast: one C-level pass; bool is not int here
+        bad = next(x for x in v if type(x) is not int)
+        raise InputError(f"{where} must be a flat list of integers, got {str(bad)[:60]}")
+    if min(v) < -MAX_JOB_VALUE or max(v) > MAX_JOB_VALUE:
+        bad = next(x for x in v if abs(x) > MAX_JOB_VALUE)
+        raise InputError(f"{where}: value {bad} is out of range (at most {MAX_JOB_VALUE:,} in magnitude)")
+    return np.asarray(v, dtype=np.int64)
+
+
+def _ints(v: object, where: str, low: int, high: int = MAX_MAPPING_VALUE) -> list[int]:
+    if not isinstance(v, list):
+        raise InputError(f"{where} must be a list of integers, got {type(v).__name__}")
+    for x in v:
+        if type(x) is not int:
+            raise InputError(f"{where} must be a flat list of integers, got {str(x)[:60]}")
+        if not low <= x <= high:
+            raise InputError(f"{where}: value {x} is out of range ({low}..{high:,})")
+    return v
+
+
+def _mapping(m: object, source: str) -> Mapping:
+    """The schedule's mapping, with every count and tile index checked and the placement shaped like the copies
+    and crossbars (one tile per crossbar of every copy)."""
+    where = f"{source}: field mapping"
+    if not isinstance(m, dict):
+        raise InputError(f"{where} must be an object, got {type(m).__name__}")
+    for key in ("pes", "tiles", "crossbars", "copies", "placement"):
+        if key not in m:
+            raise InputError(f"{source}: missing field mapping.{key}")
+    pes, tiles = (_ints([m[k]], f"{where}.{k}", 1)[0] for k in ("pes", "tiles"))
+    xb = _ints(m["crossbars"], f"{where}.crossbars", 1)
+    copies = _ints(m["copies"], f"{where}.copies", 1)
+    if len(xb) != len(copies):
+        raise InputError(f"{where}: {len(copies)} copy counts for {len(xb)} layers (mapping.crossbars)")
+    strategy = m.get("strategy", "none")
+    if not isinstance(strategy, str):
+        raise InputError(f"{where}.strategy must be a string, got {strategy!r}")
+    place = m["placement"]
+    if not isinstance(place, list) or len(place) != len(copies):
+        raise InputError(f"{where}.placement must list the copies of each of the {len(copies)} layers")
+    placement = []
+    for li, (layer, d, x) in enumerate(zip(place, copies, xb, strict=True)):
+        if not isinstance(layer, list) or len(layer) != d:
+            raise InputError(f"{where}.placement[{li}] must list {d} copies (mapping.copies[{li}])")
+        for ci, c in enumerate(layer):
+            if not isinstance(c, list) or len(c) != x:
+                raise InputError(f"{where}.placement[{li}][{ci}] must list {x} tiles, one per crossbar")
+            _ints(c, f"{where}.placement[{li}][{ci}]", 0, tiles - 1)
+        placement.append(tuple(tuple(c) for c in layer))
+    return Mapping(Budget(pes, tiles), tuple(xb), tuple(copies), tuple(placement), strategy)

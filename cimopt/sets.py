@@ -206,6 +206,38 @@ def _dedup(src: np.ndarray, dst: np.ndarray, lag: np.ndarray) -> tuple[np.ndarra
     return src[first], dst[first], lag[first]
 
 
+@dataclass(frozen=True)
+class SetCounts:
+    """How big a set graph will be, known before it is built: sets, dependencies (an upper bound: paths that
+    join the same two sets are counted once each), and the OFM pixels of the MVM layers and the GPEU ops."""
+
+    granularity: str
+    sets: int
+    dependencies: int
+    pixels: int
+    gpeu_pixels: int
+
+
+def count_sets(workload: Workload, hw: Hardware, granularity: str | Granularity, *,
+               dependencies: bool = True) -> SetCounts:
+    """The sizes `build_sets` would produce, from the receptive fields per axis (the consumer x producer block
+    pairs along rows times those along columns, per path) without building any per-dependency array;
+    `dependencies=False` skips that count (reported as 0), leaving only the instant ones."""
+    g = granularity if isinstance(granularity, Granularity) else Granularity.parse(granularity)
+    layer_sets = tuple(LayerSets(*g.edges(lay.out.height, lay.out.width)) for lay in workload.layers)
+    index = workload.layer_index
+    deps = 0
+    for layer, ls in zip(workload.layers, layer_sets, strict=True):
+        if not dependencies:
+            break
+        for reach in reaches(workload, layer, ls, hw):
+            if reach.producer in index:
+                pls = layer_sets[index[reach.producer]]
+                deps += len(_axis_pairs(reach.rows, pls.row_edges)[0]) * len(_axis_pairs(reach.cols, pls.col_edges)[0])
+    return SetCounts(g.spec, sum(ls.count for ls in layer_sets), deps, sum(lay.out.pixels for lay in workload.layers),
+                     sum(op.out.pixels for op in workload.gpeu_ops))
+
+
 def build_sets(workload: Workload, hw: Hardware, granularity: str | Granularity) -> SetGraph:
     """Stages 1 and 2 of CLSA-CIM: cut every MVM layer into sets and find each set's dependencies."""
     g = granularity if isinstance(granularity, Granularity) else Granularity.parse(granularity)

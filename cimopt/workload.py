@@ -106,9 +106,15 @@ class GraphInput(Node):
     """A graph input: available at cycle 0."""
 
 
+#: Every `GpeuOp.kind` the importer and builder produce (a hardware file's [gpeu] costs are keyed by these, plus
+#: "default" for the rest); what each covers is listed in the importer's docstring.
+GPEU_KINDS = ("activation", "concat", "elementwise", "matmul", "norm", "other", "pad", "pool", "reduce", "reshape",
+              "resize", "slice", "softmax")
+
+
 @dataclass(frozen=True)
 class GpeuOp(Node):
-    """A non-MVM operation run by a tile's GPEU; `kind` selects its cost in the hardware file."""
+    """A non-MVM operation run by a tile's GPEU; `kind` (one of GPEU_KINDS) selects its cost in the hardware file."""
 
     kind: str = "other"
 

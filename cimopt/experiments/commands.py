@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from cimopt import arguments
 from cimopt.schedulers import registry
 
 
@@ -30,9 +31,10 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hw", help="hardware TOML file or preset name (default: hardware/default.toml)")
     p.add_argument("--buffer", metavar="LIST", help="tile buffer capacities, e.g. 8k,16k,32k,64k,inf: elements per "
                    "tile (k = 1024), bytes with a unit (64KB, via chip.bits), inf = unlimited; plots latency vs buffer")
-    p.add_argument("--time-limit", type=float, default=60.0, help="CP-SAT time limit per point, in CP-SAT deterministic seconds (default: 60)")
-    p.add_argument("--cpsat-workers", type=int, default=1, help="CP-SAT threads per point (default: 1)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (default: 2; 1 runs inline)")
+    p.add_argument("--time-limit", type=arguments.seconds, default=60.0, help="CP-SAT time limit per point, in CP-SAT deterministic seconds (default: 60)")
+    p.add_argument("--cpsat-workers", type=arguments.positive_int, default=1, help="CP-SAT threads per point (default: 1)")
+    p.add_argument("--workers", type=arguments.positive_int, default=2,
+                   help="worker processes (default: 2; 1 runs inline)")
     p.add_argument("--dask", metavar="ADDRESS", help="run the points on this Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--out", required=True, metavar="DIR", help="sweep folder (created; rerunning resumes)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -48,7 +50,7 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="a reduced grid that runs in a few minutes")
     p.add_argument("--out", default="results", metavar="DIR", help="output folder (default: results/)")
     p.add_argument("--hw", help="hardware TOML file or preset name (default: hardware/default.toml)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
+    p.add_argument("--workers", type=arguments.positive_int, default=2, help="worker processes (default: 2)")
     p.add_argument("--dask", metavar="ADDRESS", help="run the sweeps on this Dask scheduler")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_reproduce)
@@ -86,6 +88,8 @@ def _buffers(args: argparse.Namespace) -> tuple[str | None, ...]:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from cimopt.experiments.sweep import DUPLICATIONS, SweepSpec, parse_int_axis, parse_names, run_sweep, sweep_text
 
+    arguments.check_output_dir(args.out, "--out")
+
     kind, budgets = _budget(args)
     spec = SweepSpec(
         models=tuple(args.models), budget_kind=kind, budgets=budgets,
@@ -106,6 +110,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from cimopt.experiments.reproduce import reproduce
 
+    arguments.check_output_dir(args.out, "--out")
+
     argv = ["reproduce"] + (["--quick"] if args.quick else []) + (["--hw", args.hw] if args.hw else []) + [
         "--out", args.out]
     res = reproduce(quick=args.quick, out=args.out, workers=args.workers, dask=args.dask, progress=not args.quiet,
@@ -115,17 +121,24 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from cimopt.experiments.trace import layer_names, write_trace
+    from cimopt.experiments.trace import check_trace_out, out_of_range_jobs, trace_check, write_trace
     from cimopt.schedule import Schedule
 
+    check_trace_out(args.out)
     sched = Schedule.load(args.schedule)
-    names, warning = layer_names(sched, args.model)
+    names, sim, warning = trace_check(sched, args.model)
     if warning:
         print(f"cimopt: warning: {warning}", file=sys.stderr)
-    files = write_trace(sched, args.out, names)
     print(f"{args.schedule}: {sched.scheduler} schedule of {sched.model}, {len(sched):,} sets on "
           f"{sum(sched.mapping.copies):,} copies, {sched.makespan:,} cycles")
-    for f in files:
-        print(f"  wrote {f}")
-    return 0
+    if sim is not None and not sim.valid:
+        from cimopt.report import violations_text
+
+        print(f"  the simulator rejects this schedule\n{violations_text(sim)}")
+    if bad := out_of_range_jobs(sched):
+        print(f"  not traced: {bad}")
+        return 1
+    for f in write_trace(sched, args.out, names):
+        print(f"  wrote {f}" + ("" if sim is None or sim.valid else " (of the INVALID schedule)"))
+    return 0 if sim is None or sim.valid else 1
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from string import Template
 
 from cimopt import api
+from cimopt.arguments import check_output_dir
 from cimopt.builder import conv_chain
 from cimopt.errors import InputError
 from cimopt.experiments.plots import bar_plot, safe_name
@@ -624,7 +625,7 @@ def reproduce(*, quick: bool = False, out: str | Path = "results", workers: int 
     cfg = config or (QUICK if quick else FULL)
     if hardware is not None:
         cfg = replace(cfg, hardware=hardware)
-    out = Path(out)
+    out = check_output_dir(out, "--out")
     command = command or f"cimopt reproduce{' --quick' if quick else ''} --out {out}"
     t0 = time.perf_counter()
     hw = load_hardware(cfg.hardware)

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from cimopt import api
+from cimopt.arguments import MAX_COUNT, check_output_dir
 from cimopt.duplication import STRATEGIES
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware, load_hardware
@@ -45,6 +46,7 @@ VERSION = 2  # 2: points hold run records
 BUDGET_KINDS = ("pes", "tiles", "extra_pes", "default")
 DUPLICATIONS = tuple(STRATEGIES)  # every duplication strategy the core knows
 DASK_CONNECT_TIMEOUT = 5.0
+MAX_AXIS_VALUES = 10_000  # budget values of one axis: a sweep beyond that is a typo in a range
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -72,12 +74,18 @@ def parse_int_axis(text: str, flag: str) -> tuple[int, ...]:
             raise InputError(f"{flag}: range {item!r} needs a positive STEP, got {step}")
         if b < a:
             raise InputError(f"{flag}: range {item!r} reads backwards ({a} > {b}); write it as {b}:{a}:{step}")
+        if len(range(a, b + 1, step)) > MAX_AXIS_VALUES:
+            raise InputError(f"{flag}: range {item!r} has {len(range(a, b + 1, step)):,} values, more than "
+                             f"{MAX_AXIS_VALUES:,}; use a larger STEP")
         values.extend(range(a, b + 1, step))
     if not values:
         raise InputError(f"{flag}: empty list {text!r}: the sweep grid would be empty")
     neg = [v for v in values if v < 0]
     if neg:
         raise InputError(f"{flag}: values must be >= 0, got {neg[0]}")
+    big = [v for v in values if v > MAX_COUNT]
+    if big:
+        raise InputError(f"{flag}: values must be at most {MAX_COUNT:,}, got {big[0]}")
     return tuple(sorted(set(values)))
 
 
@@ -310,6 +318,10 @@ def _run_pool(tasks: Sequence[Task], workers: int) -> Iterator[dict]:
         futures = [ex.submit(run_point, *t) for t in tasks]
         for f in as_completed(futures):
             yield f.result()
+    except BaseException:  # Ctrl-C, an error, or the consumer stopped: do not wait for the running points
+        for proc in list((getattr(ex, "_processes", None) or {}).values()):
+            proc.terminate()
+        raise
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
 
@@ -422,9 +434,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 2, dask: str |
     spec = spec.validated()
     if workers < 1:
         raise InputError(f"--workers must be >= 1, got {workers}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
+    out = check_output_dir(out, "--out")
     hw = spec.hardware if isinstance(spec.hardware, Hardware) else load_hardware(spec.hardware)
     workloads = [api.load_model(m) for m in spec.models]
     names = [model_name(m) for m in spec.models]
@@ -476,20 +486,34 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 2, dask: str |
 
 def _collect(stream: Iterable[dict], path: Path, records: dict[str, dict], total: int, initial: int,
              progress: bool, label: str) -> None:
-    """Append each finished record to `points.jsonl` (flushed and synced) as it arrives."""
+    """Append each finished record to `points.jsonl` (flushed and synced) as it arrives. Ctrl-C stops the
+    sweep (a point cut short by it is not saved) and says how to resume."""
     from tqdm import tqdm
 
     with open(path, "a") as f, tqdm(total=total, initial=initial, desc=label, unit="pt", file=sys.stderr,
                                     disable=not progress, dynamic_ncols=True) as bar:
-        for rec in stream:
-            f.write(json.dumps(rec, separators=(",", ":")) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-            records[rec["key"]] = rec
-            p = rec["point"]
-            bar.set_postfix_str(f"{p['model']} {p['budget_kind']}={p['budget']} {p['scheduler']}/{p['duplication']}",
-                                refresh=False)
-            bar.update(1)
+        try:
+            for rec in stream:
+                if rec["result"].get("interrupted"):
+                    raise KeyboardInterrupt
+                _save(f, rec, records, bar)
+        except KeyboardInterrupt:
+            bar.close()
+            print(f"{label}: interrupted: {len(records)} of {total} points saved in {path}; run the same command "
+                  "again to resume", file=sys.stderr)
+            raise
+
+
+def _save(f, rec: dict, records: dict[str, dict], bar) -> None:
+    """One finished point: appended to points.jsonl, flushed and synced, and counted on the progress bar."""
+    f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+    f.flush()
+    os.fsync(f.fileno())
+    records[rec["key"]] = rec
+    p = rec["point"]
+    bar.set_postfix_str(f"{p['model']} {p['budget_kind']}={p['budget']} {p['scheduler']}/{p['duplication']}",
+                        refresh=False)
+    bar.update(1)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -12,25 +12,57 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
+from cimopt.arguments import check_output_file
 from cimopt.errors import InputError
 from cimopt.experiments.plots import copy_rows, gantt
 from cimopt.schedule import Schedule
+from cimopt.simulator import SimResult
 
 
-def layer_names(schedule: Schedule, model: str | None = None) -> tuple[list[str], str | None]:
-    """The MVM layer names of the schedule's model, or `layer i` with a warning if the model is unavailable."""
+def trace_check(schedule: Schedule, model: str | None = None) -> tuple[list[str], SimResult | None, str | None]:
+    """The MVM layer names of the schedule's model and the simulator's verdict on the schedule; without the
+    model (or with another one), `layer i` names, no verdict and a warning saying so."""
     from cimopt import api
 
     n = len(schedule.mapping.copies)
+    numbers = [f"layer {i}" for i in range(n)]
     spec = model or schedule.model
     try:
-        workload = api.load_model(spec)
+        workload = api.load_schedule_model(schedule, model)
     except InputError as exc:
-        return [f"layer {i}" for i in range(n)], f"layer names unavailable ({exc}); using layer numbers"
+        return numbers, None, f"model unavailable ({exc}); using layer numbers, not checked on the simulator"
     if workload.fingerprint != schedule.fingerprint or len(workload.layers) != n:
-        return [f"layer {i}" for i in range(n)], (f"model {spec!r} is not the one this schedule was made for "
-                                                  "(fingerprint differs); using layer numbers")
-    return [lay.name for lay in workload.layers], None
+        return numbers, None, (f"model {spec!r} is not the one this schedule was made for (fingerprint differs); "
+                               "using layer numbers, not checked on the simulator")
+    return [lay.name for lay in workload.layers], api.simulate_schedule(workload, schedule), None
+
+
+def out_of_range_jobs(schedule: Schedule) -> str:
+    """Why the jobs cannot be drawn (a layer or copy index outside the schedule's mapping), or ''."""
+    copies = np.asarray(schedule.mapping.copies, np.int64)
+    layer = schedule.layer
+    bad = np.flatnonzero((layer < 0) | (layer >= len(copies)))
+    if len(bad):
+        return f"job {int(bad[0])} has layer {int(layer[bad[0]])}, the mapping has {len(copies)} layers"
+    bad = np.flatnonzero((schedule.copy < 0) | (schedule.copy >= copies[layer]))
+    if len(bad):
+        j = int(bad[0])
+        return f"job {j} runs on copy {int(schedule.copy[j])}, layer {int(layer[j])} has {int(copies[layer[j]])}"
+    return ""
+
+
+def check_trace_out(out: str | Path) -> list[Path]:
+    """The files `-o out` will write (the trace JSON and/or the Gantt PNG), checked before anything is computed."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in (".json", ".png"):
+        raise InputError(f"-o {out}: must end in .json (trace + Gantt PNG) or .png (Gantt only)")
+    files = [check_output_file(out, "-o")]
+    if suffix == ".json":
+        files.append(check_output_file(out.with_suffix(".png"), "-o", f"-o {out}: its Gantt chart {out.with_suffix('.png')}"))
+    return files
 
 
 def trace_json(schedule: Schedule, names: list[str]) -> dict:
@@ -62,14 +94,10 @@ def trace_json(schedule: Schedule, names: list[str]) -> dict:
 
 def write_trace(schedule: Schedule, out: str | Path, names: list[str]) -> list[Path]:
     """`out` ending in .json: the trace and a Gantt PNG beside it; ending in .png: only the Gantt chart."""
+    check_trace_out(out)
     out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix not in (".json", ".png"):
-        raise InputError(f"-o {out}: must end in .json (trace + Gantt PNG) or .png (Gantt only)")
-    if not out.parent.is_dir():
-        raise InputError(f"-o {out}: folder {out.parent} does not exist")
     files = []
-    if suffix == ".json":
+    if out.suffix.lower() == ".json":
         out.write_text(json.dumps(trace_json(schedule, names), separators=(",", ":")))  # one string: 4x faster
         files.append(out)
     files.append(gantt(schedule, out.with_suffix(".png"), names))

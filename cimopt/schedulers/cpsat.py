@@ -72,7 +72,7 @@ MAX_CPSAT_SETS = 20_000  # larger models are not given to CP-SAT (about 0.7 GB p
 class SolveResult:
     """What CP-SAT found: status, best schedule, its makespan, the proven bound and the model's size."""
 
-    status: str  # "OPTIMAL", "FEASIBLE", "INFEASIBLE", "UNKNOWN"
+    status: str  # "OPTIMAL", "FEASIBLE" (searched, not proven) or "SKIPPED" (not searched, not proven)
     schedule: Schedule | None
     objective: int | None
     bound: int
@@ -520,6 +520,90 @@ def closure_solves(time_limit: float) -> int:
     return min(8, max(1, int(time_limit // 4)))
 
 
+WALL_SAFETY_FACTOR = 60  # wall seconds per deterministic second before the safety net stops a search
+WALL_SAFETY_MIN = 300.0
+
+
+def safety_net_seconds(deterministic_limit: float) -> float:
+    """The wall-clock limit behind a deterministic one: 60 wall seconds per deterministic second (+300 s). An
+    idle two-core machine needs 1.5-3, a heavily loaded one up to 20 (measured: 20 deterministic seconds of
+    `compare resnet18 --dup greedy --extra-pes 64` in 398 wall seconds), so the deterministic limit is what
+    stops a search; Ctrl-C stops it any time with the best schedule so far."""
+    return WALL_SAFETY_FACTOR * deterministic_limit + WALL_SAFETY_MIN
+
+
+def not_run_reason(num_sets: int, deterministic: bool, bounds_meet: bool, available: int | None = None) -> str:
+    """Why CP-SAT will not be run on a model of `num_sets` sets ('' if it will): the bounds already prove the
+    incumbent optimal, too many sets, or more memory than is available (interleaved search only)."""
+    from cimopt.memory import CPSAT_BYTES_PER_SET, available_memory, gb
+
+    if bounds_meet:
+        return "the lower bound already equals the best known schedule's makespan: optimal without a search"
+    if num_sets > MAX_CPSAT_SETS:
+        return (f"not run: {num_sets:,} sets > {MAX_CPSAT_SETS:,}, too large for CP-SAT; try a coarser set "
+                "granularity")
+    need = num_sets * CPSAT_BYTES_PER_SET
+    avail = available_memory() if available is None else available
+    if deterministic and avail is not None and need > avail:
+        return (f"not run: {num_sets:,} sets need about {gb(need)} for CP-SAT's interleaved search, {gb(avail)} "
+                "is available; try a coarser set granularity or --nondeterministic")
+    return ""
+
+
+def _solve_interruptibly(solver: cp_model.CpSolver, model: cp_model.CpModel, callback: _Recorder,
+                         interrupted: Callable[[], bool]) -> tuple[int, bool]:
+    """Solve in a helper thread while this one watches for Ctrl-C (`interrupted()`, or a KeyboardInterrupt)
+    and then stops the search: CP-SAT's own SIGINT handler would stop it too, but silently. Returns the status
+    code and whether the search was interrupted."""
+    solver.parameters.catch_sigint_signal = False
+    out: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            out["status"] = solver.Solve(model, callback)
+        except BaseException as exc:  # re-raised in the calling thread
+            out["error"] = exc
+
+    worker = threading.Thread(target=target, name="cpsat-solve", daemon=True)
+    worker.start()
+    hit = False
+    while worker.is_alive():
+        try:
+            worker.join(0.05)
+        except KeyboardInterrupt:
+            hit = True
+        if hit or interrupted():
+            hit = True
+            solver.StopSearch()
+            worker.join()
+    if "error" in out:
+        raise out["error"]
+    return int(out["status"]), hit
+
+
+def _stopped_by(status: str, hit: bool, deterministic: bool, wall: float, dtime: float, p) -> str:
+    """What ended a search: proof, interrupt, the (deterministic) time limit or the wall-clock safety net."""
+    if hit:
+        return "interrupt"
+    if status in ("OPTIMAL", "INFEASIBLE"):
+        return "proof"
+    if deterministic and dtime < 0.99 * p.max_deterministic_time and wall >= 0.99 * p.max_time_in_seconds:
+        return "wall-clock safety net"
+    return "deterministic time limit" if deterministic else "time limit"
+
+
+def solve_note(status: str, skipped: str, stopped_by: str, interrupted: bool) -> str:
+    """One sentence on what the solver did, for the text outputs ('' for a search stopped by its time limit)."""
+    if interrupted:
+        return "interrupted (Ctrl-C): the best schedule found so far"
+    if skipped:
+        return skipped
+    if stopped_by == "wall-clock safety net":
+        return ("stopped by the wall-clock safety net before the deterministic time limit (machine overloaded?): "
+                "this result may not repeat")
+    return ""
+
+
 def solve_cpsat(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *, joint: bool = False,
                 budget: Budget | None = None, hint: Schedule | None = None, time_limit: float = 60.0,
                 workers: int = 2, seed: int = 0, progress: Progress | None = None, model: str = "",
@@ -538,7 +622,10 @@ def solve_cpsat(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGra
     interleaved, so the same inputs, seed and workers give the same schedule even when the limit cuts the
     search short. `deterministic=False` uses wall-clock seconds and CP-SAT's default (non-reproducible)
     parallel portfolio, which finds better schedules per second and needs less memory on large models.
-    Models of more than MAX_CPSAT_SETS sets are not given to CP-SAT (the incumbent and the bounds come back, `info["cp_sat_skipped"]` says why).
+    CP-SAT is not run when the bounds already meet the incumbent (OPTIMAL), on more than MAX_CPSAT_SETS sets or
+    when its search would not fit in memory (SKIPPED, unless the bounds prove the incumbent optimal): the
+    incumbent and the bounds come back and `info["cp_sat_skipped"]` says why. `info["stopped_by"]` says what
+    ended a search (proof, the time limit, the wall-clock safety net, an interrupt); `info["interrupted"]`.
     `extra(vars)` may add constraints that keep some optimum (a stream's symmetry breaking, `cpsat_stream`).
     """
     if not time_limit > 0:
@@ -595,9 +682,8 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
     if horizon < lb.best:
         raise RuntimeError(f"internal: lower bound {lb.best} above a valid schedule's makespan {horizon}")
 
-    skipped = ""
-    if sets.num_sets > MAX_CPSAT_SETS:
-        skipped = f"{sets.num_sets} sets > {MAX_CPSAT_SETS}: too large for CP-SAT; try a coarser set granularity"
+    skipped = not_run_reason(sets.num_sets, deterministic, False)  # too large: the model is not even built
+    ran, stopped_by, dtime = False, "", 0.0
     solution = None  # (starts, tile group per set)
     status, cp_bound, rec_bound = "UNKNOWN", 0, lb.best
     sizes = {"num_intervals": 0, "num_precedences": 0, "num_variables": 0, "num_constraints": 0}
@@ -617,9 +703,10 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
         rest = max(0.01, float(time_limit) - (time.perf_counter() - t_begin))
         if deterministic:
             # the limit counts CP-SAT's deterministic seconds, so a run cut short stops at the same point every
-            # time (about 1.5-3 wall seconds each on two cores); wall clock only as a safety net
+            # time (about 1.5-3 wall seconds each on two idle cores, up to 20 on a loaded machine); the wall
+            # clock is only a safety net, generous enough that load does not decide where the search stops
             p.max_deterministic_time = rest
-            p.max_time_in_seconds = 3 * rest + 10
+            p.max_time_in_seconds = safety_net_seconds(rest)
         else:
             p.max_time_in_seconds = rest
         p.num_workers = int(workers)
@@ -631,15 +718,24 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
         try:
             if progress is not None:
                 progress(horizon, lb.best, time.perf_counter() - t_begin)
-            if lb.best < horizon and not interrupted():
-                status = _status_name(solver.Solve(v.model, rec))
+            if lb.best >= horizon:
+                skipped = not_run_reason(sets.num_sets, deterministic, True)
+            elif interrupted():
+                skipped = "interrupted (Ctrl-C) before the search"
+            else:
+                code, hit = _solve_interruptibly(solver, v.model, rec, interrupted)
+                status, ran = _status_name(code), True
+                resp = solver.ResponseProto()
+                dtime = float(resp.deterministic_time)
+                stopped_by = _stopped_by(status, hit, deterministic, resp.wall_time, dtime, p)
                 if status in ("OPTIMAL", "FEASIBLE"):
                     cp_bound = int(np.ceil(solver.BestObjectiveBound() - 1e-9))
                     solution = (np.asarray([solver.Value(x) for x in v.start], dtype=np.int64),
                                 {s: next(k for k, lit in enumerate(lits) if solver.BooleanValue(lit))
                                  for s, lits in v.tile_lits.items()})
-        except KeyboardInterrupt:  # Ctrl-C outside CP-SAT's own handler (which stops the search cleanly)
+        except KeyboardInterrupt:  # Ctrl-C while not inside the search (which stops cleanly)
             cp_bound = rec.bound
+            stopped_by = "interrupt"
             if rec.start is not None:
                 solution = (rec.start, rec.tiles)
         rec_bound = rec.bound
@@ -665,15 +761,18 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
     objective = chosen.makespan
     if bound > objective:
         raise RuntimeError(f"internal: lower bound {bound} above the makespan {objective} of a valid schedule")
-    status = "OPTIMAL" if bound == objective else "FEASIBLE"
+    status = "OPTIMAL" if bound == objective else ("FEASIBLE" if ran else "SKIPPED")
     gap = (objective - bound) / objective if objective else 0.0
+    was_interrupted = stopped_by == "interrupt" or interrupted()
     seconds = time.perf_counter() - t_begin
     info = {"status": status, "bound": bound, "gap": gap, "solve_seconds": seconds, **sizes,
             "horizon": horizon, "cp_sat_bound": cp_bound, "combinatorial_bound": lb.best, "closure_bound": lb.closure,
             "critical_path": lb.critical_path, "layer_work": lb.layer_work, "bottleneck": lb.bottleneck,
             "source": source, "joint": joint, "time_limit": float(time_limit), "workers": int(workers),
             "seed": int(seed), "deterministic": deterministic, "hint_used": hint is not None, "hint_valid": hint_ok,
-            "cp_sat_skipped": skipped}
+            "cp_sat_skipped": skipped, "cp_sat_ran": ran, "stopped_by": stopped_by or ("proof" if ran else "not run"),
+            "deterministic_seconds": dtime, "interrupted": was_interrupted,
+            "note": solve_note(status, skipped, stopped_by, was_interrupted)}
     m = chosen.mapping
     if joint and source != "cpsat":
         m = make_mapping(workload, hw, budget, m.copies, "cpsat-joint")
@@ -694,5 +793,6 @@ def schedule(problem: Problem, options: Options) -> Result:
                       deterministic=o.deterministic)
     facts = SolveFacts(res.status, res.objective, res.bound, res.gap, res.solve_seconds, res.num_intervals,
                        res.num_precedences, res.num_variables, res.num_constraints,
-                       res.schedule.info.get("bound_rule", ""))
+                       res.schedule.info.get("bound_rule", ""), res.schedule.info["note"],
+                       res.schedule.info["interrupted"])
     return Result(res.schedule, res.status, facts)

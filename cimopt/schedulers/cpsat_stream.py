@@ -47,5 +47,6 @@ def schedule_stream(problem: Problem, options: Options) -> Result:
     s = res.schedule
     out = from_unrolled(p, s, dict(s.info) | {"symmetry_breaking": one_group})
     facts = SolveFacts(res.status, res.objective, res.bound, res.gap, res.solve_seconds, res.num_intervals,
-                       res.num_precedences, res.num_variables, res.num_constraints, s.info.get("bound_rule", ""))
+                       res.num_precedences, res.num_variables, res.num_constraints, s.info.get("bound_rule", ""),
+                       s.info.get("note", ""), bool(s.info.get("interrupted")))
     return Result(out, res.status, facts)

@@ -45,6 +45,8 @@ class SolveFacts:
     num_variables: int = 0
     num_constraints: int = 0
     bound_rule: str = ""  # which lower bound gave `bound`
+    note: str = ""  # what the solver did not do, or what stopped it early ("" for a plain time limit)
+    interrupted: bool = False  # stopped by Ctrl-C: the best schedule so far
 
 
 @dataclass(frozen=True)
