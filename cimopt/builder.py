@@ -100,7 +100,7 @@ class WorkloadBuilder:
 
 
 def conv_chain(n_layers: int = 3, channels: int = 4, size: int = 8, k: int = 3, relu: bool = True) -> Workload:
-    """The golden example of domain.md 3.5: `n_layers` 3x3/s1/p1 convs with ReLU on a `size` x `size` input."""
+    """The golden example of docs/model.md: `n_layers` 3x3/s1/p1 convs with ReLU on a `size` x `size` input."""
     b = WorkloadBuilder(f"chain{n_layers}x{size}")
     x = b.input(channels, size, size)
     for i in range(n_layers):

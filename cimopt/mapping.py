@@ -24,7 +24,7 @@ def groups_per_crossbar(layer: Layer, hw: Hardware) -> int:
 
 
 def crossbars(layer: Layer, hw: Hardware) -> int:
-    """Crossbars one copy of `layer` needs (domain.md 3.1), its weights sliced over `weight_slices` cells."""
+    """Crossbars one copy of `layer` needs (docs/model.md, "Mapping"), its weights sliced over `weight_slices` cells."""
     per_group = math.ceil(layer.group_rows / hw.xbar_rows) * math.ceil(cell_cols(layer, hw) / hw.xbar_cols)
     if layer.groups == 1:
         return per_group

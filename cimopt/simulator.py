@@ -5,7 +5,7 @@ derived here, from the workload's receptive windows (`Access`/`AxisMap`), by pro
 (numpy arrays of shape H x W) pixel by pixel through the graph. A wrong dependency in a scheduler is caught,
 not repeated.
 
-Rules checked (domain.md 3.2-3.6); every breach is a `Violation` of one kind:
+Rules checked (docs/model.md); every breach is a `Violation` of one kind:
 - `mapping`: one copy count >= 1 per layer; `crossbars[l]` is what `cimopt.mapping.crossbars` gives.
 - `placement`: every copy lists one tile per crossbar; tile ids in `0 .. budget.tiles-1`; no tile holds more
   than `pes_per_tile` crossbars.
@@ -94,7 +94,7 @@ class Violation:
 
 @dataclass(frozen=True, eq=False)
 class SimResult:
-    """The referee's verdict and the measurements of one schedule (domain.md 3.6)."""
+    """The referee's verdict and the measurements of one schedule (docs/model.md, "Metrics")."""
 
     valid: bool
     violations: tuple[Violation, ...]  # at most `max_reports` per kind

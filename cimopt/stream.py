@@ -43,7 +43,7 @@ def per_second(cycles: float | None, hw: Hardware) -> float | None:
 
 @dataclass(frozen=True)
 class StreamMetrics:
-    """The stream figures of one schedule (domain.md 5.2)."""
+    """The stream figures of one schedule (docs/model.md, "Streams of inferences")."""
 
     inferences: int
     arrival_interval: int

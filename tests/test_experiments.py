@@ -1,6 +1,6 @@
 """Sweeps (resume, parallel, Dask), the reproduce tables, traces and Gantt charts: small grids, hand-checked values.
 
-The golden chain (domain.md 3.5: three 3x3 convs, 8 x 8, one crossbar each) gives the numbers: layer-by-layer
+The golden chain (docs/model.md: three 3x3 convs, 8 x 8, one crossbar each) gives the numbers: layer-by-layer
 192 cycles, CLSA 84 at pixel sets; with 2 extra PEs greedy duplication gives copies (2, 2, 1): LbL 32 + 32 + 64
 = 128 cycles, CLSA 75; with 4 extra PEs copies (3, 2, 2): LbL 22 + 32 + 32 = 86, CLSA 42.
 """

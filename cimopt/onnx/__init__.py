@@ -1,4 +1,4 @@
-"""ONNX -> Workload: constants, shapes, op semantics and clear errors (domain.md 3.1 and 3.3).
+"""ONNX -> Workload: constants, shapes, op semantics and clear errors (docs/model.md, "Workload" and "ONNX front end").
 
 The importer reads only the graph and the tensor shapes: weights are never needed, so a model is loaded without
 its external data (a missing `.data` file is fine). Layout:
