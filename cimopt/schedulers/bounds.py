@@ -477,3 +477,133 @@ def closure_bound(workload: Workload, sets: SetGraph, lag: np.ndarray, copies: t
     if best == 0:
         return ClosureBound(0, "", "", 0, solves)
     return ClosureBound(best, names[where[0]], names[where[1]], where[2], solves)
+
+
+# ---------------------------------------------------------------------------------------- pipeline bound
+
+PIPELINE_MAX_INTERVAL_SETS = 512  # the exact interval closure (`interval_closure`) on producers up to this size
+PIPELINE_MAX_CELLS = 20_000_000  # time points x layers the pipeline bound may evaluate
+
+
+@dataclass(frozen=True)
+class PipelineBound:
+    """The pipeline bound: its value and the layer whose last set (plus least tail) gives it."""
+
+    value: int
+    layer: str
+
+
+def interval_closure(a: np.ndarray, b: np.ndarray, n_p: int) -> np.ndarray:
+    """G[m]: the most consumers whose producer intervals [a_v, b_v] (inclusive, in 0..n_p-1) all lie in a set
+    of at most m producers, for m = 0..n_p (exact).
+
+    An optimal producer set is a union of maximal runs; a consumer's interval lies in the union iff it lies in
+    one run, so the covered consumers of the runs add up. Dynamic programme over the runs: F[j][c], the most
+    consumers covered using c producers among the first j, where a run [x, j-1] is preceded by an unused
+    position x-1; `cov(x, y)` (consumers inside [x, y]) comes from 2-D prefix sums. O(n_p^3 / vector).
+    """
+    k = np.zeros((n_p + 1, n_p + 1), np.int64)
+    np.add.at(k, (a, b), 1)
+    # cov[x, y] = #{v : a_v >= x, b_v <= y}
+    cov = np.cumsum(np.cumsum(k[::-1], axis=0)[::-1], axis=1)
+    neg = np.int64(-(1 << 40))
+    f = np.full((n_p + 1, n_p + 1), neg, np.int64)  # f[j, c]
+    f[0, 0] = 0
+    cs = np.arange(n_p + 1)
+    for j in range(1, n_p + 1):
+        best = f[j - 1].copy()
+        x = np.arange(j)
+        prior = f[np.maximum(x - 1, 0)]  # (x, c): positions before x - 1 (x = 0: nothing before)
+        length = j - x
+        src = cs[None, :] - length[:, None]
+        vals = np.where(src >= 0, prior[np.arange(j)[:, None], np.clip(src, 0, None)], neg) + cov[x, j - 1][:, None]
+        f[j] = np.maximum(best, vals.max(axis=0))
+    return np.maximum.accumulate(f[n_p])
+
+
+def _pair_closure(sets: SetGraph, p: int, l_: int, edges: np.ndarray) -> np.ndarray:
+    """An upper bound on G[m], m = 0..n_p: the most sets of l whose predecessors in p number at most m.
+
+    Exact (`interval_closure`) when every l-set's predecessors in p are a contiguous run of p's set numbers
+    (row sets and other one-column blockings) and p is small enough; otherwise the count of l-sets with at
+    most m predecessors in p (any m-closure holds only such sets).
+    """
+    pa, la = int(sets.offset[p]), int(sets.offset[l_])
+    n_p, n_l = sets.layers[p].count, sets.layers[l_].count
+    u = sets.src[edges] - pa
+    v = sets.dst[edges] - la
+    lo = np.full(n_l, n_p, np.int64)
+    hi = np.full(n_l, -1, np.int64)
+    np.minimum.at(lo, v, u)
+    np.maximum.at(hi, v, u)
+    pair = np.unique(v * n_p + u)
+    cnt = np.bincount(pair // n_p, minlength=n_l)
+    has = cnt > 0
+    if n_p <= PIPELINE_MAX_INTERVAL_SETS and np.array_equal(hi[has] - lo[has] + 1, cnt[has]):
+        g = interval_closure(lo[has], hi[has], n_p)
+        return g + int((~has).sum())
+    return np.cumsum(np.bincount(cnt, minlength=n_p + 1)[: n_p + 1])
+
+
+def _completions(avail: np.ndarray, copies: int, pmin: int) -> np.ndarray:
+    """M[t] >= completions by t of a layer with `copies` copies and sets of at least `pmin` cycles, when at
+    most avail[s] of its sets can have started by s: M(t) = min over q >= 0 of avail(t - (q+1) pmin) + q D.
+
+    The sets started by t - (q+1) pmin are at most avail there; each copy starts at most q more sets in the
+    q pmin cycles after that which still end by t. Evaluated per block of pmin time points:
+    M(t) = min(avail(t - pmin), M(t - pmin) + D).
+    """
+    h = len(avail)
+    m = np.zeros(h, np.int64)
+    for k in range(1, -(-h // pmin)):
+        a, b = k * pmin, min(h, (k + 1) * pmin)
+        m[a:b] = np.minimum(avail[a - pmin:b - pmin], m[a - pmin:b - pmin] + copies)
+    return m
+
+
+def pipeline_bound(workload: Workload, sets: SetGraph, lag: np.ndarray, copies: tuple[int, ...] | np.ndarray, *,
+                   horizon: int) -> PipelineBound:
+    """How many sets each layer can have finished by every time t, propagated down the layers.
+
+    Per layer l and time t (0..horizon), an upper bound M_l(t) on its sets finished by t in any schedule:
+    - a set can have started by s only if head <= s (`heads_and_tails`, with copies) and all its
+      predecessors in every producer layer p ended by s - (least lag p -> l); at most M_p(s - lag) p-sets have,
+      and at most G_pl(M_p(...)) l-sets have all their p-predecessors among them (`_pair_closure`): so the sets
+      startable by s are at most avail_l(s) = min(#{head <= s}, min_p G_pl(M_p(s - lag_pl)));
+    - `_completions` turns that into finishes with D_l copies and the shortest set of l.
+    Every M_l counts at least the sets any schedule finishes (by induction over the topological layer order),
+    so all n_l sets of l end no earlier than T_l = min {t : M_l(t) >= n_l}, and the makespan is at least
+    T_l + the least tail of l's sets. The value is the largest such bound over the layers; `horizon` (a valid
+    schedule's makespan, so T_l <= horizon) limits the time axis; capped at horizon + 1 if that ever fails
+    (the caller treats a bound above a valid makespan as an internal error).
+    """
+    copies = np.asarray(copies, dtype=np.int64)
+    nl = len(sets.layers)
+    if sets.num_sets == 0 or (horizon + 2) * nl > PIPELINE_MAX_CELLS:
+        return PipelineBound(0, "")
+    h = horizon + 2
+    head, tail = heads_and_tails(sets, lag, copies)
+    src_l, dst_l = sets.layer_of(sets.src), sets.layer_of(sets.dst)
+    done: list[np.ndarray] = []
+    best, name = 0, ""
+    for li in range(nl):
+        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
+        n = b - a
+        avail = np.searchsorted(np.sort(head[a:b]), np.arange(h), side="right").astype(np.int64)
+        into = np.flatnonzero(dst_l == li)
+        for p in np.unique(src_l[into]).tolist():
+            if p == li:
+                continue
+            e = into[src_l[into] == p]
+            g = _pair_closure(sets, p, li, e)
+            d = int(lag[e].min())
+            shifted = np.concatenate([np.zeros(min(h, d), np.int64), done[p][: max(0, h - d)]])
+            avail = np.minimum(avail, g[np.minimum(shifted, len(g) - 1)])
+        m = _completions(avail, int(copies[li]), int(sets.duration[a:b].min()))
+        done.append(m)
+        reach = np.flatnonzero(m >= n)
+        t_l = int(reach[0]) if len(reach) else h - 1
+        value = min(t_l + int(tail[a:b].min()), horizon + 1)
+        if value > best:
+            best, name = value, workload.layers[li].name
+    return PipelineBound(best, name)
