@@ -223,7 +223,8 @@ def test_joint_with_noc_costs_is_an_input_error():
 
 
 def test_tiny_time_limit_returns_a_valid_schedule_and_a_bound():
-    w, hw, m, s = problem(mini_yolo(32), dup="greedy", extra=12)
+    # 2x2 blocks: the combinatorial bounds stay below CLSA here (at row sets the pipeline bound proves it optimal)
+    w, hw, m, s = problem(mini_yolo(32), dup="greedy", extra=12, gran="block:2x2")
     clsa = schedule_clsa(w, hw, m, s)
     r = solve_cpsat(w, hw, m, s, time_limit=0.05, hint=clsa)
     assert r.status == "FEASIBLE" and r.schedule is not None
@@ -257,7 +258,7 @@ def test_progress_reports_improving_best_and_bound():
 
 def test_ctrl_c_returns_best_so_far():
     """SIGINT during a long solve stops it and returns the best schedule so far instead of raising."""
-    w, hw, m, s = problem(mini_yolo(32), dup="greedy", extra=12)
+    w, hw, m, s = problem(mini_yolo(32), dup="greedy", extra=12, gran="block:2x2")
     timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -302,7 +303,7 @@ def test_time_limited_run_repeats_exactly():
     """A search cut short by the (deterministic) time limit gives the same schedule twice."""
     from cimopt import api
 
-    p = api.prepare("mini-cnn", dup="greedy", extra_pes=16, sets="row")
+    p = api.prepare("mini-cnn", dup="greedy", extra_pes=16, sets="block:2x2")  # rows: proven optimal at once
     a = api.run(p, "cpsat", time_limit=0.3, workers=2, seed=3)
     b = api.run(p, "cpsat", time_limit=0.3, workers=2, seed=3)
     assert a.sim.valid and a.status == b.status == "FEASIBLE"

@@ -46,6 +46,17 @@ class LowerBounds:
     bottleneck: str  # the layer that gives `layer_work` ("" if there are no layers)
     best: int
     closure: int = 0  # the closure bound (`closure_bound`), 0 unless asked for
+    pipeline: int = 0  # the pipeline bound (`pipeline_bound`)
+    rule: str = ""  # which bound gives `best`, e.g. "pipeline (conv4)"
+
+
+def best_rule(candidates: list[tuple[int, str]]) -> tuple[int, str]:
+    """The largest bound and the name of the rule that gives it (the first one listed on ties)."""
+    value, rule = 0, ""
+    for v, r in candidates:
+        if v > value:
+            value, rule = v, r
+    return value, rule
 
 
 def _ceil_div(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray | int:
@@ -159,10 +170,11 @@ def _profiles(sets: SetGraph, head: np.ndarray, tail: np.ndarray) -> list[_Layer
 
 def lower_bounds(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *, closure_solves: int = 0,
                  target: int | None = None) -> LowerBounds:
-    """Critical-path and per-layer work bounds for the given mapping (its copies and placement).
+    """Critical-path, per-layer work and pipeline bounds for the given mapping (its copies and placement).
 
     With `closure_solves > 0`, also the closure bound with at most that many small CP-SAT solves (small
-    instances only); `target`, the makespan of a known schedule, lets it stop once it is reached.
+    instances only). `target`, the makespan of a known schedule, lets the closure bound stop once it is
+    reached and sets the pipeline bound's time axis (without it, CLSA's makespan on the mapping).
     """
     lag = min_transfer_lags(sets, hw, mapping)
     cp = _critical_path(sets, lag)
@@ -172,10 +184,24 @@ def lower_bounds(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGr
         b = prof.bound(d)
         if b > work:
             work, name = b, layer.name
-    cl = 0
-    if closure_solves > 0 and (target is None or max(cp, work) < target):
-        cl = closure_bound(workload, sets, lag, mapping.copies, target=target, max_solves=closure_solves).value
-    return LowerBounds(cp, work, name, max(cp, work, cl), cl)
+    if target is None:
+        from cimopt.schedulers.list_scheduling import list_schedule
+
+        target = list_schedule(workload, hw, mapping, sets, barrier=False, name="clsa").makespan
+    pb = pipeline_bound(workload, sets, lag, mapping.copies, horizon=target)
+    cl: ClosureBound | None = None
+    if closure_solves > 0 and max(cp, work, pb.value) < target:
+        cl = closure_bound(workload, sets, lag, mapping.copies, target=target, max_solves=closure_solves)
+    best, rule = best_rule([(cp, "critical path"), (work, f"layer work ({name})"),
+                            (pb.value, f"pipeline ({pb.layer})"), *closure_rule(cl)])
+    return LowerBounds(cp, work, name, best, cl.value if cl else 0, pb.value, rule)
+
+
+def closure_rule(cl: ClosureBound | None) -> list[tuple[int, str]]:
+    """The closure bound as a (value, rule) candidate for `best_rule` (none if it was not run or gave 0)."""
+    if cl is None or cl.value == 0:
+        return []
+    return [(cl.value, f"closure ({cl.producer} -> {cl.consumer} at t={cl.time})")]
 
 
 def max_copies(crossbars: tuple[int, ...] | np.ndarray, counts: list[int], budget: Budget) -> tuple[int, ...]:
@@ -192,7 +218,8 @@ def lower_bounds_joint(workload: Workload, hw: Hardware, budget: Budget, sets: S
     `layer_work` is the smallest C such that the fewest copies each layer needs to finish by C fit in the
     budget (at least the area bound: total crossbar-cycles / PEs); `bottleneck` names the layer whose
     bound is largest at those copy counts. `closure_solves`, `target`: as in `lower_bounds`, with every layer
-    at its most copies.
+    at its most copies; so is the pipeline bound (more copies only let more sets finish), with `target`
+    only.
     """
     xb = np.asarray(crossbars_per_layer(workload, hw), dtype=np.int64)
     if len(xb) == 0:
@@ -237,11 +264,14 @@ def lower_bounds_joint(workload: Workload, hw: Hardware, budget: Budget, sets: S
     need = copies_for(lo) or [1] * len(profiles)
     per_layer = [p.bound(d) for p, d in zip(profiles, need, strict=True)]
     name = workload.layers[int(np.argmax(per_layer))].name
-    cl = 0
-    if closure_solves > 0 and (target is None or max(cp, lo) < target):
-        cl = closure_bound(workload, sets, sets.lag, max_copies(xb, counts, budget), target=target,
-                           max_solves=closure_solves).value
-    return LowerBounds(cp, lo, name, max(cp, lo, cl), cl)
+    most = max_copies(xb, counts, budget)
+    pb = pipeline_bound(workload, sets, sets.lag, most, horizon=target) if target is not None else PipelineBound(0, "")
+    cl: ClosureBound | None = None
+    if closure_solves > 0 and (target is None or max(cp, lo, pb.value) < target):
+        cl = closure_bound(workload, sets, sets.lag, most, target=target, max_solves=closure_solves)
+    best, rule = best_rule([(cp, "critical path"), (lo, f"joint layer work ({name})"),
+                            (pb.value, f"pipeline at most copies ({pb.layer})"), *closure_rule(cl)])
+    return LowerBounds(cp, lo, name, best, cl.value if cl else 0, pb.value, rule)
 
 
 # ------------------------------------------------------------------------------------------ closure bound

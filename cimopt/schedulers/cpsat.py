@@ -52,7 +52,9 @@ from cimopt.mapping import Budget, Mapping, crossbars_per_layer, make_mapping
 from cimopt.problem import Problem
 from cimopt.schedule import Schedule
 from cimopt.schedulers.bounds import (
+    best_rule,
     closure_bound,
+    closure_rule,
     heads_and_tails,
     lower_bounds,
     lower_bounds_joint,
@@ -674,11 +676,13 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
             best = h
     horizon = best.makespan
 
-    lb = lower_bounds_joint(workload, hw, budget, sets) if joint else lower_bounds(workload, hw, mapping, sets)
+    lb = (lower_bounds_joint(workload, hw, budget, sets, target=horizon) if joint
+          else lower_bounds(workload, hw, mapping, sets, target=horizon))
     if lb.best < horizon:
         cl = closure_bound(workload, sets, lag, caps, target=horizon, max_solves=closure_solves(time_limit),
                            dtime=min(2.0, time_limit / 4), stop=interrupted)
-        lb = replace(lb, closure=cl.value, best=max(lb.best, cl.value))
+        value, rule = best_rule([(lb.best, lb.rule), *closure_rule(cl)])
+        lb = replace(lb, closure=cl.value, best=value, rule=rule)
     if horizon < lb.best:
         raise RuntimeError(f"internal: lower bound {lb.best} above a valid schedule's makespan {horizon}")
 
@@ -739,7 +743,7 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
             if rec.start is not None:
                 solution = (rec.start, rec.tiles)
         rec_bound = rec.bound
-    bound = max(lb.best, cp_bound, rec_bound)
+    bound, bound_rule = best_rule([(lb.best, lb.rule), (max(cp_bound, rec_bound), "CP-SAT search")])
 
     chosen, source = best, best.source
     if solution is not None:
@@ -768,6 +772,7 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
     info = {"status": status, "bound": bound, "gap": gap, "solve_seconds": seconds, **sizes,
             "horizon": horizon, "cp_sat_bound": cp_bound, "combinatorial_bound": lb.best, "closure_bound": lb.closure,
             "critical_path": lb.critical_path, "layer_work": lb.layer_work, "bottleneck": lb.bottleneck,
+            "pipeline_bound": lb.pipeline, "bound_rule": bound_rule,
             "source": source, "joint": joint, "time_limit": float(time_limit), "workers": int(workers),
             "seed": int(seed), "deterministic": deterministic, "hint_used": hint is not None, "hint_valid": hint_ok,
             "cp_sat_skipped": skipped, "cp_sat_ran": ran, "stopped_by": stopped_by or ("proof" if ran else "not run"),
