@@ -18,12 +18,16 @@ from cimopt.duplication import duplicate
 from cimopt.hardware import Hardware
 from cimopt.mapping import make_mapping, resolve_budget
 from cimopt.schedulers.bounds import (
+    _completions,
     closure_bound,
+    grid_closure,
     heads_and_tails,
+    interval_closure,
     lower_bounds,
     lower_bounds_joint,
     max_copies,
     min_transfer_lags,
+    pipeline_bound,
 )
 from cimopt.schedulers.clsa import schedule_clsa
 from cimopt.schedulers.layer_by_layer import schedule_layer_by_layer
@@ -207,12 +211,13 @@ def test_golden_chain_pixel_bounds():
     lb = lower_bounds(w, HW, m, s)
     assert lb.critical_path == 3
     # conv2 pixel (0,0) needs conv1 (0..1, 0..1); conv1 (1,1) needs 9 conv0 pixels: head 10; 10 + 64 = 74
-    assert lb.layer_work == 74 and lb.best == 74
+    assert lb.layer_work == 74
+    # the pipeline bound reaches the optimum 84 without a solver (the closure bound below needs CP-SAT)
+    assert lb.pipeline == 84 and lb.best == 84 and lb.rule == "pipeline (conv2)"
     # closure bound: while conv0 has done T pixels, conv2 can have finished only the pixels whose 5x5
     # window lies inside them; at T=54 that is at most 36 of 64, and the 28 others need 28 more cycles
     # after T + 2: 54 + 2 + 28 = 84, CLSA's makespan, so 84 is optimal
-    lb = lower_bounds(w, HW, m, s, closure_solves=8)
-    assert lb.closure == 84 and lb.best == 84
+    assert closure_bound(w, s, s.lag, m.copies, max_solves=8).value == 84
     assert schedule_clsa(w, HW, m, s).makespan == 84
 
 
@@ -284,3 +289,120 @@ def test_bounds_sound_on_random_tiny_instances(case):
     budget = resolve_budget(w, hw, extra_pes=sum(copies) - len(copies))
     if hw.noc_hop_cycles == 0:
         assert lower_bounds_joint(w, hw, budget, s, closure_solves=4).best <= opt
+
+
+# --------------------------------------------------------------------------------------- pipeline bound
+
+
+def closure_by_enumeration(rows, cols) -> np.ndarray:
+    """G[m] by trying every producer subset of an R x Q grid (R * Q <= 12)."""
+    (ra, rb, n_r), (ca, cb, n_q) = rows, cols
+    best = np.zeros(n_r * n_q + 1, np.int64)
+    for mask in range(1 << (n_r * n_q)):
+        have = np.array([(mask >> k) & 1 for k in range(n_r * n_q)], bool).reshape(n_r, n_q)
+        cov = sum(bool(have[ra[i]:rb[i] + 1, ca[j]:cb[j] + 1].all()) for i in range(len(ra)) for j in range(len(ca)))
+        best[int(have.sum())] = max(best[int(have.sum())], cov)
+    return np.maximum.accumulate(best)
+
+
+@st.composite
+def interval_families(draw, n_max: int = 4):
+    n_p = draw(st.integers(1, n_max))
+    a = draw(st.lists(st.integers(0, n_p - 1), min_size=1, max_size=4))
+    b = [draw(st.integers(x, n_p - 1)) for x in a]
+    return np.asarray(a), np.asarray(b), n_p
+
+
+@settings(max_examples=150, deadline=None)
+@given(interval_families(3), interval_families(4))
+def test_grid_closure_bounds_enumeration(rows, cols):
+    """grid_closure >= the true closure on every small grid, and exact with one column (interval_closure)."""
+    g = grid_closure(rows, cols)
+    truth = closure_by_enumeration(rows, cols)
+    assert (g >= truth).all()
+    one = (np.zeros(1, np.int64), np.zeros(1, np.int64), 1)
+    assert interval_closure(*rows).tolist() == closure_by_enumeration(rows, one).tolist()
+    assert grid_closure(rows, one).tolist() == interval_closure(*rows).tolist()
+
+
+def test_grid_closure_hand_values():
+    """A 3x3 conv (pad 1) on a 4x4 grid: consumer (i, j) needs rows i-1..i+1 and columns j-1..j+1, clipped.
+    A corner 2x2 of the producer covers one consumer, 3x3 covers four (the corner 2x2), the full grid all 16."""
+    a = np.clip(np.arange(4) - 1, 0, 3)
+    b = np.clip(np.arange(4) + 1, 0, 3)
+    g = grid_closure((a, b, 4), (a, b, 4))
+    assert g[4] == 1 and g[9] == 4 and g[16] == 16
+    assert g[3] == 0
+
+
+def test_completions_counts_rounds():
+    """Two copies, sets of 3 cycles, all startable from 0: by t at most 2 * floor(t / 3) finish."""
+    m = _completions(np.full(20, 100, np.int64), 2, 3)
+    assert m.tolist() == [2 * (t // 3) for t in range(20)]
+    # nothing startable before 5: by t, 2 * floor((t - 5) / 3) + ... of what was startable
+    avail = np.where(np.arange(20) >= 5, 100, 0)
+    assert _completions(avail, 2, 3)[7] == 0 and _completions(avail, 2, 3)[8] == 2
+
+
+def test_pipeline_bound_golden_row_chain_with_copies():
+    """mini-yolo-like: conv0 rows come in two waves of its copies, so conv1's late rows wait (hand-checked).
+
+    tiny chain, two copies of a (3 rows of 4 cycles): rows 0-1 end at 4, row 2 at 8; b's row 1 needs a's
+    rows 1-2, so b (3 cycles a row, one copy) ends at >= 8 + 3 = 11 = the optimum."""
+    w, hw = tiny_chain()
+    m, s = setup(w, hw, (2, 1), "row")
+    pb = pipeline_bound(w, s, s.lag, m.copies, horizon=schedule_clsa(w, hw, m, s).makespan)
+    assert pb.value == 11 == brute_force_optimum(w, hw, m, s)
+
+
+@pytest.mark.parametrize("case", tiny_instances(), ids=lambda c: c[0])
+def test_pipeline_bound_below_enumerated_optimum(case):
+    _, w, hw, copies, gran = case
+    m, s = setup(w, hw, copies, gran)
+    opt = brute_force_optimum(w, hw, m, s)
+    pb = pipeline_bound(w, s, min_transfer_lags(s, hw, m), m.copies, horizon=schedule_clsa(w, hw, m, s).makespan)
+    assert pb.value <= opt
+
+
+def cpsat_only_optimum(w, hw, m, s, limit: float = 5.0) -> int | None:
+    """The optimum proven by CP-SAT on its own (no combinatorial floor, none of the bounds under test but heads
+    and tails), or None if not proven within `limit` deterministic seconds."""
+    from ortools.sat.python import cp_model
+
+    from cimopt.schedulers import cpsat
+
+    inc = cpsat.incumbent(w, hw, m, s, False, m.budget)
+    head, tail = heads_and_tails(s, min_transfer_lags(s, hw, m), m.copies)
+    v = cpsat.build_model(s, hw, m, cpsat.TileGroups.of(m, hw), m.copies, None, m.budget, head, tail,
+                          inc.makespan, 0)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_deterministic_time = limit
+    solver.parameters.num_workers = 1
+    return int(solver.ObjectiveValue()) if solver.Solve(v.model) == cp_model.OPTIMAL else None
+
+
+@st.composite
+def small_problems(draw):
+    """A random small DAG (tests/graphs.py), a granularity and 1-3 copies per layer, maybe NoC hops."""
+    from tests.graphs import random_dags
+
+    w = draw(random_dags())
+    gran = draw(st.sampled_from(["row", "pixel", "block:2x2", "rows:2"]))
+    hop = draw(st.sampled_from([0, 0, 2]))
+    hw = replace(HW, pes_per_tile=1 if hop else 16, noc_hop_cycles=hop,
+                 gpeu_cycles=(("default", draw(st.integers(0, 1))),))
+    copies = tuple(draw(st.integers(1, 3)) for _ in w.layers)
+    return w, hw, copies, gran
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(small_problems())
+def test_pipeline_bound_below_cpsat_optimum(case):
+    """On random DAGs at every granularity: the pipeline bound never exceeds the optimum CP-SAT proves."""
+    w, hw, copies, gran = case
+    m, s = setup(w, hw, copies, gran)
+    assume(s.num_sets <= 200)
+    opt = cpsat_only_optimum(w, hw, m, s, limit=2.0)
+    assume(opt is not None)
+    lb = lower_bounds(w, hw, m, s)
+    assert lb.pipeline <= lb.best <= opt

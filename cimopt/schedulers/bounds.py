@@ -511,16 +511,19 @@ def closure_bound(workload: Workload, sets: SetGraph, lag: np.ndarray, copies: t
 
 # ---------------------------------------------------------------------------------------- pipeline bound
 
-PIPELINE_MAX_INTERVAL_SETS = 512  # the exact interval closure (`interval_closure`) on producers up to this size
+PIPELINE_MAX_INTERVAL_SETS = 512  # `interval_closure` on axes of up to this many blocks
+PIPELINE_MAX_GRID_CELLS = 60_000_000  # `grid_closure`: producer columns x producer rows x producer sets
 PIPELINE_MAX_CELLS = 20_000_000  # time points x layers the pipeline bound may evaluate
 
 
 @dataclass(frozen=True)
 class PipelineBound:
-    """The pipeline bound: its value and the layer whose last set (plus least tail) gives it."""
+    """The pipeline bound: its value, the layer that gives it, and the direction ("forward": the layer's
+    last set plus its least tail; "backward": the same in reversed time, from its first set)."""
 
     value: int
     layer: str
+    direction: str = "forward"
 
 
 def interval_closure(a: np.ndarray, b: np.ndarray, n_p: int) -> np.ndarray:
@@ -534,45 +537,90 @@ def interval_closure(a: np.ndarray, b: np.ndarray, n_p: int) -> np.ndarray:
     """
     k = np.zeros((n_p + 1, n_p + 1), np.int64)
     np.add.at(k, (a, b), 1)
-    # cov[x, y] = #{v : a_v >= x, b_v <= y}
-    cov = np.cumsum(np.cumsum(k[::-1], axis=0)[::-1], axis=1)
+    cov = np.cumsum(np.cumsum(k[::-1], axis=0)[::-1], axis=1)  # cov[x, y] = #{v : a_v >= x, b_v <= y}
     neg = np.int64(-(1 << 40))
     f = np.full((n_p + 1, n_p + 1), neg, np.int64)  # f[j, c]
     f[0, 0] = 0
     cs = np.arange(n_p + 1)
     for j in range(1, n_p + 1):
-        best = f[j - 1].copy()
         x = np.arange(j)
         prior = f[np.maximum(x - 1, 0)]  # (x, c): positions before x - 1 (x = 0: nothing before)
-        length = j - x
-        src = cs[None, :] - length[:, None]
-        vals = np.where(src >= 0, prior[np.arange(j)[:, None], np.clip(src, 0, None)], neg) + cov[x, j - 1][:, None]
-        f[j] = np.maximum(best, vals.max(axis=0))
+        src = cs[None, :] - (j - x)[:, None]
+        vals = np.where(src >= 0, prior[x[:, None], np.clip(src, 0, None)], neg) + cov[x, j - 1][:, None]
+        f[j] = np.maximum(f[j - 1], vals.max(axis=0))
     return np.maximum.accumulate(f[n_p])
 
 
-def _pair_closure(sets: SetGraph, p: int, l_: int, edges: np.ndarray) -> np.ndarray:
-    """An upper bound on G[m], m = 0..n_p: the most sets of l whose predecessors in p number at most m.
+def grid_closure(rows: tuple[np.ndarray, np.ndarray, int], cols: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
+    """An upper bound on G[m], m = 0..R*Q: the most consumer blocks (i, j) whose producer blocks, the rectangle
+    rows [ra_i, rb_i] x columns [ca_j, cb_j] of an R x Q producer grid, all lie in a set S of at most m blocks.
 
-    Exact (`interval_closure`) when every l-set's predecessors in p are a contiguous run of p's set numbers
-    (row sets and other one-column blockings) and p is small enough; otherwise the count of l-sets with at
-    most m predecessors in p (any m-closure holds only such sets).
+    Proof: let s_r be the blocks of S in producer row r and L_w = {r : s_r >= w} (nested, shrinking in w,
+    sum_w |L_w| = |S|). Consumer (i, j) is covered only if its columns lie in the intersection of S's rows
+    r in A_i, which has at most min_{A_i} s_r blocks, so row i has at most g(min_{A_i} s) covered blocks,
+    g = `interval_closure` of the column intervals. Writing g(k) = sum_{w <= k} dg_w (dg_w >= 0),
+    sum_i g(min_{A_i} s) = sum_w dg_w #{i : A_i in L_w} <= sum_w dg_w F(|L_w|), F = `interval_closure` of the
+    row intervals. So G[m] <= max sum_w dg_w F(c_w) over R >= c_1 >= c_2 >= ... >= c_Q >= 0 with
+    sum c_w <= m, a dynamic programme over the levels w with state (c_w, sum so far). Exact for one column.
     """
-    pa, la = int(sets.offset[p]), int(sets.offset[l_])
-    n_p, n_l = sets.layers[p].count, sets.layers[l_].count
-    u = sets.src[edges] - pa
-    v = sets.dst[edges] - la
-    lo = np.full(n_l, n_p, np.int64)
-    hi = np.full(n_l, -1, np.int64)
-    np.minimum.at(lo, v, u)
-    np.maximum.at(hi, v, u)
+    (ra, rb, n_r), (ca, cb, n_q) = rows, cols
+    f_rows = interval_closure(ra, rb, n_r)  # over consumer rows
+    g = interval_closure(ca, cb, n_q)  # over consumer columns
+    dg = np.diff(g)
+    n = n_r * n_q
+    neg = np.int64(-(1 << 40))
+    # v[c, t]: best value of the levels so far with the last level's c_w = c and sum of c_w = t
+    v = np.full((n_r + 1, n + 1), neg, np.int64)
+    v[n_r, 0] = 0  # before level 1: any c_1 <= n_r allowed
+    for w in range(n_q):
+        u = np.maximum.accumulate(v[::-1], axis=0)[::-1]  # u[c, t] = max over c' >= c of v[c', t]
+        nv = np.full_like(v, neg)
+        for c in range(n_r + 1):
+            nv[c, c:] = u[c, : n + 1 - c] + int(dg[w]) * int(f_rows[c])
+        v = nv
+    return np.maximum.accumulate(v.max(axis=0))
+
+
+def _pair_closure(sets: SetGraph, p: int, l_: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """An upper bound on G[m], m = 0..n_p: the most sets of l whose predecessors in p (edges u -> v, local
+    set numbers) number at most m.
+
+    When every l-set's predecessors are a full rectangle of p's block grid whose rows depend only on the
+    l-set's block row and columns only on its block column (receptive fields through one path, at any
+    blocking), `grid_closure` (exact for one-column blockings such as row sets); otherwise the count of
+    l-sets with at most m predecessors in p (any m-closure holds only such sets).
+    """
+    lp, ll = sets.layers[p], sets.layers[l_]
+    n_p, n_l = lp.count, ll.count
     pair = np.unique(v * n_p + u)
-    cnt = np.bincount(pair // n_p, minlength=n_l)
-    has = cnt > 0
-    if n_p <= PIPELINE_MAX_INTERVAL_SETS and np.array_equal(hi[has] - lo[has] + 1, cnt[has]):
-        g = interval_closure(lo[has], hi[has], n_p)
-        return g + int((~has).sum())
-    return np.cumsum(np.bincount(cnt, minlength=n_p + 1)[: n_p + 1])
+    v, u = pair // n_p, pair % n_p
+    cnt = np.bincount(v, minlength=n_l)
+    counts = np.cumsum(np.bincount(cnt, minlength=n_p + 1)[: n_p + 1])
+    if not (cnt > 0).all():
+        return counts
+    pr, pc = u // lp.ncols, u % lp.ncols
+    box = []
+    for x in (pr, pc):
+        lo = np.full(n_l, 1 << 40, np.int64)
+        hi = np.full(n_l, -1, np.int64)
+        np.minimum.at(lo, v, x)
+        np.maximum.at(hi, v, x)
+        box.append((lo, hi))
+    (r0, r1), (c0, c1) = box
+    if not np.array_equal((r1 - r0 + 1) * (c1 - c0 + 1), cnt):
+        return counts
+    grid = (ll.nrows, ll.ncols)
+    r0, r1, c0, c1 = (x.reshape(grid) for x in (r0, r1, c0, c1))
+    if not ((r0 == r0[:, :1]).all() and (r1 == r1[:, :1]).all() and (c0 == c0[:1]).all() and (c1 == c1[:1]).all()):
+        return counts
+    if max(lp.nrows, lp.ncols) > PIPELINE_MAX_INTERVAL_SETS:
+        return counts
+    rows, cols = (r0[:, 0], r1[:, 0], lp.nrows), (c0[0], c1[0], lp.ncols)
+    if lp.ncols * lp.nrows * n_p > PIPELINE_MAX_GRID_CELLS:
+        rows, cols = cols, rows  # the other axis as the levels: the same bound by symmetry
+        if lp.nrows * lp.ncols * n_p > PIPELINE_MAX_GRID_CELLS:
+            return counts
+    return np.minimum(grid_closure(rows, cols), counts)
 
 
 def _completions(avail: np.ndarray, copies: int, pmin: int) -> np.ndarray:
@@ -591,11 +639,46 @@ def _completions(avail: np.ndarray, copies: int, pmin: int) -> np.ndarray:
     return m
 
 
+def _pipeline_pass(sets: SetGraph, src: np.ndarray, dst: np.ndarray, lag: np.ndarray, copies: np.ndarray,
+                   head: np.ndarray, tail: np.ndarray, order: list[int], h: int,
+                   closures: dict) -> tuple[int, int]:
+    """One direction of `pipeline_bound`: layers in `order` (producers first), edges src -> dst.
+
+    Returns (bound, layer). `closures` caches `_pair_closure` per (producer, consumer) layer pair.
+    """
+    src_l, dst_l = sets.layer_of(src), sets.layer_of(dst)
+    done: dict[int, np.ndarray] = {}
+    best, where = 0, -1
+    for li in order:
+        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
+        avail = np.searchsorted(np.sort(head[a:b]), np.arange(h), side="right").astype(np.int64)
+        into = np.flatnonzero(dst_l == li)
+        for p in np.unique(src_l[into]).tolist():
+            if p == li or p not in done:
+                continue
+            e = into[src_l[into] == p]
+            key = (p, li)
+            if key not in closures:
+                closures[key] = _pair_closure(sets, p, li, src[e] - int(sets.offset[p]), dst[e] - a)
+            g = closures[key]
+            d = int(lag[e].min())
+            shifted = np.concatenate([np.zeros(min(h, d), np.int64), done[p][: max(0, h - d)]])
+            avail = np.minimum(avail, g[np.minimum(shifted, len(g) - 1)])
+        m = _completions(avail, int(copies[li]), int(sets.duration[a:b].min()))
+        done[li] = m
+        reach = np.flatnonzero(m >= b - a)
+        value = (int(reach[0]) if len(reach) else h - 1) + int(tail[a:b].min())
+        if value > best:
+            best, where = value, li
+    return best, where
+
+
 def pipeline_bound(workload: Workload, sets: SetGraph, lag: np.ndarray, copies: tuple[int, ...] | np.ndarray, *,
                    horizon: int) -> PipelineBound:
-    """How many sets each layer can have finished by every time t, propagated down the layers.
+    """How many sets each layer can have finished by every time t, propagated down the layers (and up).
 
-    Per layer l and time t (0..horizon), an upper bound M_l(t) on its sets finished by t in any schedule:
+    Forward, per layer l and time t (0..horizon), an upper bound M_l(t) on its sets finished by t in any
+    schedule:
     - a set can have started by s only if head <= s (`heads_and_tails`, with copies) and all its
       predecessors in every producer layer p ended by s - (least lag p -> l); at most M_p(s - lag) p-sets have,
       and at most G_pl(M_p(...)) l-sets have all their p-predecessors among them (`_pair_closure`): so the sets
@@ -603,37 +686,21 @@ def pipeline_bound(workload: Workload, sets: SetGraph, lag: np.ndarray, copies: 
     - `_completions` turns that into finishes with D_l copies and the shortest set of l.
     Every M_l counts at least the sets any schedule finishes (by induction over the topological layer order),
     so all n_l sets of l end no earlier than T_l = min {t : M_l(t) >= n_l}, and the makespan is at least
-    T_l + the least tail of l's sets. The value is the largest such bound over the layers; `horizon` (a valid
-    schedule's makespan, so T_l <= horizon) limits the time axis; capped at horizon + 1 if that ever fails
-    (the caller treats a bound above a valid makespan as an internal error).
+    T_l + the least tail of l's sets. Backward: the same on the reversed schedule (time C - t, edges reversed,
+    heads and tails swapped), which is a schedule of the reversed instance with the same makespan.
+    The value is the largest bound over layers and directions. `horizon` (a valid schedule's makespan, so
+    T_l <= horizon) limits the time axis; the value is capped at horizon + 1 if that ever fails (the caller
+    treats a bound above a valid makespan as an internal error).
     """
     copies = np.asarray(copies, dtype=np.int64)
     nl = len(sets.layers)
-    if sets.num_sets == 0 or (horizon + 2) * nl > PIPELINE_MAX_CELLS:
+    if sets.num_sets == 0 or 2 * (horizon + 2) * nl > PIPELINE_MAX_CELLS:
         return PipelineBound(0, "")
     h = horizon + 2
     head, tail = heads_and_tails(sets, lag, copies)
-    src_l, dst_l = sets.layer_of(sets.src), sets.layer_of(sets.dst)
-    done: list[np.ndarray] = []
-    best, name = 0, ""
-    for li in range(nl):
-        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
-        n = b - a
-        avail = np.searchsorted(np.sort(head[a:b]), np.arange(h), side="right").astype(np.int64)
-        into = np.flatnonzero(dst_l == li)
-        for p in np.unique(src_l[into]).tolist():
-            if p == li:
-                continue
-            e = into[src_l[into] == p]
-            g = _pair_closure(sets, p, li, e)
-            d = int(lag[e].min())
-            shifted = np.concatenate([np.zeros(min(h, d), np.int64), done[p][: max(0, h - d)]])
-            avail = np.minimum(avail, g[np.minimum(shifted, len(g) - 1)])
-        m = _completions(avail, int(copies[li]), int(sets.duration[a:b].min()))
-        done.append(m)
-        reach = np.flatnonzero(m >= n)
-        t_l = int(reach[0]) if len(reach) else h - 1
-        value = min(t_l + int(tail[a:b].min()), horizon + 1)
-        if value > best:
-            best, name = value, workload.layers[li].name
-    return PipelineBound(best, name)
+    fwd = _pipeline_pass(sets, sets.src, sets.dst, lag, copies, head, tail, list(range(nl)), h, {})
+    bwd = _pipeline_pass(sets, sets.dst, sets.src, lag, copies, tail, head, list(range(nl - 1, -1, -1)), h, {})
+    value, li, direction = max((fwd[0], fwd[1], "forward"), (bwd[0], bwd[1], "backward"), key=lambda x: x[0])
+    if li < 0:
+        return PipelineBound(0, "")
+    return PipelineBound(min(value, horizon + 1), workload.layers[li].name, direction)
