@@ -213,7 +213,7 @@ def test_golden_chain_pixel_bounds():
     # conv2 pixel (0,0) needs conv1 (0..1, 0..1); conv1 (1,1) needs 9 conv0 pixels: head 10; 10 + 64 = 74
     assert lb.layer_work == 74
     # the pipeline bound reaches the optimum 84 without a solver (the closure bound below needs CP-SAT)
-    assert lb.pipeline == 84 and lb.best == 84 and lb.rule == "pipeline (conv2)"
+    assert lb.pipeline == 84 and lb.best == 84 and lb.rule == "pipeline, conv2"
     # closure bound: while conv0 has done T pixels, conv2 can have finished only the pixels whose 5x5
     # window lies inside them; at T=54 that is at most 36 of 64, and the 28 others need 28 more cycles
     # after T + 2: 54 + 2 + 28 = 84, CLSA's makespan, so 84 is optimal

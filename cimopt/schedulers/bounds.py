@@ -47,7 +47,7 @@ class LowerBounds:
     best: int
     closure: int = 0  # the closure bound (`closure_bound`), 0 unless asked for
     pipeline: int = 0  # the pipeline bound (`pipeline_bound`)
-    rule: str = ""  # which bound gives `best`, e.g. "pipeline (conv4)"
+    rule: str = ""  # which bound gives `best`, e.g. "pipeline, conv4"
 
 
 def best_rule(candidates: list[tuple[int, str]]) -> tuple[int, str]:
@@ -192,8 +192,9 @@ def lower_bounds(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGr
     cl: ClosureBound | None = None
     if closure_solves > 0 and max(cp, work, pb.value) < target:
         cl = closure_bound(workload, sets, lag, mapping.copies, target=target, max_solves=closure_solves)
-    best, rule = best_rule([(cp, "critical path"), (work, f"layer work ({name})"),
-                            (pb.value, f"pipeline ({pb.layer})"), *closure_rule(cl)])
+    direction = "" if pb.direction == "forward" else " backward"
+    best, rule = best_rule([(cp, "critical path"), (work, f"layer work, {name}"),
+                            (pb.value, f"pipeline{direction}, {pb.layer}"), *closure_rule(cl)])
     return LowerBounds(cp, work, name, best, cl.value if cl else 0, pb.value, rule)
 
 
@@ -201,7 +202,7 @@ def closure_rule(cl: ClosureBound | None) -> list[tuple[int, str]]:
     """The closure bound as a (value, rule) candidate for `best_rule` (none if it was not run or gave 0)."""
     if cl is None or cl.value == 0:
         return []
-    return [(cl.value, f"closure ({cl.producer} -> {cl.consumer} at t={cl.time})")]
+    return [(cl.value, f"closure, {cl.producer} -> {cl.consumer} at t={cl.time}")]
 
 
 def max_copies(crossbars: tuple[int, ...] | np.ndarray, counts: list[int], budget: Budget) -> tuple[int, ...]:
@@ -269,8 +270,8 @@ def lower_bounds_joint(workload: Workload, hw: Hardware, budget: Budget, sets: S
     cl: ClosureBound | None = None
     if closure_solves > 0 and (target is None or max(cp, lo, pb.value) < target):
         cl = closure_bound(workload, sets, sets.lag, most, target=target, max_solves=closure_solves)
-    best, rule = best_rule([(cp, "critical path"), (lo, f"joint layer work ({name})"),
-                            (pb.value, f"pipeline at most copies ({pb.layer})"), *closure_rule(cl)])
+    best, rule = best_rule([(cp, "critical path"), (lo, f"joint layer work, {name}"),
+                            (pb.value, f"pipeline at most copies, {pb.layer}"), *closure_rule(cl)])
     return LowerBounds(cp, lo, name, best, cl.value if cl else 0, pb.value, rule)
 
 
@@ -512,7 +513,7 @@ def closure_bound(workload: Workload, sets: SetGraph, lag: np.ndarray, copies: t
 # ---------------------------------------------------------------------------------------- pipeline bound
 
 PIPELINE_MAX_INTERVAL_SETS = 512  # `interval_closure` on axes of up to this many blocks
-PIPELINE_MAX_GRID_CELLS = 60_000_000  # `grid_closure`: producer columns x producer rows x producer sets
+PIPELINE_MAX_GRID_CELLS = 200_000_000  # `grid_closure`: producer columns x producer rows x producer sets
 PIPELINE_MAX_CELLS = 20_000_000  # time points x layers the pipeline bound may evaluate
 
 
