@@ -70,6 +70,7 @@ class SchedulerSpec:
     exact: bool = False  # proves bounds (has a time limit, reports a gap)
     baseline: bool = False  # the reference the speedups are measured against
     stream: bool = False  # a throughput baseline: run by default (compare) only for a stream of inferences
+    default: bool = True  # run by `compare` when no schedulers are named (opt-in searches: False)
 
     def function(self) -> Callable[[Problem, Options], Result]:
         module, _, func = self.entry.partition(":")
@@ -86,6 +87,8 @@ SCHEDULERS: tuple[SchedulerSpec, ...] = (
     SchedulerSpec("cpsat", "CP-SAT", "cimopt.schedulers.cpsat:schedule", "^", "--", exact=True),
     SchedulerSpec("layer-pipeline", "layer pipeline", "cimopt.schedulers.layer_pipeline:schedule", "D", ":",
                   stream=True),
+    SchedulerSpec("lns", "LNS (CP-SAT windows)", "cimopt.schedulers.lns:schedule", "P", ":", exact=True,
+                  default=False),
 )
 
 BY_NAME: dict[str, SchedulerSpec] = {s.name: s for s in SCHEDULERS}
@@ -98,7 +101,7 @@ EXACT: str = "cpsat"  # the exact reference that `reproduce` measures the heuris
 
 def defaults(stream: bool) -> tuple[str, ...]:
     """The schedulers `compare` runs when none are named: all, the stream baselines only for a stream."""
-    return tuple(s.name for s in SCHEDULERS if stream or not s.stream)
+    return tuple(s.name for s in SCHEDULERS if s.default and (stream or not s.stream))
 
 
 def get(name: str) -> SchedulerSpec:
