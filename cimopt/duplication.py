@@ -80,3 +80,55 @@ def duplicate(workload: Workload, hw: Hardware, budget: Budget, strategy: str = 
     if strategy not in STRATEGIES:
         raise InputError(f"unknown duplication strategy {strategy!r} (choose from {', '.join(STRATEGIES)})")
     return make_mapping(workload, hw, budget, STRATEGIES[strategy](workload, hw, budget), strategy)
+
+
+def copies_search(workload: Workload, hw: Hardware, budget: Budget, sets, start: tuple[int, ...] | None = None,
+                  max_evals: int = 5000) -> tuple[tuple[int, ...], int]:
+    """Local search over the copies, scored by CLSA-CIM's makespan on `sets` (a `SetGraph` of the workload).
+
+    From `start` (default: greedy), try every move of one copy from one layer to another and every extra copy
+    that fits in the PEs; take the best move that improves (CLSA-CIM's makespan, then the sum of the sets'
+    ends: this leads across plateaus of equal makespan; ties: the first move tried), until none does or
+    `max_evals` list schedules were made. Each candidate is a full, valid list
+    schedule, so the result is never worse than `start`. Returns (copies, makespan). Deterministic.
+    """
+    from cimopt.schedulers.list_scheduling import list_schedule
+
+    xb = crossbars_per_layer(workload, hw)
+    counts = [ls.count for ls in sets.layers]
+    cur = tuple(start or copies_greedy(workload, hw, budget))
+
+    def score(copies: tuple[int, ...]) -> tuple[int, int]:
+        """CLSA-CIM's makespan, then the sum of every set's end (ties: the schedule that is done earlier)."""
+        m = make_mapping(workload, hw, budget, copies, "search")
+        sch = list_schedule(workload, hw, m, sets, barrier=False, name="clsa")
+        return sch.makespan, int(sch.end.sum())
+
+    best = score(cur)
+    evals = 1
+    while evals < max_evals:
+        free = budget.pes - sum(x * d for x, d in zip(xb, cur, strict=True))
+        moves = []
+        for b in range(len(cur)):
+            if cur[b] >= counts[b]:
+                continue
+            if xb[b] <= free:
+                moves.append(cur[:b] + (cur[b] + 1,) + cur[b + 1:])
+            for a in range(len(cur)):
+                if a != b and cur[a] > 1 and xb[b] <= free + xb[a]:
+                    c = list(cur)
+                    c[a] -= 1
+                    c[b] += 1
+                    moves.append(tuple(c))
+        step = None
+        for c in moves:
+            if evals >= max_evals:
+                break
+            evals += 1
+            s = score(c)
+            if s < best:
+                best, step = s, c
+        if step is None:
+            break
+        cur = step
+    return cur, best[0]
