@@ -11,6 +11,9 @@ and warm (a cache hit, which never imports onnx). Then each stage is timed with 
 the import stage times the importer itself); peak memory is tracemalloc's peak of Python/numpy allocations
 during the stage, and the process's max RSS at the end.
 
+Lower bounds: the combinatorial bounds (with the pipeline bound) at the bench's sets and at row sets, with
+CPU seconds and the proven gap they give CLSA-CIM.
+
 Streams (`--stream N`, default 8): prepare + CLSA-CIM schedule + simulation of one inference and of N, each in
 a fresh process (`--stream-extra-pes`, default 64, greedy duplication, the same set granularity), with CPU and
 wall seconds per stage and the process's peak RSS; then the ratios N / 1.
@@ -154,6 +157,22 @@ def memory_estimates() -> None:
               f"{used / 2**20:>6.0f} MiB  {est / max(used, 1):.2f}")
 
 
+def bounds_section(wl, hw, mapping, sets, makespan: int, granularity: str) -> None:
+    """The lower bounds' own cost (critical path, layer work, pipeline; no solver) at the bench's sets and at
+    row sets: wall and CPU seconds, peak memory, and the proven gap they give CLSA-CIM."""
+    from cimopt.schedulers.bounds import lower_bounds
+
+    for gran, s, target in ((granularity, sets, makespan), ("row", None, None)):
+        if s is None:
+            s = build_sets(wl, hw, gran)
+            target = schedule_clsa(wl, hw, mapping, s).makespan
+        cpu = time.process_time()
+        lb = stage(f"lower bounds ({gran} sets)", lambda s=s, target=target: lower_bounds(wl, hw, mapping, s,
+                                                                                          target=target))
+        print(f"{'':<42} {time.process_time() - cpu:.3f} s CPU; bound {lb.best:,} ({lb.rule}), CLSA {target:,}, "
+              f"proven gap {(target - lb.best) / target:.1%}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="tiny-yolov3")
@@ -214,6 +233,7 @@ def main() -> None:
     lbl = stage("layer-by-layer schedule (no duplication)", lambda: schedule_layer_by_layer(wl, hw, none, base))
     sim_lbl = stage("simulate layer-by-layer", lambda: simulate(wl, lbl))
     print(f"{'':<42} lbl {sim_lbl.latency:,} cycles; CLSA+dup speedup {sim_lbl.latency / sim.latency:.2f}x")
+    bounds_section(wl, hw, mapping, sets, clsa.makespan, args.sets)
     if not args.no_cpsat:
         from cimopt.schedulers.cpsat import solve_cpsat
 
