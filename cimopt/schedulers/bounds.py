@@ -192,7 +192,7 @@ def lower_bounds(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGr
     cl: ClosureBound | None = None
     if closure_solves > 0 and max(cp, work, pb.value) < target:
         cl = closure_bound(workload, sets, lag, mapping.copies, target=target, max_solves=closure_solves)
-    direction = "" if pb.direction == "forward" else " backward"
+    direction = "" if pb.direction == "forward" else f" {pb.direction}"
     best, rule = best_rule([(cp, "critical path"), (work, f"layer work, {name}"),
                             (pb.value, f"pipeline{direction}, {pb.layer}"), *closure_rule(cl)])
     return LowerBounds(cp, work, name, best, cl.value if cl else 0, pb.value, rule)
@@ -520,7 +520,8 @@ PIPELINE_MAX_CELLS = 20_000_000  # time points x layers the pipeline bound may e
 @dataclass(frozen=True)
 class PipelineBound:
     """The pipeline bound: its value, the layer that gives it, and the direction ("forward": the layer's
-    last set plus its least tail; "backward": the same in reversed time, from its first set)."""
+    last set plus its least tail; "backward": the same in reversed time, from its first set; "meet": both
+    directions' finish counts of the layer together)."""
 
     value: int
     layer: str
@@ -642,13 +643,12 @@ def _completions(avail: np.ndarray, copies: int, pmin: int) -> np.ndarray:
 
 def _pipeline_pass(sets: SetGraph, src: np.ndarray, dst: np.ndarray, lag: np.ndarray, copies: np.ndarray,
                    head: np.ndarray, tail: np.ndarray, order: list[int], h: int,
-                   closures: dict) -> tuple[int, int]:
+                   closures: dict, done: dict[int, np.ndarray]) -> tuple[int, int]:
     """One direction of `pipeline_bound`: layers in `order` (producers first), edges src -> dst.
 
-    Returns (bound, layer). `closures` caches `_pair_closure` per (producer, consumer) layer pair.
+    Returns (bound, layer) and fills `done[l]` = M_l. `closures` caches `_pair_closure` per layer pair.
     """
     src_l, dst_l = sets.layer_of(src), sets.layer_of(dst)
-    done: dict[int, np.ndarray] = {}
     best, where = 0, -1
     for li in order:
         a, b = int(sets.offset[li]), int(sets.offset[li + 1])
@@ -674,6 +674,32 @@ def _pipeline_pass(sets: SetGraph, src: np.ndarray, dst: np.ndarray, lag: np.nda
     return best, where
 
 
+def _meet(fwd: np.ndarray, bwd: np.ndarray, n: int, pmax: int, h: int) -> int:
+    """Least C with fwd(t) + bwd(C - t - 1 + pmax) >= n for every t in 0..C (bwd = n beyond the time axis).
+
+    With makespan C, a set of the layer not finished by t starts at or after t + 1 - pmax, so it is finished by
+    C - t - 1 + pmax in reversed time: the sets finished by t (at most fwd(t)) and those (at most bwd(...))
+    make up all n. Feasibility only grows with C, so a binary search finds the least C (h - 1 if none).
+    """
+    def ok(c: int) -> bool:
+        t = np.arange(c + 1)
+        idx = c - t - 1 + pmax
+        back = np.where(idx >= h, n, bwd[np.clip(idx, 0, h - 1)])
+        f = fwd[np.minimum(t, h - 1)]
+        return bool((f + back >= n).all())
+
+    lo, hi = 0, h - 1
+    if not ok(hi):
+        return hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def pipeline_bound(workload: Workload, sets: SetGraph, lag: np.ndarray, copies: tuple[int, ...] | np.ndarray, *,
                    horizon: int) -> PipelineBound:
     """How many sets each layer can have finished by every time t, propagated down the layers (and up).
@@ -688,7 +714,9 @@ def pipeline_bound(workload: Workload, sets: SetGraph, lag: np.ndarray, copies: 
     Every M_l counts at least the sets any schedule finishes (by induction over the topological layer order),
     so all n_l sets of l end no earlier than T_l = min {t : M_l(t) >= n_l}, and the makespan is at least
     T_l + the least tail of l's sets. Backward: the same on the reversed schedule (time C - t, edges reversed,
-    heads and tails swapped), which is a schedule of the reversed instance with the same makespan.
+    heads and tails swapped), which is a schedule of the reversed instance with the same makespan. Meet: both
+    together per layer (`_meet`): what the producers let it finish early and what the consumers need it to
+    start late must cover all its sets.
     The value is the largest bound over layers and directions. `horizon` (a valid schedule's makespan, so
     T_l <= horizon) limits the time axis; the value is capped at horizon + 1 if that ever fails (the caller
     treats a bound above a valid makespan as an internal error).
@@ -699,9 +727,16 @@ def pipeline_bound(workload: Workload, sets: SetGraph, lag: np.ndarray, copies: 
         return PipelineBound(0, "")
     h = horizon + 2
     head, tail = heads_and_tails(sets, lag, copies)
-    fwd = _pipeline_pass(sets, sets.src, sets.dst, lag, copies, head, tail, list(range(nl)), h, {})
-    bwd = _pipeline_pass(sets, sets.dst, sets.src, lag, copies, tail, head, list(range(nl - 1, -1, -1)), h, {})
-    value, li, direction = max((fwd[0], fwd[1], "forward"), (bwd[0], bwd[1], "backward"), key=lambda x: x[0])
+    done_f: dict[int, np.ndarray] = {}
+    done_b: dict[int, np.ndarray] = {}
+    fwd = _pipeline_pass(sets, sets.src, sets.dst, lag, copies, head, tail, list(range(nl)), h, {}, done_f)
+    bwd = _pipeline_pass(sets, sets.dst, sets.src, lag, copies, tail, head, list(range(nl - 1, -1, -1)), h, {},
+                         done_b)
+    cands = [(fwd[0], fwd[1], "forward"), (bwd[0], bwd[1], "backward")]
+    for li in range(nl):
+        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
+        cands.append((_meet(done_f[li], done_b[li], b - a, int(sets.duration[a:b].max()), h), li, "meet"))
+    value, li, direction = max(cands, key=lambda x: x[0])
     if li < 0:
         return PipelineBound(0, "")
     return PipelineBound(min(value, horizon + 1), workload.layers[li].name, direction)
