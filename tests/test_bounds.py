@@ -21,6 +21,7 @@ from cimopt.schedulers.bounds import (
     _completions,
     _meet,
     closure_bound,
+    coarse_grid_closure,
     grid_closure,
     heads_and_tails,
     interval_closure,
@@ -324,6 +325,15 @@ def test_grid_closure_bounds_enumeration(rows, cols):
     one = (np.zeros(1, np.int64), np.zeros(1, np.int64), 1)
     assert interval_closure(*rows).tolist() == closure_by_enumeration(rows, one).tolist()
     assert grid_closure(rows, one).tolist() == interval_closure(*rows).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(interval_families(4), interval_families(3))
+def test_coarse_grid_closure_bounds_enumeration(rows, cols):
+    """On 2 x 2 super-blocks the closure is coarser but still never below the truth."""
+    g = coarse_grid_closure(rows, cols, 2)
+    assert (g >= closure_by_enumeration(rows, cols)).all()
+    assert g[-1] == len(rows[0]) * len(cols[0])
 
 
 def test_grid_closure_hand_values():

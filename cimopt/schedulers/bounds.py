@@ -583,14 +583,38 @@ def grid_closure(rows: tuple[np.ndarray, np.ndarray, int], cols: tuple[np.ndarra
     return np.maximum.accumulate(v.max(axis=0))
 
 
+def coarse_grid_closure(rows: tuple[np.ndarray, np.ndarray, int], cols: tuple[np.ndarray, np.ndarray, int],
+                        k: int) -> np.ndarray:
+    """`grid_closure` on k x k super-blocks of the producer grid, for grids too large for it (sound, coarser).
+
+    Proof: for a producer set S, let S' be the full k x k super-blocks (the last partial row and column of
+    super-blocks left out) lying wholly in S, so |S'| <= |S| / k^2. A consumer whose rectangle lies in S has
+    every full super-block inside its rectangle in S' (its inner rectangle, clipped to the full ones). So at
+    most grid_closure'(floor(m / k^2)) consumers with a non-empty inner rectangle are covered by m producer
+    blocks, plus every consumer whose inner rectangle is empty.
+    """
+    (ra, rb, n_r), (ca, cb, n_q) = rows, cols
+    nr, nq = n_r // k, n_q // k
+    ia, ib = -(-ra // k), np.minimum((rb + 1) // k, nr) - 1
+    ja, jb = -(-ca // k), np.minimum((cb + 1) // k, nq) - 1
+    row_ok, col_ok = ia <= ib, ja <= jb
+    free = len(ra) * len(ca) - int(row_ok.sum()) * int(col_ok.sum())
+    m = np.arange(n_r * n_q + 1) // (k * k)
+    if nr == 0 or nq == 0 or not row_ok.any() or not col_ok.any():
+        return np.full(n_r * n_q + 1, len(ra) * len(ca), np.int64)
+    g = grid_closure((ia[row_ok], ib[row_ok], nr), (ja[col_ok], jb[col_ok], nq))
+    return g[np.minimum(m, nr * nq)] + free
+
+
 def _pair_closure(sets: SetGraph, p: int, l_: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """An upper bound on G[m], m = 0..n_p: the most sets of l whose predecessors in p (edges u -> v, local
     set numbers) number at most m.
 
     When every l-set's predecessors are a full rectangle of p's block grid whose rows depend only on the
     l-set's block row and columns only on its block column (receptive fields through one path, at any
-    blocking), `grid_closure` (exact for one-column blockings such as row sets); otherwise the count of
-    l-sets with at most m predecessors in p (any m-closure holds only such sets).
+    blocking), `grid_closure` (exact for one-column blockings such as row sets), on super-blocks
+    (`coarse_grid_closure`) for large grids; always capped by the count of l-sets with at most m
+    predecessors in p (any m-closure holds only such sets), which is also the fallback.
     """
     lp, ll = sets.layers[p], sets.layers[l_]
     n_p, n_l = lp.count, ll.count
@@ -615,14 +639,14 @@ def _pair_closure(sets: SetGraph, p: int, l_: int, u: np.ndarray, v: np.ndarray)
     r0, r1, c0, c1 = (x.reshape(grid) for x in (r0, r1, c0, c1))
     if not ((r0 == r0[:, :1]).all() and (r1 == r1[:, :1]).all() and (c0 == c0[:1]).all() and (c1 == c1[:1]).all()):
         return counts
-    if max(lp.nrows, lp.ncols) > PIPELINE_MAX_INTERVAL_SETS:
-        return counts
     rows, cols = (r0[:, 0], r1[:, 0], lp.nrows), (c0[0], c1[0], lp.ncols)
-    if lp.ncols * lp.nrows * n_p > PIPELINE_MAX_GRID_CELLS:
-        rows, cols = cols, rows  # the other axis as the levels: the same bound by symmetry
-        if lp.nrows * lp.ncols * n_p > PIPELINE_MAX_GRID_CELLS:
-            return counts
-    return np.minimum(grid_closure(rows, cols), counts)
+    k = 1  # the grid in k x k super-blocks: the DP costs (R Q / k^2)^2, the interval closures (R / k)^3
+    while (((lp.nrows // k) * (lp.ncols // k)) ** 2 > PIPELINE_MAX_GRID_CELLS
+           or max(lp.nrows, lp.ncols) // k > PIPELINE_MAX_INTERVAL_SETS):
+        k += 1
+    if k == 1:
+        return np.minimum(grid_closure(rows, cols), counts)
+    return np.minimum(coarse_grid_closure(rows, cols, k), counts)
 
 
 def _completions(avail: np.ndarray, copies: int, pmin: int) -> np.ndarray:
