@@ -123,7 +123,23 @@ class Comparison:
                 "pes": p.budget.pes, "sets": p.sets.num_sets, "bound_cycles": self.bound_cycles,
                 "bound_rule": self.bound_rule, "optimum_proven": self.optimum_proven,
                 "lower_bounds": self.lower_bounds, "interrupted": any(r.interrupted for r in self.records),
-                "results": [r.to_json() for r in self.records]}
+                **certificate(self.records, self.bound_cycles), "results": [r.to_json() for r in self.records]}
+
+
+def certificate(records: tuple[RunRecord, ...], bound: int) -> dict:
+    """The best valid schedule, its proven gap (best - bound) / best, and what that says about CLSA-CIM:
+    "optimal", "certified" (within its gap to the bound) or "beaten" (a better schedule was found)."""
+    valid = [r for r in records if r.valid and r.latency_cycles]
+    if not valid:
+        return {"best_scheduler": None, "best_latency_cycles": None, "proven_gap": None, "heuristic_verdict": None}
+    best = min(valid, key=lambda r: r.latency_cycles)
+    heur = next((r for r in records if r.scheduler == registry.HEURISTIC and r.valid), None)
+    verdict = None
+    if heur is not None:
+        verdict = ("optimal" if heur.latency_cycles == bound else
+                   "beaten" if best.latency_cycles < heur.latency_cycles else "certified")
+    return {"best_scheduler": best.scheduler, "best_latency_cycles": best.latency_cycles,
+            "proven_gap": (best.latency_cycles - bound) / best.latency_cycles, "heuristic_verdict": verdict}
 
 
 def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time_limit: float = 20.0,
@@ -150,7 +166,7 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
         lb = lower_bounds_joint(problem.workload, problem.hardware, problem.budget, problem.sets)
     else:
         lb = lower_bounds(problem.workload, problem.hardware, problem.mapping, problem.sets)
-    bound, rule = lb.best, "combinatorial"
+    bound, rule = lb.best, lb.rule or "combinatorial"
     if problem.is_stream:  # the bounds above are one inference's
         from cimopt.stream import makespan_bound
 

@@ -182,7 +182,8 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
              f"{dict(r.copies).get(r.bottleneck_layer, 0)} copies)"]
     lines += stream_text(r)
     if r.solve_seconds is not None:
-        lines.append(f"  solver        {r.status}, bound {r.bound_cycles:,}, gap {r.optimality_gap or 0:.2%}, "
+        rule = f" ({r.bound_rule})" if r.bound_rule else ""
+        lines.append(f"  solver        {r.status}, bound {r.bound_cycles:,}{rule}, gap {r.optimality_gap or 0:.2%}, "
                      f"{r.solve_seconds:.1f} s" + (f": {r.solver_note}" if r.solver_note else ""))
     cap = "unlimited" if r.buffer_elements is None else f"{r.buffer_elements:,} per tile"
     lines.append(f"  buffer        peak {r.peak_buffer_elements:,} elements on one tile (capacity {cap})")
@@ -320,8 +321,28 @@ def compare_text(c: dict) -> str:
     proof = "it is the optimum, proven" if c["optimum_proven"] else "the optimum is not proven"
     notes = "".join(f"{r['scheduler']}: {r['solver_note']}\n" for r in c["results"] if r.get("solver_note"))
     return (f"{head}\n\n{tab}\n\n{notes}lower bound {c['bound_cycles']:,} cycles ({c['bound_rule']}): {proof}\n"
+            + certificate_text(c) +
             "gap = latency / lower bound - 1 (the schedule is at most this far above the optimum); "
             "speedup over layer-by-layer with the same duplication")
+
+
+def certificate_text(c: dict) -> str:
+    """The best schedule with its proven gap, and whether CLSA-CIM is optimal, certified or beaten ('' if no
+    valid schedule); one line each, newline-terminated."""
+    if c.get("best_latency_cycles") is None:
+        return ""
+    best, bound = c["best_latency_cycles"], c["bound_cycles"]
+    out = f"best schedule {best:,} cycles ({c['best_scheduler']}), proven gap {c['proven_gap']:.1%}\n"
+    heur = next((r for r in c["results"] if r["scheduler"] == "clsa" and r["valid"]), None)
+    if heur is None or c.get("heuristic_verdict") is None:
+        return out
+    lat = heur["latency_cycles"]
+    if c["heuristic_verdict"] == "optimal":
+        return out + "CLSA-CIM is optimal\n"
+    if c["heuristic_verdict"] == "beaten":
+        return out + (f"CLSA-CIM beaten by {lat - best:,} cycles ({(lat - best) / lat:.1%}); it is at most "
+                      f"{lat / bound - 1:+.1%} above the optimum\n")
+    return out + f"CLSA-CIM certified within {lat / bound - 1:+.1%} of the optimum\n"
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

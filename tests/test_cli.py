@@ -89,6 +89,16 @@ def test_compare_json_mini_cnn(capsys):
     assert d["bound_cycles"] <= lat["cpsat"] <= lat["clsa"] <= lat["lbl"]
     cp = next(r for r in d["results"] if r["scheduler"] == "cpsat")
     assert cp["status"] == "OPTIMAL" and d["bound_cycles"] == lat["cpsat"] and d["optimum_proven"]
+    assert d["best_latency_cycles"] == lat["cpsat"] and d["proven_gap"] == 0.0 and d["bound_rule"]
+
+
+def test_compare_prints_the_bound_rule_and_certificate(capsys):
+    """mini-yolo, row sets, greedy +64 PEs: the pipeline bound proves CLSA-CIM's 336 cycles optimal."""
+    code, out, _ = run(capsys, "compare", "mini-yolo", "--sets", "row", "--dup", "greedy", "--extra-pes", "64",
+                       "--time-limit", "5", "--quiet")
+    assert code == 0
+    assert "lower bound 336 cycles (pipeline, conv4): it is the optimum, proven" in out
+    assert "best schedule 336 cycles (clsa), proven gap 0.0%" in out and "CLSA-CIM is optimal" in out
 
 
 def test_end_to_end_console_script():
