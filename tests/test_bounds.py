@@ -355,6 +355,17 @@ def test_completions_counts_rounds():
     assert _completions(avail, 2, 3)[7] == 0 and _completions(avail, 2, 3)[8] == 2
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=40), st.integers(1, 4), st.integers(1, 6))
+def test_completions_match_the_recurrence(avail, copies, pmin):
+    """The vectorized form equals M(t) = min(avail(t - pmin), M(t - pmin) + D), M = 0 before pmin."""
+    avail = np.sort(np.asarray(avail, np.int64))
+    m = np.zeros(len(avail), np.int64)
+    for t in range(pmin, len(avail)):
+        m[t] = min(avail[t - pmin], m[t - pmin] + copies)
+    assert _completions(avail, copies, pmin).tolist() == m.tolist()
+
+
 def test_meet_hand_values():
     """Two copies of unit sets, 10 sets: forward and backward both finish at most 2 per cycle, so C >= 5; if the
     producers let nothing finish before t = 3, C >= 3 + 5 = 8."""

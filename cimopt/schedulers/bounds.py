@@ -654,15 +654,19 @@ def _completions(avail: np.ndarray, copies: int, pmin: int) -> np.ndarray:
     most avail[s] of its sets can have started by s: M(t) = min over q >= 0 of avail(t - (q+1) pmin) + q D.
 
     The sets started by t - (q+1) pmin are at most avail there; each copy starts at most q more sets in the
-    q pmin cycles after that which still end by t. Evaluated per block of pmin time points:
-    M(t) = min(avail(t - pmin), M(t - pmin) + D).
+    q pmin cycles after that which still end by t. With t = k pmin + r: M = (k - 1) D + min(D, min over
+    0 <= j < k of avail(j pmin + r) - j D) (j = -1: nothing startable before 0), a running minimum per
+    residue r (the columns of a (k, pmin) matrix).
     """
     h = len(avail)
-    m = np.zeros(h, np.int64)
-    for k in range(1, -(-h // pmin)):
-        a, b = k * pmin, min(h, (k + 1) * pmin)
-        m[a:b] = np.minimum(avail[a - pmin:b - pmin], m[a - pmin:b - pmin] + copies)
-    return m
+    rows = -(-h // pmin)
+    a = np.full(rows * pmin, avail[-1] if h else 0, np.int64)
+    a[:h] = avail
+    a = a.reshape(rows, pmin) - copies * np.arange(rows)[:, None]
+    m = np.zeros((rows, pmin), np.int64)
+    if rows > 1:
+        m[1:] = np.minimum(np.minimum.accumulate(a[:-1], axis=0), copies) + copies * np.arange(rows - 1)[:, None]
+    return m.ravel()[:h]
 
 
 def _pipeline_pass(sets: SetGraph, src: np.ndarray, dst: np.ndarray, lag: np.ndarray, copies: np.ndarray,
