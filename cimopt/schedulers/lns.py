@@ -6,7 +6,8 @@
 - `left_shift`: given the order of the sets on every copy, each set as early as its release, predecessors
   (GPEU lag + NoC transfer between the two copies) and copy allow. The result is valid, and no set starts
   later than in any valid schedule with the same copies and orders.
-- `lns`: repeatedly frees the sets that start in a time window of the incumbent (a few hundred sets), lets
+- `lns`: repeatedly frees the sets that start in a time window of the incumbent (a few hundred sets; every
+  other move, the sets of one layer over a longer window), lets
   CP-SAT re-time and re-order them on their copies with everything else fixed (minimizing their ends,
   weighted by how much of the schedule still follows them), left-shifts the whole schedule in the new order
   and keeps it if its makespan is no worse. Every accepted schedule is valid by construction and checked
@@ -202,7 +203,8 @@ def _window_move(sets: SetGraph, lag: np.ndarray, copy: np.ndarray, start: np.nd
 def lns(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, copy: np.ndarray, start: np.ndarray, *,
         time_limit: float = 10.0, seed: int = 0, window_sets: int = WINDOW_SETS, move_dtime: float = 0.5,
         max_moves: int = 1000) -> LnsResult:
-    """Improve a valid schedule (global `copy`, `start`) by CP-SAT moves on time windows (module docstring).
+    """Improve a valid schedule (global `copy`, `start`) by CP-SAT moves on windows (module docstring):
+    even moves free `window_sets` consecutive sets in start order, odd moves as many of one random layer.
 
     `time_limit` is the total of the moves' deterministic CP-SAT seconds (each at most `move_dtime`), so the
     search repeats exactly for a seed. Raises ValueError if the incumbent is not valid.
@@ -222,10 +224,17 @@ def lns(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, copy
     rng = np.random.default_rng(seed)
     k = min(window_sets, sets.num_sets)
     spent, moves, improvements = 0.0, 0, 0
+    layer = sets.layer_of(np.arange(sets.num_sets))
     while spent < time_limit and moves < max_moves and k > 0:
-        order = np.lexsort((np.arange(sets.num_sets), start))
-        first = int(rng.integers(0, sets.num_sets - k + 1))
-        free = np.sort(order[first:first + k])
+        if moves % 2 == 0:  # a time window over all layers
+            pool = np.lexsort((np.arange(sets.num_sets), start))
+        else:  # a layer's sets over a longer time: reorders one layer's copies against fixed neighbours
+            li = int(rng.integers(0, len(sets.layers)))
+            pool = np.flatnonzero(layer == li)
+            pool = pool[np.lexsort((pool, start[pool]))]
+        kk = min(k, len(pool))
+        first = int(rng.integers(0, len(pool) - kk + 1))
+        free = np.sort(pool[first:first + kk])
         dtime = min(move_dtime, time_limit - spent)
         spent += dtime
         moves += 1
