@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from cimopt import api, arguments
+from cimopt.arith import ceil_div
 from cimopt.errors import InputError
 from cimopt.experiments.sweep import parse_names
 from cimopt.record import RunRecord
@@ -233,7 +234,7 @@ def _min_buffer(problem: api.Problem, as_json: bool) -> int:
     r = min_buffer(problem)
     d = {"model": problem.model, "hardware": problem.hardware.name, "granularity": problem.sets.granularity.spec,
          "duplication": problem.mapping.strategy, "pes": problem.budget.pes, "min_buffer_elements": r.elements,
-         "min_buffer_bytes": -(-r.elements * problem.hardware.bits // 8), **asdict(r)}
+         "min_buffer_bytes": ceil_div(r.elements * problem.hardware.bits, 8), **asdict(r)}
     d.pop("elements")
     if as_json:
         print(json.dumps(d, indent=1))

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cimopt.arith import ceil_div
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
 from cimopt.mapping import Budget, Mapping, crossbars_per_layer, make_mapping
 from cimopt.workload import Workload
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def copies_none(workload: Workload, hw: Hardware, budget: Budget) -> tuple[int, ...]:
@@ -31,8 +28,8 @@ def copies_greedy(workload: Workload, hw: Hardware, budget: Budget) -> tuple[int
     while True:
         best, best_load = -1, -1
         for i, (x, ni, di) in enumerate(zip(xb, n, d, strict=False)):
-            load = _ceil_div(ni, di)
-            if x <= free and _ceil_div(ni, di + 1) < load and load > best_load:
+            load = ceil_div(ni, di)
+            if x <= free and ceil_div(ni, di + 1) < load and load > best_load:
                 best, best_load = i, load
         if best < 0:
             return tuple(d)
@@ -56,10 +53,10 @@ def copies_minmax(workload: Workload, hw: Hardware, budget: Budget) -> tuple[int
     while True:
         best, best_load, best_to = -1, -1, 0
         for i, (x, ni, di) in enumerate(zip(xb, n, d, strict=True)):
-            load = _ceil_div(ni, di)
+            load = ceil_div(ni, di)
             if load <= 1:
                 continue
-            to = _ceil_div(ni, load - 1)
+            to = ceil_div(ni, load - 1)
             if (to - di) * x <= free and load > best_load:
                 best, best_load, best_to = i, load, to
         if best < 0:

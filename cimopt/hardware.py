@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
+from cimopt.arith import ceil_div
 from cimopt.errors import InputError
 
 HARDWARE_DIR = Path(str(files("cimopt.data") / "hardware"))  # the presets; top-level hardware/ links here
@@ -90,7 +91,7 @@ class Hardware:
     @property
     def weight_slices(self) -> int:
         """Crossbar columns one weight spans: ceil(weight_bits / cell_bits) (1 by default)."""
-        return -(-self.weight_bits // self.cell_bits)
+        return ceil_div(self.weight_bits, self.cell_bits)
 
     @property
     def noc_costs(self) -> bool:
@@ -99,14 +100,14 @@ class Hardware:
 
     def transfer_bytes(self, elements):
         """Bytes that carry `elements` activation elements: ceil(elements * bits / 8) (int or numpy array)."""
-        return -(-(elements * self.bits) // 8)
+        return ceil_div(elements * self.bits, 8)
 
     def serialise_cycles(self, elements):
         """Cycles to push `elements` activation elements through one link: ceil(bytes / link_bytes_per_cycle),
         0 without a link bandwidth. Pure hardware arithmetic, shared by the simulator and the schedulers."""
         if self.link_bytes_per_cycle <= 0:
             return elements * 0
-        return -(-self.transfer_bytes(elements) // self.link_bytes_per_cycle)
+        return ceil_div(self.transfer_bytes(elements), self.link_bytes_per_cycle)
 
     def gpeu_energy(self, kind: str) -> float:
         """GPEU energy (pJ) per output element of an operation of this kind."""
@@ -119,7 +120,7 @@ class Hardware:
         if self.mesh is not None:
             return self.mesh
         cols = max(1, math.isqrt(tiles - 1) + 1) if tiles > 1 else 1
-        return -(-tiles // cols), cols
+        return ceil_div(tiles, cols), cols
 
     def hops(self, tile_a, tile_b, tiles: int):
         """Manhattan distance between tiles on the mesh of a `tiles`-tile chip (tiles numbered row-major).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cimopt.arith import ceil_div
 from cimopt.hardware import Hardware
 from cimopt.mapping import crossbars, min_pes
 from cimopt.workload import Workload
@@ -43,7 +44,7 @@ def workload_summary(workload: Workload, hw: Hardware) -> dict:
         "crossbar": [hw.xbar_rows, hw.xbar_cols], "pes_per_tile": hw.pes_per_tile,
         "layers": layers,
         "gpeu_ops": [{"name": op.name, "op": op.op, "kind": op.kind} for op in workload.gpeu_ops],
-        "mvm_layers": len(layers), "crossbars_min": need, "tiles_min": -(-need // hw.pes_per_tile),
+        "mvm_layers": len(layers), "crossbars_min": need, "tiles_min": ceil_div(need, hw.pes_per_tile),
         "macs": workload.macs, "pixels_total": sum(lay.pixels for lay in workload.layers),
         "warnings": list(workload.warnings),
     }

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cimopt.arith import ceil_div
 from cimopt.hardware import Hardware
 from cimopt.mapping import Mapping
 from cimopt.schedule import Schedule
@@ -21,7 +22,7 @@ from cimopt.workload import Workload
 
 def interval_bound(workload: Workload, hw: Hardware, mapping: Mapping) -> int:
     """The bottleneck bound on the initiation interval: max over layers of ceil(N_l / D_l) * mvm_cycles."""
-    loads = [-(-layer.pixels // max(int(d), 1)) for layer, d in zip(workload.layers, mapping.copies, strict=True)]
+    loads = [ceil_div(layer.pixels, max(int(d), 1)) for layer, d in zip(workload.layers, mapping.copies, strict=True)]
     return max(loads, default=0) * hw.mvm_cycles
 
 
@@ -29,7 +30,7 @@ def makespan_bound(workload: Workload, hw: Hardware, mapping: Mapping, single_bo
                    arrival_interval: int) -> int:
     """A lower bound on the makespan of n inferences: the last one arrives at `(n-1) * C` and then needs at
     least a single inference's bound; and each layer's copies compute n OFMs, `ceil(n * N_l / D_l)` MVMs."""
-    work = max((-(-n * layer.pixels // max(int(d), 1)) for layer, d in zip(workload.layers, mapping.copies,
+    work = max((ceil_div(n * layer.pixels, max(int(d), 1)) for layer, d in zip(workload.layers, mapping.copies,
                                                                            strict=True)), default=0)
     return max(single_bound + (n - 1) * arrival_interval, work * hw.mvm_cycles)
 

@@ -260,9 +260,13 @@ def test_ctrl_c_returns_best_so_far():
     """SIGINT during a long solve stops it and returns the best schedule so far instead of raising."""
     w, hw, m, s = problem(mini_yolo(32), dup="greedy", extra=12, gran="block:2x2")
     timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
+
+    def started(best: int, bound: int, seconds: float) -> None:  # the search runs: Ctrl-C a second later
+        if timer.ident is None:
+            timer.start()
+
     try:
-        r = solve_cpsat(w, hw, m, s, time_limit=120)
+        r = solve_cpsat(w, hw, m, s, time_limit=120, progress=started)
     finally:
         timer.cancel()
     assert r.status == "FEASIBLE" and r.solve_seconds < 60

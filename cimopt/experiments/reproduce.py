@@ -32,6 +32,7 @@ from string import Template
 
 from cimopt import api
 from cimopt.arguments import check_output_dir
+from cimopt.arith import ceil_div
 from cimopt.builder import conv_chain
 from cimopt.errors import InputError
 from cimopt.experiments.plots import bar_plot, safe_name
@@ -192,7 +193,7 @@ def network_table(rows: Sequence[dict], workloads: dict[str, Workload], hw: Hard
         base = [r for r in rows if r["model"] == name and r["scheduler"] == LBL and r["duplication"] == "none"]
         first = min(base, key=lambda r: r["pes"])
         out.append({"model": name, "mvm_layers": len(w.layers), "macs": w.macs, "min_pes": first["min_pes"],
-                    "min_tiles": -(-first["min_pes"] // hw.pes_per_tile), "sets": first["sets"],
+                    "min_tiles": ceil_div(first["min_pes"], hw.pes_per_tile), "sets": first["sets"],
                     "lbl_latency_cycles": first["latency_cycles"]})
     return out
 

@@ -15,6 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from cimopt.arith import ceil_div
 from cimopt.workload import ELEMENTWISE, IDENTITY, WHOLE, Access, AxisMap, FeatureMap
 
 Dims = tuple[int, ...]
@@ -264,7 +265,7 @@ def broadcast(shapes: Sequence[Dims]) -> Dims:
 
 def pool_out(n: int, k: int, s: int, p0: int, p1: int, d: int, ceil_mode: bool) -> int:
     span = n + p0 + p1 - d * (k - 1) - 1
-    out = (-(-span // s) if ceil_mode else span // s) + 1
+    out = (ceil_div(span, s) if ceil_mode else span // s) + 1
     if ceil_mode and (out - 1) * s >= n + p0:  # the last window must start inside the input (PyTorch, ONNX 19)
         out -= 1
     return out
@@ -277,7 +278,7 @@ def auto_pads(auto_pad: str, n: Sequence[int], k: Sequence[int], s: Sequence[int
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         begins, ends = [], []
         for i in range(r):
-            out = -(-n[i] // s[i])
+            out = ceil_div(n[i], s[i])
             total = max((out - 1) * s[i] + d[i] * (k[i] - 1) + 1 - n[i], 0)
             small, big = total // 2, total - total // 2
             begins.append(small if auto_pad == "SAME_UPPER" else big)

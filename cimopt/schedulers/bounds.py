@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cimopt.arith import ceil_div
 from cimopt.hardware import Hardware
 from cimopt.mapping import Budget, Mapping, crossbars_per_layer
 from cimopt.schedulers.timing import min_transfer_lags
@@ -59,10 +60,6 @@ def best_rule(candidates: list[tuple[int, str]]) -> tuple[int, str]:
     return value, rule
 
 
-def _ceil_div(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray | int:
-    return -(-a // b)
-
-
 def _grouped_bound(key: np.ndarray, group: np.ndarray, other: np.ndarray, dur: np.ndarray, copies: np.ndarray,
                    pmin: np.ndarray, lag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For edge groups (same `key` set, same `group` layer on the other end), the machine-count bound.
@@ -82,7 +79,7 @@ def _grouped_bound(key: np.ndarray, group: np.ndarray, other: np.ndarray, dur: n
     work = csum - base[seg]
     count = np.arange(len(order)) - starts[seg] + 1
     d = copies[g_]
-    val = o_ + np.maximum(_ceil_div(work, d), _ceil_div(count, d) * pmin[g_])
+    val = o_ + np.maximum(ceil_div(work, d), ceil_div(count, d) * pmin[g_])
     return k_[starts], np.maximum.reduceat(val, starts) + np.minimum.reduceat(l_, starts)
 
 
@@ -153,7 +150,7 @@ class _LayerProfile:
         best = self.longest
         for h, t, w, k, pmin in (self.by_head, self.by_tail):
             if len(w):
-                busy = np.maximum(_ceil_div(w, copies), _ceil_div(k, copies) * pmin)
+                busy = np.maximum(ceil_div(w, copies), ceil_div(k, copies) * pmin)
                 best = max(best, int((h + busy + t).max()))
         return best
 
@@ -230,7 +227,7 @@ def lower_bounds_joint(workload: Workload, hw: Hardware, budget: Budget, sets: S
     head, tail = heads_and_tails(sets, sets.lag, max_copies(xb, counts, budget))
     profiles = _profiles(sets, head, tail)
     work = [int(sets.duration[a:b].sum()) for a, b in zip(sets.offset[:-1], sets.offset[1:], strict=True)]
-    area = int(_ceil_div(int(np.dot(xb, work)), budget.pes))
+    area = int(ceil_div(int(np.dot(xb, work)), budget.pes))
 
     def fewest_copies(prof: _LayerProfile, n: int, c: int) -> int | None:
         """Smallest D in 1..n with the layer's bound <= c (None if even n copies cannot make it)."""
@@ -407,8 +404,8 @@ class _ClosurePair:
         """The bound at time point t if at most g work of c can be finished by t + delta (0 where none)."""
         wrem = int(self.wl.sum()) - np.asarray(g, dtype=np.int64)
         after = np.maximum(wrem - self.d_l * (self.pmax - 1), 1)
-        k = _ceil_div(wrem, self.pmax)
-        rest = np.maximum(_ceil_div(after, self.d_l), (_ceil_div(k, self.d_l) - 1) * self.pmin + 1)
+        k = ceil_div(wrem, self.pmax)
+        rest = np.maximum(ceil_div(after, self.d_l), (ceil_div(k, self.d_l) - 1) * self.pmin + 1)
         return np.where(wrem > 0, np.asarray(t) + self.delta + rest + self.qmin, 0)
 
     def best_open(self) -> tuple[int, int, int]:
@@ -451,7 +448,7 @@ def _closure_pairs(sets: SetGraph, lag: np.ndarray, copies: np.ndarray, head: np
         wp, hp = dur[pa:pb], head[pa:pb]
         hmin, d_p = int(hp.min()), int(copies[p])
         ends = hp + wp
-        times = np.arange(hmin + 1, max(hmin + -(-int(wp.sum()) // d_p), int(ends.max())) + 1, dtype=np.int64)
+        times = np.arange(hmin + 1, max(hmin + ceil_div(int(wp.sum()), d_p), int(ends.max())) + 1, dtype=np.int64)
         order_e = np.argsort(ends, kind="stable")
         can_end = np.concatenate([[0], np.cumsum(wp[order_e])])[np.searchsorted(ends[order_e], times, side="right")]
         caps = np.minimum(d_p * (times - hmin), can_end)
@@ -595,8 +592,8 @@ def coarse_grid_closure(rows: tuple[np.ndarray, np.ndarray, int], cols: tuple[np
     """
     (ra, rb, n_r), (ca, cb, n_q) = rows, cols
     nr, nq = n_r // k, n_q // k
-    ia, ib = -(-ra // k), np.minimum((rb + 1) // k, nr) - 1
-    ja, jb = -(-ca // k), np.minimum((cb + 1) // k, nq) - 1
+    ia, ib = ceil_div(ra, k), np.minimum((rb + 1) // k, nr) - 1
+    ja, jb = ceil_div(ca, k), np.minimum((cb + 1) // k, nq) - 1
     row_ok, col_ok = ia <= ib, ja <= jb
     free = len(ra) * len(ca) - int(row_ok.sum()) * int(col_ok.sum())
     m = np.arange(n_r * n_q + 1) // (k * k)
@@ -659,7 +656,7 @@ def _completions(avail: np.ndarray, copies: int, pmin: int) -> np.ndarray:
     residue r (the columns of a (k, pmin) matrix).
     """
     h = len(avail)
-    rows = -(-h // pmin)
+    rows = ceil_div(h, pmin)
     a = np.full(rows * pmin, avail[-1] if h else 0, np.int64)
     a[:h] = avail
     a = a.reshape(rows, pmin) - copies * np.arange(rows)[:, None]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cimopt.arith import ceil_div
 from cimopt.hardware import Hardware
 from cimopt.mapping import Mapping
 from cimopt.schedule import Schedule
@@ -54,7 +55,7 @@ def list_schedule(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetG
         np.maximum.at(ready, sets.dst[idx] - a, end[sets.src[idx]] + lag[idx])
         if barrier:
             ready = np.maximum(ready, prev_finish)
-        m = -(-(b - a) // d)
+        m = ceil_div((b - a), d)
         pad = m * d - (b - a)
         r = np.concatenate([ready, np.zeros(pad, np.int64)]).reshape(m, d)
         dur = np.concatenate([sets.duration[a:b], np.zeros(pad, np.int64)]).reshape(m, d)

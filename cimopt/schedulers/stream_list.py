@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cimopt.arith import ceil_div
 from cimopt.problem import Problem
 from cimopt.schedule import Schedule
 from cimopt.schedulers.list_scheduling import chain_starts, round_robin_copies, to_schedule
@@ -31,7 +32,7 @@ def _layer_step(ready: np.ndarray, duration: np.ndarray, d: int, free: np.ndarra
     """Starts of one layer's sets for a block of inferences (`ready`: (K, sets)), run inference-major on
     each copy (set i on copy i mod d), each copy free from `free[c]`."""
     k, n = ready.shape
-    m = -(-n // d)
+    m = ceil_div(n, d)
     pad = m * d - n
     r = np.concatenate([ready, np.zeros((k, pad), np.int64)], axis=1).reshape(k * m, d)
     dur = np.tile(np.concatenate([duration, np.zeros(pad, np.int64)]).reshape(m, d), (k, 1))
