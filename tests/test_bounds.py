@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from cimopt.builder import WorkloadBuilder, conv_chain
 from cimopt.duplication import duplicate
-from cimopt.hardware import Hardware
 from cimopt.mapping import make_mapping, resolve_budget
 from cimopt.schedulers.bounds import (
     _completions,
@@ -34,55 +33,11 @@ from cimopt.schedulers.bounds import (
 from cimopt.schedulers.clsa import schedule_clsa
 from cimopt.schedulers.layer_by_layer import schedule_layer_by_layer
 from cimopt.sets import build_sets
-
-HW = Hardware()
-
+from tests.conftest import HW, brute_force_optimum, setup
 
 # ------------------------------------------------------------------------------------ brute force
 
 
-def brute_force_optimum(workload, hw, mapping, sets) -> int:
-    """Least makespan over all schedules, by depth-first search over (next set, copy) with pruning.
-
-    Every optimal schedule is matched by one of the enumerated ones: take its sets in order of start and
-    start each as early as its predecessors, release and copy allow, on the same copy: no start gets later.
-    """
-    n = sets.num_sets
-    layer = [int(x) for x in sets.layer_of(np.arange(n))]
-    dur = [int(d) for d in sets.duration]
-    release = [int(r) for r in sets.release]
-    preds: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-    for u, v, lag in zip(sets.src.tolist(), sets.dst.tolist(), sets.lag.tolist(), strict=True):
-        preds[v].append((u, lag))
-    homes = [mapping.home_tiles(li) for li in range(len(sets.layers))]
-
-    def transfer(lu: int, cu: int, lv: int, cv: int) -> int:
-        return hw.noc_hop_cycles * hw.hops(homes[lu][cu], homes[lv][cv], mapping.budget.tiles)
-
-    best = [sum(dur) + max(release) + int(sets.lag.sum()) + 10**6]
-    end = [0] * n
-    copy = [-1] * n
-    free = [[0] * d for d in mapping.copies]
-
-    def dfs(done: int, makespan: int) -> None:
-        if makespan >= best[0]:
-            return
-        if done == n:
-            best[0] = makespan
-            return
-        for s in range(n):
-            if copy[s] >= 0 or any(copy[u] < 0 for u, _ in preds[s]):
-                continue
-            for c in range(mapping.copies[layer[s]]):
-                start = max([release[s], free[layer[s]][c]]
-                            + [end[u] + lag + transfer(layer[u], copy[u], layer[s], c) for u, lag in preds[s]])
-                old = free[layer[s]][c]
-                copy[s], end[s], free[layer[s]][c] = c, start + dur[s], start + dur[s]
-                dfs(done + 1, max(makespan, end[s]))
-                copy[s], free[layer[s]][c] = -1, old
-
-    dfs(0, 0)
-    return best[0]
 
 
 def tiny_chain(gpeu: bool = False):
@@ -159,9 +114,6 @@ def tiny_random(draw):
     return w, hw, copies
 
 
-def setup(workload, hw, copies, granularity, extra: int = 0):
-    budget = resolve_budget(workload, hw, extra_pes=sum(copies) - len(copies) + extra)
-    return make_mapping(workload, hw, budget, copies), build_sets(workload, hw, granularity)
 
 
 # ------------------------------------------------------------------------------------------ tests

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from cimopt.builder import WorkloadBuilder, conv_chain
 from cimopt.duplication import duplicate
 from cimopt.errors import InputError
-from cimopt.hardware import Hardware
 from cimopt.mapping import make_mapping, resolve_budget
 from cimopt.schedulers.bounds import lower_bounds
 from cimopt.schedulers.clsa import schedule_clsa
@@ -24,9 +23,8 @@ from cimopt.schedulers.cpsat import TileGroups, colour_copies, peak_overlap, sol
 from cimopt.schedulers.layer_by_layer import schedule_layer_by_layer
 from cimopt.sets import build_sets
 from cimopt.simulator import simulate
-from tests.test_bounds import brute_force_optimum, setup, tiny_chain, tiny_instances, tiny_random
-
-HW = Hardware()
+from tests.conftest import HW, brute_force_optimum, problem, setup
+from tests.test_bounds import tiny_chain, tiny_instances, tiny_random
 
 
 def check_valid(workload, result):
@@ -38,9 +36,6 @@ def check_valid(workload, result):
     return sim
 
 
-def problem(workload, hw=HW, dup="none", extra=0, gran="row"):
-    budget = resolve_budget(workload, hw, extra_pes=extra)
-    return workload, hw, duplicate(workload, hw, budget, dup), build_sets(workload, hw, gran)
 
 
 def mini_yolo(size: int = 16):

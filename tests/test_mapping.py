@@ -9,8 +9,7 @@ from cimopt.duplication import copies_greedy, copies_minmax, duplicate
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
 from cimopt.mapping import Budget, crossbars, make_mapping, min_pes, resolve_budget
-
-HW = Hardware()
+from tests.conftest import HW
 
 
 def _layer(cin, cout, k=3, groups=1, size=8):

@@ -14,9 +14,8 @@ from cimopt.schedulers.list_scheduling import chain_starts
 from cimopt.sets import build_sets
 from cimopt.simulator import simulate
 from cimopt.zoo import ZOO
+from tests.conftest import HW
 from tests.graphs import pointwise_chain, random_dags, residual_block, yolo_like
-
-HW = Hardware()
 
 
 def both(w, hw, mapping, gran):

@@ -6,8 +6,7 @@ from cimopt.errors import InputError
 from cimopt.hardware import Hardware
 from cimopt.sets import Granularity, build_sets
 from cimopt.workload import AxisMap
-
-HW = Hardware()
+from tests.conftest import HW
 
 
 def deps(sg, layer, s):

@@ -19,9 +19,9 @@ from cimopt.schedulers.list_scheduling import list_schedule
 from cimopt.sets import build_sets
 from cimopt.simulator import _scatter_max, _window_max, simulate
 from cimopt.workload import Access, AxisMap
+from tests.conftest import HW
 from tests.graphs import pointwise_chain, random_dags, residual_block, yolo_like
 
-HW = Hardware()
 COSTED = Hardware(noc_hop_cycles=3, gpeu_cycles=(("activation", 1),), pes_per_tile=1)
 
 

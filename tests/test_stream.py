@@ -18,9 +18,9 @@ from cimopt.schedulers.list_scheduling import list_schedule
 from cimopt.schedulers.stream_list import stream_list_schedule
 from cimopt.simulator import simulate
 from cimopt.stream import interval_bound, stream_metrics
+from tests.conftest import HW
 from tests.graphs import pointwise_chain, random_dags, residual_block, yolo_like
 
-HW = Hardware()
 STREAM_SCHEDULERS = ("lbl", "layer-pipeline", "clsa")
 
 
