@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from cimopt.arith import least_true
 from cimopt.errors import InputError
 from cimopt.hardware import FIELDS, Hardware
 from cimopt.problem import Problem
@@ -103,11 +104,5 @@ def min_buffer(problem: Problem) -> MinBuffer:
             return False
         return s.makespan <= target
 
-    lo = min(lo, hi)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if fast(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return MinBuffer(hi, target, sim_peak, need, probes)
+    best = least_true(min(lo, hi), hi, fast)
+    return MinBuffer(best, target, sim_peak, need, probes)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cimopt.arith import ceil_div
+from cimopt.arith import ceil_div, least_true
 from cimopt.hardware import Hardware
 from cimopt.mapping import Budget, Mapping, crossbars_per_layer
 from cimopt.schedulers.timing import min_transfer_lags
@@ -713,16 +713,7 @@ def _meet(fwd: np.ndarray, bwd: np.ndarray, n: int, pmax: int, h: int) -> int:
         f = fwd[np.minimum(t, h - 1)]
         return bool((f + back >= n).all())
 
-    lo, hi = 0, h - 1
-    if not ok(hi):
-        return hi
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+    return least_true(0, h - 1, ok)  # h - 1 also when even it fails
 
 
 def pipeline_bound(workload: Workload, sets: SetGraph, lag: np.ndarray, copies: tuple[int, ...] | np.ndarray, *,
