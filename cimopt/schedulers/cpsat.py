@@ -640,12 +640,11 @@ def solve_cpsat(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGra
                       deterministic=deterministic, interrupted=lambda: ctrl_c["hit"], extra=extra)
 
 
-def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *, joint: bool, budget: Budget,
-           hint: Schedule | None, time_limit: float, workers: int, seed: int, progress: Progress | None,
-           model: str, deterministic: bool, interrupted: Callable[[], bool],
-           extra: Callable[[CpVars], None] | None = None) -> SolveResult:
-    """`solve_cpsat` after argument checks; `interrupted()` tells whether Ctrl-C was pressed so far."""
-    t_begin = time.perf_counter()
+def _decisions(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, joint: bool,
+               budget: Budget) -> tuple[tuple[int, ...], tuple[int, ...], np.ndarray, TileGroups, Mapping | None]:
+    """What the model decides over: crossbars per layer, the copy capacity per layer (joint: its upper bound),
+    the least lag per edge, the tile groups, and the placed mapping (None in joint mode, where the copies and
+    so the placement are decisions)."""
     xb = crossbars_per_layer(workload, hw)
     counts = [ls.count for ls in sets.layers]
     if joint:
@@ -668,6 +667,101 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
         lag = min_transfer_lags(sets, hw, mapping)
         groups = TileGroups.of(mapping, hw)
         place = mapping
+    return xb, caps, lag, groups, place
+
+
+def _solver(rest: float, deterministic: bool, workers: int, seed: int) -> cp_model.CpSolver:
+    """A solver with `rest` seconds: deterministic seconds (the wall clock only a safety net) or wall clock."""
+    solver = cp_model.CpSolver()
+    p = solver.parameters
+    if deterministic:
+        # the limit counts CP-SAT's deterministic seconds, so a run cut short stops at the same point every
+        # time (about 1.5-3 wall seconds each on two idle cores, up to 20 on a loaded machine); the wall
+        # clock is only a safety net, generous enough that load does not decide where the search stops
+        p.max_deterministic_time = rest
+        p.max_time_in_seconds = safety_net_seconds(rest)
+    else:
+        p.max_time_in_seconds = rest
+    p.num_workers = int(workers)
+    p.random_seed = int(seed)
+    p.interleave_search = deterministic
+    p.interleave_batch_size = 10
+    return solver
+
+
+def _adopt(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, joint: bool, budget: Budget,
+           groups: TileGroups, best: Incumbent, solution: tuple[np.ndarray, dict]) -> Incumbent:
+    """CP-SAT's solution (starts, tile group per set) as an incumbent with copies coloured, if no worse than
+    `best`; else `best`."""
+    start, tiles = solution
+    objective = int((start + sets.duration).max()) if sets.num_sets else 0
+    if objective > best.makespan:
+        return best
+    if joint:
+        out_map = make_mapping(workload, hw, budget, peak_overlap(sets, start), "cpsat-joint")
+        out_groups = TileGroups.of(out_map, hw)
+    else:
+        out_map, out_groups = mapping, groups
+    group = np.zeros(sets.num_sets, np.int64)
+    for s, k in tiles.items():
+        group[s] = k
+    return Incumbent(out_map, colour_copies(sets, out_groups, group, start), start, "cpsat", objective)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What one CP-SAT search gave: its status, why it stopped, its bound and its best solution (if any)."""
+
+    status: str
+    ran: bool
+    stopped_by: str
+    dtime: float
+    cp_bound: int
+    rec_bound: int
+    solution: tuple[np.ndarray, dict] | None
+    skipped: str
+
+
+def _search(solver: cp_model.CpSolver, v: CpVars, progress: Progress | None, floor: int, horizon: int,
+            t_begin: float, num_sets: int, deterministic: bool, interrupted: Callable[[], bool]) -> _Found:
+    """Run the search (unless the bounds already meet the incumbent or Ctrl-C came first), Ctrl-C-safe."""
+    p = solver.parameters
+    status, ran, stopped_by, dtime, cp_bound, solution, skipped = "UNKNOWN", False, "", 0.0, 0, None, ""
+    rec = _Recorder(v, progress, floor, horizon)
+    solver.best_bound_callback = rec.on_bound
+    try:
+        if progress is not None:
+            progress(horizon, floor, time.perf_counter() - t_begin)
+        if floor >= horizon:
+            skipped = not_run_reason(num_sets, deterministic, True)
+        elif interrupted():
+            skipped = "interrupted (Ctrl-C) before the search"
+        else:
+            code, hit = _solve_interruptibly(solver, v.model, rec, interrupted)
+            status, ran = _status_name(code), True
+            resp = solver.ResponseProto()
+            dtime = float(resp.deterministic_time)
+            stopped_by = _stopped_by(status, hit, deterministic, resp.wall_time, dtime, p)
+            if status in ("OPTIMAL", "FEASIBLE"):
+                cp_bound = int(np.ceil(solver.BestObjectiveBound() - 1e-9))
+                solution = (np.asarray([solver.Value(x) for x in v.start], dtype=np.int64),
+                            {s: next(k for k, lit in enumerate(lits) if solver.BooleanValue(lit))
+                             for s, lits in v.tile_lits.items()})
+    except KeyboardInterrupt:  # Ctrl-C while not inside the search (which stops cleanly)
+        cp_bound = rec.bound
+        stopped_by = "interrupt"
+        if rec.start is not None:
+            solution = (rec.start, rec.tiles)
+    return _Found(status, ran, stopped_by, dtime, cp_bound, rec.bound, solution, skipped)
+
+
+def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *, joint: bool, budget: Budget,
+           hint: Schedule | None, time_limit: float, workers: int, seed: int, progress: Progress | None,
+           model: str, deterministic: bool, interrupted: Callable[[], bool],
+           extra: Callable[[CpVars], None] | None = None) -> SolveResult:
+    """`solve_cpsat` after argument checks; `interrupted()` tells whether Ctrl-C was pressed so far."""
+    t_begin = time.perf_counter()
+    xb, caps, lag, groups, place = _decisions(workload, hw, mapping, sets, joint, budget)
     best = incumbent(workload, hw, mapping, sets, joint, budget)
     hint_ok = False
     if hint is not None and (h := _valid_hint(hint, workload, hw, mapping, sets, joint, budget)) is not None:
@@ -702,64 +796,15 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
         proto = v.model.Proto()
         sizes = {"num_intervals": v.counts["intervals"], "num_precedences": v.counts["precedences"],
                  "num_variables": len(proto.variables), "num_constraints": len(proto.constraints)}
-        solver = cp_model.CpSolver()
-        p = solver.parameters
-        rest = max(0.01, float(time_limit) - (time.perf_counter() - t_begin))
-        if deterministic:
-            # the limit counts CP-SAT's deterministic seconds, so a run cut short stops at the same point every
-            # time (about 1.5-3 wall seconds each on two idle cores, up to 20 on a loaded machine); the wall
-            # clock is only a safety net, generous enough that load does not decide where the search stops
-            p.max_deterministic_time = rest
-            p.max_time_in_seconds = safety_net_seconds(rest)
-        else:
-            p.max_time_in_seconds = rest
-        p.num_workers = int(workers)
-        p.random_seed = int(seed)
-        p.interleave_search = deterministic
-        p.interleave_batch_size = 10
-        rec = _Recorder(v, progress, lb.best, horizon)
-        solver.best_bound_callback = rec.on_bound
-        try:
-            if progress is not None:
-                progress(horizon, lb.best, time.perf_counter() - t_begin)
-            if lb.best >= horizon:
-                skipped = not_run_reason(sets.num_sets, deterministic, True)
-            elif interrupted():
-                skipped = "interrupted (Ctrl-C) before the search"
-            else:
-                code, hit = _solve_interruptibly(solver, v.model, rec, interrupted)
-                status, ran = _status_name(code), True
-                resp = solver.ResponseProto()
-                dtime = float(resp.deterministic_time)
-                stopped_by = _stopped_by(status, hit, deterministic, resp.wall_time, dtime, p)
-                if status in ("OPTIMAL", "FEASIBLE"):
-                    cp_bound = int(np.ceil(solver.BestObjectiveBound() - 1e-9))
-                    solution = (np.asarray([solver.Value(x) for x in v.start], dtype=np.int64),
-                                {s: next(k for k, lit in enumerate(lits) if solver.BooleanValue(lit))
-                                 for s, lits in v.tile_lits.items()})
-        except KeyboardInterrupt:  # Ctrl-C while not inside the search (which stops cleanly)
-            cp_bound = rec.bound
-            stopped_by = "interrupt"
-            if rec.start is not None:
-                solution = (rec.start, rec.tiles)
-        rec_bound = rec.bound
+        solver = _solver(max(0.01, float(time_limit) - (time.perf_counter() - t_begin)), deterministic, workers, seed)
+        found = _search(solver, v, progress, lb.best, horizon, t_begin, sets.num_sets, deterministic, interrupted)
+        skipped = found.skipped or skipped
+        status, ran, stopped_by, dtime = found.status, found.ran, found.stopped_by, found.dtime
+        cp_bound, rec_bound, solution = found.cp_bound, found.rec_bound, found.solution
     bound, bound_rule = best_rule([(lb.best, lb.rule), (max(cp_bound, rec_bound), "CP-SAT search")])
 
-    chosen, source = best, best.source
-    if solution is not None:
-        start, tiles = solution
-        objective = int((start + sets.duration).max()) if sets.num_sets else 0
-        if objective <= best.makespan:
-            if joint:
-                out_map = make_mapping(workload, hw, budget, peak_overlap(sets, start), "cpsat-joint")
-                out_groups = TileGroups.of(out_map, hw)
-            else:
-                out_map, out_groups = mapping, groups
-            group = np.zeros(sets.num_sets, np.int64)
-            for s, k in tiles.items():
-                group[s] = k
-            copy = colour_copies(sets, out_groups, group, start)
-            chosen, source = Incumbent(out_map, copy, start, "cpsat", objective), "cpsat"
+    chosen = best if solution is None else _adopt(workload, hw, mapping, sets, joint, budget, groups, best, solution)
+    source = chosen.source
     if status == "INFEASIBLE":
         raise RuntimeError(f"internal: CP-SAT finds no schedule within the makespan {horizon} of a valid one")
     objective = chosen.makespan
