@@ -162,16 +162,24 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
                               hint=hint, deterministic=deterministic, progress=progress)
     ordered = tuple(runs[s.name] for s in specs)
     exact = [r for r in ordered if r.solve is not None]
-    if joint and exact:  # the exact runs may choose the copies: only bounds over every duplication hold
-        lb = lower_bounds_joint(problem.workload, problem.hardware, problem.budget, problem.sets)
+    # CP-SAT already computed the combinatorial bounds (and took the best of them and its own): reuse them
+    solved = None if problem.is_stream else next((r for r in exact if "critical_path" in r.schedule.info), None)
+    if solved is not None:
+        info = solved.schedule.info
+        lower = {k: info[k] for k in ("critical_path", "layer_work", "bottleneck")}
+        bound, rule = solved.solve.bound, solved.solve.bound_rule or solved.scheduler
     else:
-        lb = lower_bounds(problem.workload, problem.hardware, problem.mapping, problem.sets)
-    bound, rule = lb.best, lb.rule or "combinatorial"
-    if problem.is_stream:  # the bounds above are one inference's
-        from cimopt.stream import makespan_bound
+        if joint and exact:  # the exact runs may choose the copies: only bounds over every duplication hold
+            lb = lower_bounds_joint(problem.workload, problem.hardware, problem.budget, problem.sets)
+        else:
+            lb = lower_bounds(problem.workload, problem.hardware, problem.mapping, problem.sets)
+        lower = {"critical_path": lb.critical_path, "layer_work": lb.layer_work, "bottleneck": lb.bottleneck}
+        bound, rule = lb.best, lb.rule or "combinatorial"
+        if problem.is_stream:  # the bounds above are one inference's
+            from cimopt.stream import makespan_bound
 
-        bound, rule = makespan_bound(problem.workload, problem.hardware, problem.mapping, lb.best,
-                                     problem.inferences, problem.arrival_interval), "stream"
+            bound, rule = makespan_bound(problem.workload, problem.hardware, problem.mapping, lb.best,
+                                         problem.inferences, problem.arrival_interval), "stream"
     for r in exact:
         if r.solve.bound > bound:
             bound, rule = r.solve.bound, r.solve.bound_rule or r.scheduler
@@ -179,7 +187,6 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
     same = runs[registry.BASELINE].sim.latency if registry.BASELINE in runs else None
     refs = references(problem, same=same)
     records = tuple(record(problem, r, bound=bound, refs=refs) for r in ordered)
-    lower = {"critical_path": lb.critical_path, "layer_work": lb.layer_work, "bottleneck": lb.bottleneck}
     for r in exact:
         lower |= {k: r.schedule.info[k] for k in ("closure_bound", "cp_sat_bound") if k in r.schedule.info}
     return Comparison(problem, ordered, records, int(bound), rule, proven, lower)

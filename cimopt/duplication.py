@@ -17,7 +17,7 @@ def copies_none(workload: Workload, hw: Hardware, budget: Budget) -> tuple[int, 
 
 
 def copies_greedy(workload: Workload, hw: Hardware, budget: Budget) -> tuple[int, ...]:
-    """domain.md 3.2: one more copy to the layer with the largest ceil(N/D) whose copy still fits and helps.
+    """docs/model.md, "Mapping": one more copy to the layer with the largest ceil(N/D) whose copy still fits and helps.
 
     Ties go to the layer that comes first in the graph; stops when no layer qualifies.
     """

@@ -118,7 +118,7 @@ class Config:
 
 
 def golden_chain() -> Workload:
-    """domain.md's golden example: three 3x3 convs with ReLU on an 8 x 8 input (named `golden-chain`)."""
+    """The golden example of docs/model.md: three 3x3 convs with ReLU on an 8 x 8 input (named `golden-chain`)."""
     w = conv_chain()
     return Workload("golden-chain", w.nodes, w.warnings)
 

@@ -1,4 +1,4 @@
-"""CP-SAT: the optimal reference scheduler (domain.md 3.4), with OR-Tools' `cp_model`.
+"""CP-SAT: the optimal reference scheduler (docs/model.md, "Schedulers"), with OR-Tools' `cp_model`.
 
 The formulation, one function per constraint family:
 - `add_intervals`: one fixed-length interval per set (its duration), its start between the set's head and
