@@ -3,7 +3,7 @@
 The files are built by `scripts/make_zoo.py` (its docstring and `models/README.md` name each network's source);
 the repository's top-level `models/` is a link to the same folder, and the files ship inside the wheel.
 A model spec is either a path to an ONNX file (an existing file wins) or a zoo name, case-insensitive, with
-common spellings accepted (`yolov3-tiny`, `TinyYOLOv3`, `resnet-18`, `mobilenet_v2`, ...).
+common spellings accepted (`yolov3-tiny`, `TinyYOLOv3`, `resnet-18`, `mobilenet_v2`, `squeezenet1.1`, ...).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ ZOO: dict[str, str] = {
     "resnet50": "resnet50.onnx",
     "alexnet": "alexnet.onnx",
     "mobilenetv2": "mobilenetv2.onnx",
+    "squeezenet1_1": "squeezenet1_1.onnx",
     "mini-cnn": "mini-cnn.onnx",
     "mini-yolo": "mini-yolo.onnx",
 }
@@ -39,6 +40,7 @@ _ALIASES: dict[str, str] = {
     "yolotinyv3": "tiny-yolov3",
     "yolov4tiny": "tiny-yolov4",
     "yolotinyv4": "tiny-yolov4",
+    "squeezenet": "squeezenet1_1",  # the zoo's only SqueezeNet; `squeezenet1.1`, `SqueezeNet-1.1` normalize to its name
 }
 
 

@@ -43,6 +43,14 @@ The networks and their sources (MACs = conv + gemm multiply-accumulates at batch
   (6,160,3,2) (6,320,1,1): 1x1 expand (absent when t = 1), 3x3 depthwise (Conv with group = C), 1x1 linear
   projection, BN after each, ReLU6 (Clip 0..6) after expand and depthwise, Add when stride 1 and Cin == Cout;
   then 1x1 conv 1280, GlobalAveragePool, Flatten, Gemm 1280 -> 1000. torchvision: 0.30 GFLOPS (MACs).
+- `squeezenet1_1` (224x224): torchvision `squeezenet1_1` (Iandola et al., "SqueezeNet", 2016; v1.1 from the
+  authors' repository): 3x3/2 conv 64 with bias + ReLU (224 -> 111), maxpool 3/2 ceil_mode (-> 55), Fire 64,
+  Fire 64, maxpool (-> 27), Fire 128, Fire 128, maxpool (-> 13), Fire 192, Fire 192, Fire 256, Fire 256, then
+  the classifier: 1x1 conv 1000 with bias + ReLU, GlobalAveragePool (torchvision's AdaptiveAvgPool2d(1)),
+  Flatten; Dropout omitted. Fire(s, e) = 1x1 squeeze conv s + ReLU, then 1x1 and 3x3 (pad 1) expand convs of
+  e each + ReLU, concatenated on channels (1x1 first); all convs with bias. The maxpools keep ceil_mode=1
+  (at 224 every window fits, so floor mode would give the same sizes). 26 convs, no Gemm; 349,151,936 MACs.
+  torchvision: 0.35 GFLOPS (MACs).
 - `mini-cnn` (32x32, ours): conv 8 -> maxpool 2/2 -> conv 16 -> conv 16 -> Add (residual) -> conv 32 stride 2
   -> GlobalAveragePool -> Flatten -> Gemm 10. Four convs and a Gemm, for exact-solver studies.
 - `mini-yolo` (64x64, ours): a tiny YOLO-like net: conv 8, maxpool, conv 16, maxpool, conv 32, maxpool 2/1
@@ -68,8 +76,12 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 FLOAT = TensorProto.FLOAT
 
 
-def _out(n: int, k: int, s: int, p0: int, p1: int) -> int:
-    return (n + p0 + p1 - k) // s + 1
+def _out(n: int, k: int, s: int, p0: int, p1: int, ceil_mode: bool = False) -> int:
+    span = n + p0 + p1 - k
+    if not ceil_mode:
+        return span // s + 1
+    out = -(-span // s) + 1
+    return out - 1 if (out - 1) * s >= n + p0 else out  # the last window must start inside the input (PyTorch)
 
 
 @dataclass
@@ -142,10 +154,12 @@ class Net:
             self.const("relu6.max", np.array(6.0, dtype=np.float32))
         return self._node("Clip", name, [x, "relu6.min", "relu6.max"], self.shapes[x])
 
-    def maxpool(self, x: str, k: int, s: int, pads: tuple[int, int, int, int] = (0, 0, 0, 0), name: str = "") -> str:
+    def maxpool(self, x: str, k: int, s: int, pads: tuple[int, int, int, int] = (0, 0, 0, 0), name: str = "",
+                ceil_mode: bool = False) -> str:
         n, c, h, w = self.shapes[x]
-        shape = (n, c, _out(h, k, s, pads[0], pads[2]), _out(w, k, s, pads[1], pads[3]))
-        return self._node("MaxPool", name, [x], shape, kernel_shape=[k, k], strides=[s, s], pads=list(pads))
+        shape = (n, c, _out(h, k, s, pads[0], pads[2], ceil_mode), _out(w, k, s, pads[1], pads[3], ceil_mode))
+        extra = {"ceil_mode": 1} if ceil_mode else {}  # the attribute only when set: the other files stay as they were
+        return self._node("MaxPool", name, [x], shape, kernel_shape=[k, k], strides=[s, s], pads=list(pads), **extra)
 
     def gap(self, x: str, name: str) -> str:
         n, c, _, _ = self.shapes[x]
@@ -414,6 +428,34 @@ def mobilenetv2() -> Net:
     return net
 
 
+def _fire(net: Net, x: str, squeeze: int, expand: int, p: str) -> str:
+    """torchvision's Fire module `p` (e.g. `features.3`): squeeze 1x1, then concat(expand 1x1, expand 3x3)."""
+    s = net.relu(net.conv(x, squeeze, 1, bias=True, name=f"{p}.squeeze"), f"{p}.squeeze_activation")
+    e1 = net.relu(net.conv(s, expand, 1, bias=True, name=f"{p}.expand1x1"), f"{p}.expand1x1_activation")
+    e3 = net.relu(net.conv(s, expand, 3, p=1, bias=True, name=f"{p}.expand3x3"), f"{p}.expand3x3_activation")
+    return net.concat([e1, e3], f"{p}.cat")
+
+
+def squeezenet1_1() -> Net:
+    net = Net("squeezenet1_1")
+    x = net.input(3, 224, 224)
+    x = net.relu(net.conv(x, 64, 3, 2, 0, bias=True, name="features.0"), "features.1")  # 111x111
+    x = net.maxpool(x, 3, 2, name="features.2", ceil_mode=True)  # 55x55
+    x = _fire(net, x, 16, 64, "features.3")
+    x = _fire(net, x, 16, 64, "features.4")
+    x = net.maxpool(x, 3, 2, name="features.5", ceil_mode=True)  # 27x27
+    x = _fire(net, x, 32, 128, "features.6")
+    x = _fire(net, x, 32, 128, "features.7")
+    x = net.maxpool(x, 3, 2, name="features.8", ceil_mode=True)  # 13x13
+    for i, (sq, e) in zip(range(9, 13), ((48, 192), (48, 192), (64, 256), (64, 256)), strict=True):
+        x = _fire(net, x, sq, e, f"features.{i}")
+    # classifier: 0 = Dropout (omitted), 1 = 1x1 conv, 2 = ReLU, 3 = AdaptiveAvgPool2d(1); then torch.flatten
+    x = net.relu(net.conv(x, 1000, 1, bias=True, name="classifier.1"), "classifier.2")
+    x = net.gap(x, "classifier.3")
+    net.output(net.flatten(x, "flatten"))
+    return net
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Small models for exact-solver studies.
 
@@ -463,6 +505,7 @@ BUILDERS: dict[str, Callable[[], Net]] = {
     "resnet50": resnet50,
     "alexnet": alexnet,
     "mobilenetv2": mobilenetv2,
+    "squeezenet1_1": squeezenet1_1,
     "mini-cnn": mini_cnn,
     "mini-yolo": mini_yolo,
 }
@@ -481,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     stale = []
-    print(f"{'model':<12} {'input':>9} {'MVM':>4} {'MACs':>14} {'OFM pixels':>11} {'bytes':>7}")
+    print(f"{'model':<13} {'input':>9} {'MVM':>4} {'MACs':>14} {'OFM pixels':>11} {'bytes':>7}")
     for name in BUILDERS:
         data, net = build(name)
         path = args.out / f"{name}.onnx"
@@ -491,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             path.write_bytes(data)
         _, c, h, w = net.shapes["input"]
-        print(f"{name:<12} {f'{c}x{h}x{w}':>9} {net.mvm_layers:>4} {net.macs:>14,} {net.ofm_pixels:>11,} {len(data):>7,}")
+        print(f"{name:<13} {f'{c}x{h}x{w}':>9} {net.mvm_layers:>4} {net.macs:>14,} {net.ofm_pixels:>11,} {len(data):>7,}")
     if stale:
         print(f"out of date: {', '.join(stale)} (run python scripts/make_zoo.py)", file=sys.stderr)
         return 1

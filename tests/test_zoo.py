@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -70,6 +71,11 @@ EXPECTED: dict[str, tuple[int, int, int]] = {
                     + 9 * 14**2  # c=96
                     + 14**2 + 2 * 7**2 + 6 * 7**2  # c=160
                     + 3 * 7**2 + 7**2 + 1),  # c=320, conv 1280, classifier
+    # torchvision squeezenet1_1: 0.35 GMACs; MACs worked out in test_squeezenet1_1_layers
+    "squeezenet1_1": (26, 349_151_936,
+                      111**2  # features.0 (3x3/2, no pad)
+                      + 2 * 3 * 55**2 + 2 * 3 * 27**2 + 4 * 3 * 13**2  # Fires of 3 convs after each 3/2 ceil pool
+                      + 13**2),  # classifier.1 (1x1 conv, before the global pool)
     "mini-cnn": (5, 1_401_152, 32**2 + 16**2 + 16**2 + 8**2 + 1),
     "mini-yolo": (7, 8_536_064, 64**2 + 32**2 + 3 * 16**2 + 2 * 32**2),
 }
@@ -200,6 +206,33 @@ def test_mobilenetv2_depthwise_layers(workloads):
     assert sum(node.op == "Add" for node in wl.gpeu_ops) == 10  # inverted residuals
 
 
+def test_squeezenet1_1_layers(workloads):
+    wl = workloads["squeezenet1_1"]
+    # (input channels, squeeze, expand) and OFM size of the 8 Fires (ceil-mode pools: 111 -> 55 -> 27 -> 13)
+    fires = [(64, 16, 64, 55), (128, 16, 64, 55), (128, 32, 128, 27), (256, 32, 128, 27),
+             (256, 48, 192, 13), (384, 48, 192, 13), (384, 64, 256, 13), (512, 64, 256, 13)]
+    macs = 111**2 * 64 * 3 * 9 + 13**2 * 1000 * 512  # features.0, classifier.1
+    shapes = [(27, 64, 64, 111, 111)]
+    for cin, sq, e, hw in fires:
+        macs += hw**2 * (cin * sq + sq * e + sq * 9 * e)  # squeeze, expand1x1, expand3x3
+        shapes += [(cin, sq, sq, hw, hw), (sq, e, e, hw, hw), (sq * 9, e, e, hw, hw)]
+    shapes.append((512, 1000, 1000, 13, 13))
+    assert macs == EXPECTED["squeezenet1_1"][1] == wl.macs
+    assert [_shape(layer) for layer in wl.layers] == shapes
+    assert [layer.name for layer in wl.layers[:4]] == [
+        "features.0", "features.3.squeeze", "features.3.expand1x1", "features.3.expand3x3"]
+    assert wl.layers[-1].name == "classifier.1"
+    assert _layer(wl, "features.0").stride == (2, 2)
+    assert [wl.node(f"features.{i}").out.height for i in (2, 5, 8)] == [55, 27, 13]
+    assert [e.source for e in wl.node("features.3.cat").inputs] == [
+        "features.3.expand1x1_activation", "features.3.expand3x3_activation"]
+    assert sum(node.op == "Concat" for node in wl.gpeu_ops) == 8
+    # the weight inputs hold torchvision's SqueezeNet1_1_Weights num_params: 1,235,496 (weights + biases)
+    model = onnx.load(MODELS_DIR / ZOO["squeezenet1_1"])
+    assert sum(math.prod(d.dim_value for d in v.type.tensor_type.shape.dim) for v in model.graph.input[1:]) \
+        == 1_235_496
+
+
 def test_mini_models(workloads):
     cnn = workloads["mini-cnn"]
     assert [_shape(layer) for layer in cnn.layers] == [
@@ -214,6 +247,8 @@ def test_mini_models(workloads):
     ("tiny-yolov3", "tiny-yolov3"), ("TinyYOLOv3", "tiny-yolov3"), ("yolov3-tiny", "tiny-yolov3"),
     ("tinyyolov3", "tiny-yolov3"), ("yolov4_tiny", "tiny-yolov4"), ("ResNet-18", "resnet18"),
     ("resnet50", "resnet50"), ("VGG16", "vgg16"), ("MobileNet_V2", "mobilenetv2"), ("mini_cnn", "mini-cnn"),
+    ("squeezenet1_1", "squeezenet1_1"), ("SqueezeNet", "squeezenet1_1"), ("squeezenet1.1", "squeezenet1_1"),
+    ("squeezenet-1.1", "squeezenet1_1"),
 ])
 def test_resolve_zoo_names_and_aliases(spec, name):
     assert resolve_model(spec) == MODELS_DIR / ZOO[name]
