@@ -118,6 +118,18 @@ class SetGraph:
         """Edge indices sorted by destination set (stable), for per-set reductions."""
         return np.argsort(self.dst, kind="stable")
 
+    @cached_property
+    def src_order(self) -> np.ndarray:
+        """Edge indices sorted by source set (stable)."""
+        return np.argsort(self.src, kind="stable")
+
+    def csr(self, by: str) -> tuple[np.ndarray, np.ndarray]:
+        """Edges grouped by their `by` end ("src" or "dst"): offsets per set and the edge order."""
+        owner, order = (self.src, self.src_order) if by == "src" else (self.dst, self.dst_order)
+        ptr = np.zeros(self.num_sets + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner, minlength=self.num_sets), out=ptr[1:])
+        return ptr, order
+
 
 def _block_of(edges: np.ndarray) -> np.ndarray:
     """Block index of every position 0..n-1 given block boundaries."""

@@ -1,38 +1,42 @@
 """CLSA-CIM with back-pressure (`clsa-bp`): ASAP list scheduling that never overflows a finite tile buffer.
 
 Same copies and per-copy order as CLSA-CIM (set i on copy i mod D_l, raster order), same earliest start
-(`max(release, ends of its dependencies + GPEU and NoC lags, its copy free)`). In addition a set starts only
-when its outputs fit in its home tile's buffer: it reserves `pixels * channels` elements from its start, and
-the space of a set is freed when the last of its readers starts (docs/model.md, "Buffers"). A set that does
-not fit waits until space on its tile is freed.
+(`max(release, ends of its dependencies + GPEU and NoC lags, its copy free)`). In addition a set may end at
+time t only if its outputs fit in its home tile's buffer at t: `pixels * channels` elements, held from its end
+until the last of its readers starts (docs/model.md, "Buffers"). A set that does not fit is delayed until
+space on its tile is freed, and then ends at that moment (it starts its duration earlier).
 
-Event-driven: candidates (a copy's next set whose dependencies have all started) sit in a heap keyed by
-(earliest start, priority, set). At equal times the set of the most downstream layer goes first: consumers
-start before producers, and a consumer's start frees its inputs' space before a producer asks for it (the
-drain rule). Time never goes backwards: a set that does not fit waits on its tile and is put back with the
-time of the next release there. With unlimited buffers every set starts at its earliest start: exactly
-CLSA-CIM's schedule. If sets remain but none can ever start (every tile they need is full of outputs whose
-readers wait), the scheduler stops with an error naming the tile and what fills it; it never returns an
-invalid schedule.
+End-ordered list scheduling: candidates (a copy's next set whose dependencies have all ended) sit in a heap
+keyed by (earliest end, later layer first, set). A set is placed when its end comes up, so that every buffer
+check is made at the moment the outputs appear, against everything placed so far: outputs that ended earlier
+and are still held (their space is freed once their last reader is placed; its real start is earlier, which only
+makes the check conservative), minus the inputs the set itself is the last reader of (freed at its start).
+Time never goes backwards. Two rules share a tile's space between candidates:
+- `drain`: a set fits only next to the space claimed by all candidates of later layers on its tile (consumers
+  before producers);
+- `greedy`: whoever comes first.
+Both run; the shorter schedule wins. With unlimited buffers no set waits and every set starts at its earliest
+start: exactly CLSA-CIM's schedule. If sets remain but none can ever be placed (every tile they need is full of
+outputs whose readers wait), the scheduler stops with an error naming the tile and what fills it; it never
+returns an invalid schedule.
 
-Cost: two heap operations per set and a constant amount of Python work per reduced dependency (for every
-consumer, one edge per producer copy and lag, the last set on that copy; for every producer, one release
-edge per consumer copy, the last reader on that copy): about 1 s of CPU for TinyYOLOv3 at pixel sets (233k sets,
-2M dependencies), 11x CLSA-CIM's vectorized pass (bench/bench.py).
+The event loop is compiled with numba (`_pass`): it visits every dependency edge a constant number of times,
+so a pass costs about as much as CLSA-CIM's vectorized one (bench/bench.py).
 """
 
 from __future__ import annotations
 
-import heapq
+from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
 from cimopt.mapping import Mapping
 from cimopt.problem import Problem
 from cimopt.schedule import Schedule
-from cimopt.schedulers.buffers import check_capacity, footprint, schedule_peaks, set_elements
+from cimopt.schedulers.buffers import check_capacity, footprint, set_elements, tile_peaks
 from cimopt.schedulers.list_scheduling import list_schedule, round_robin_copies, to_schedule
 from cimopt.schedulers.registry import Options, Result
 from cimopt.schedulers.timing import edge_lags, home_tiles
@@ -40,69 +44,258 @@ from cimopt.sets import SetGraph
 from cimopt.workload import Workload
 
 NAME = "clsa-bp"
-
-
-def _group_last(keys: tuple[np.ndarray, ...], value: np.ndarray) -> np.ndarray:
-    """Indices of the rows with the largest `value` in every group of equal `keys` (the last one wins).
-
-    Keys and value (non-negative) are folded into one int64 so that one sort does it; lexsort if they do not fit."""
-    if not len(value):
-        return np.zeros(0, dtype=np.int64)
-    radix = [int(k.max()) + 1 for k in keys] + [int(value.max()) + 1]
-    if min(int(k.min()) for k in keys) >= 0 and int(value.min()) >= 0 and np.prod(radix, dtype=float) < 2.0 ** 62:
-        group = np.zeros(len(value), dtype=np.int64)
-        for k, r in zip(keys, radix, strict=False):
-            group = group * r + k
-        order = np.argsort(group * radix[-1] + value)
-        g = group[order]
-    else:
-        order = np.lexsort((value,) + tuple(reversed(keys)))
-        g = np.zeros(len(order), dtype=np.int64)
-        same = np.ones(len(order) - 1, dtype=bool)
-        for k in keys:
-            ks = k[order]
-            same &= ks[1:] == ks[:-1]
-        g[1:] = np.cumsum(~same)
-    last = np.ones(len(order), dtype=bool)
-    last[:-1] = g[1:] != g[:-1]
-    return order[last]
-
-
-def _csr(owner: np.ndarray, n: int, *columns: np.ndarray) -> tuple[list[int], ...]:
-    """Rows grouped by `owner` (0..n-1): offsets and the columns in owner order, as Python lists."""
-    order = np.argsort(owner, kind="stable")
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(owner, minlength=n), out=ptr[1:])
-    return (ptr.tolist(),) + tuple(c[order].tolist() for c in columns)
-
-
 RULES = ("drain", "greedy")
+UNBOUNDED = np.iinfo(np.int64).max // 4  # a capacity no sum of elements reaches
+
+
+@njit(cache=True)
+def _push(heap: np.ndarray, size: int, key: int) -> None:
+    """Push `key` on the binary min-heap heap[:size] (the caller counts it)."""
+    i = size
+    while i > 0:
+        up = (i - 1) >> 1
+        if heap[up] <= key:
+            break
+        heap[i] = heap[up]
+        i = up
+    heap[i] = key
+
+
+@njit(cache=True)
+def _pop(heap: np.ndarray, size: int) -> None:
+    """Remove heap[0] from the binary min-heap heap[:size] (the caller reads it first and counts it)."""
+    size -= 1
+    key = heap[size]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            break
+        if c + 1 < size and heap[c + 1] < heap[c]:
+            c += 1
+        if key <= heap[c]:
+            break
+        heap[i] = heap[c]
+        i = c
+    heap[i] = key
+
+
+@njit(cache=True)
+def _inputs_ended(c, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_link):
+    """Advance set c over its inputs (edges p_ptr[c]..p_ptr[c+1]) while they are placed, folding their starts
+    plus `p_lag` (the input's duration + the edge's lag) into ready[c]; True when all are, else c waits on the
+    first unplaced input (a linked list per input)."""
+    e, last = cursor[c], p_ptr[c + 1]
+    while e < last:
+        q = p_src[e]
+        if start[q] < 0:
+            cursor[c] = e
+            wait_link[c] = waits_on[q]
+            waits_on[q] = c
+            return False
+        r = start[q] + p_lag[e]
+        if r > ready[c]:
+            ready[c] = r
+        e += 1
+    cursor[c] = e
+    return True
+
+
+@njit(cache=True)
+def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag, readers, cap, drain, n_tiles,
+          n_layers, shift):
+    """One end-ordered back-pressure pass (module docstring) over the edges grouped by destination (p_ptr: each
+    set's inputs, with their lags). A set becomes a candidate when its copy is free (`head`) and all its inputs
+    are placed (it waits on the first missing one). Returns the starts (-1: never placed) and, for a failure
+    report, the readers left per set, the occupancy and the sets waiting for space (a linked list per tile)."""
+    n = len(dur)
+    ready = release.copy()
+    head = head0.copy()
+    cursor = p_ptr[:-1].copy()
+    remaining = readers.copy()
+    free_at = np.zeros(n, np.int64)
+    start = np.full(n, -1, np.int64)
+    occ = np.zeros(n_tiles, np.int64)
+    claim = np.zeros((n_tiles, n_layers), np.int64)
+    waits_on = np.full(n, -1, np.int64)  # per set: the first consumer waiting for it to be placed
+    wait_link = np.full(n, -1, np.int64)
+    full_head = np.full(n_tiles, -1, np.int64)  # per tile: the first set waiting for space
+    full_link = np.full(n, -1, np.int64)
+    waits = 0
+    # heap key: end << shift | rank (later layers first, then set index); who[rank] is the set
+    who = np.empty(n, np.int64)
+    who[rank] = np.arange(n)
+    mask = (1 << shift) - 1
+    heap = np.empty(n + 1, np.int64)  # a set is in the heap at most once at a time
+    size = 0
+    for s in range(n):
+        if head[s] and _inputs_ended(s, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_link):
+            _push(heap, size, (ready[s] + dur[s]) << shift | rank[s])
+            size += 1
+            claim[tile[s], layer[s]] += elem[s]
+    while size > 0:
+        t, s = heap[0] >> shift, who[heap[0] & mask]
+        _pop(heap, size)
+        size -= 1
+        ts, ls = tile[s], layer[s]
+        need = occ[ts] + elem[s]
+        if drain:
+            for lc in range(ls + 1, n_layers):
+                need += claim[ts, lc]
+        if need > cap:
+            for e in range(p_ptr[s], p_ptr[s + 1]):  # the inputs s is the last reader of go at its start
+                q = p_src[e]
+                if remaining[q] == 1 and tile[q] == ts:
+                    need -= elem[q]
+            if need > cap:
+                full_link[s] = full_head[ts]
+                full_head[ts] = s
+                waits += 1
+                continue
+        start[s] = t - dur[s]
+        occ[ts] += elem[s]
+        claim[ts, ls] -= elem[s]
+        for e in range(p_ptr[s], p_ptr[s + 1]):
+            q = p_src[e]
+            remaining[q] -= 1
+            if remaining[q] == 0 and elem[q] > 0:
+                tq = tile[q]
+                occ[tq] -= elem[q]
+                w = full_head[tq]
+                full_head[tq] = -1
+                while w >= 0:
+                    _push(heap, size, t << shift | rank[w])
+                    size += 1
+                    w = full_link[w]
+        m = nxt[s]
+        if m >= 0:
+            head[m] = True
+            free_at[m] = t
+        c = waits_on[s]  # consumers waiting for s, then s's successor on its copy
+        waits_on[s] = -1
+        while True:
+            if c < 0:
+                if m < 0:
+                    break
+                c, m = m, -1
+                nxt_c = -1
+            else:
+                nxt_c = wait_link[c]
+            if head[c] and start[c] < 0 and _inputs_ended(c, cursor, p_ptr, p_src, p_lag, start, ready, waits_on,
+                                                          wait_link):
+                _push(heap, size, (max(ready[c], free_at[c]) + dur[c]) << shift | rank[c])
+                size += 1
+                claim[tile[c], layer[c]] += elem[c]
+            c = nxt_c
+        if drain and full_head[ts] >= 0 and claim[ts, ls] == 0:  # this layer no longer holds the waiting back
+            w = full_head[ts]
+            full_head[ts] = -1
+            while w >= 0:
+                _push(heap, size, t << shift | rank[w])
+                size += 1
+                w = full_link[w]
+    return start, waits, remaining, occ, full_head, full_link
+
+
+@njit(cache=True)
+def _last_reads(src: np.ndarray, dst: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Per set, the latest start of its successors (-1 without successors): buffers.last_reads, in one loop."""
+    last = np.full(len(start), -1, np.int64)
+    for e in range(len(src)):
+        if start[dst[e]] > last[src[e]]:
+            last[src[e]] = start[dst[e]]
+    return last
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What every pass needs, computed once: CLSA-CIM's copies and per-edge lags, home tiles, held elements,
+    each copy's next set, and the edges grouped by destination (inputs, their lags) plus readers per set."""
+
+    copy: np.ndarray
+    lag: np.ndarray
+    tile: np.ndarray
+    elem: np.ndarray
+    layer: np.ndarray
+    rank: np.ndarray  # heap order at equal times: later layers first, then set index
+    nxt: np.ndarray
+    head: np.ndarray
+    p_ptr: np.ndarray
+    p_src: np.ndarray
+    p_lag: np.ndarray
+    readers: np.ndarray
+    n_tiles: int
+
+
+def prepare(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph) -> Prepared:
+    n = sets.num_sets
+    copy = round_robin_copies(sets, mapping)
+    lag = edge_lags(sets, hw, mapping, copy)
+    tile = home_tiles(sets, mapping, copy)
+    layer = sets.layer_of(np.arange(n))
+    copies = np.asarray(mapping.copies, dtype=np.int64)
+    nxt = np.arange(n, dtype=np.int64) + copies[layer]
+    p_ptr, by_dst = sets.csr("dst")
+    p_src = sets.src[by_dst]
+    rank = np.empty(n, np.int64)
+    rank[np.lexsort((np.arange(n), -layer))] = np.arange(n)
+    return Prepared(copy, lag, tile, set_elements(workload, sets), layer, rank,
+                    np.where(nxt < sets.offset[layer + 1], nxt, -1), np.arange(n) < sets.offset[layer] + copies[layer],
+                    p_ptr, p_src, sets.duration[p_src] + lag[by_dst], np.bincount(sets.src, minlength=n),
+                    max(mapping.budget.tiles, int(tile.max()) + 1 if n else 1))
 
 
 def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph,
                           capacity: int | None = None, model: str = "") -> Schedule:
     """The back-pressure list schedule (module docstring) for `capacity` elements per tile (None: the
-    hardware's `buffer.elements_per_tile`; unlimited if that is unset): the better of the drain and the greedy
-    rule; an InputError if neither can finish (or if the capacity is below the footprint)."""
+    hardware's `buffer.elements_per_tile`; unlimited if that is unset): CLSA-CIM's schedule when it fits (set
+    level), else the better of the drain and the greedy rule; an InputError if neither can finish."""
     cap = hw.buffer_elements if capacity is None else capacity
-    clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model)
-    if cap is None or int(schedule_peaks(workload, sets, mapping, clsa.copy, clsa.start).max(initial=0)) <= cap:
-        # CLSA-CIM's schedule fits the buffers (set-level rule): it is the answer (with unlimited buffers the
-        # event-driven pass gives exactly this schedule too, see the tests)
-        return replace_info(clsa, {"buffer_elements": cap, "buffer_rule": "unlimited" if cap is None else "fits"})
-    check_capacity(workload, sets, mapping, clsa.copy, cap)
-    failure, best = None, None
+    if cap is None:
+        clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model)
+        return replace_info(clsa, {"buffer_elements": None, "buffer_rule": "unlimited"})
+    prep = prepare(workload, hw, mapping, sets)
+    found: list[Schedule] = []
     for rule in RULES:
-        try:
-            s = backpressure_pass(workload, hw, mapping, sets, cap, rule=rule, model=model)
-        except InputError as exc:
-            failure = failure or exc
-            continue
-        if best is None or s.makespan < best.makespan:
-            best = s
-    if best is None:
-        raise failure
-    return best
+        start, waits, *state = _run(sets, prep, cap, rule)
+        if rule == RULES[0]:
+            if waits == 0:  # nobody waited: every set at its earliest start, i.e. CLSA-CIM's schedule, fits
+                return _schedule(workload, hw, mapping, sets, prep, start, model, cap, "fits")
+            clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model, lag=prep.lag)
+            if _peak(sets, prep, clsa.start) <= cap:  # the pass is conservative; CLSA-CIM's own schedule fits
+                return replace_info(clsa, {"buffer_elements": cap, "buffer_rule": "fits"})
+            failed = (rule, start, state)
+        if (start >= 0).all():
+            found.append(_schedule(workload, hw, mapping, sets, prep, start, model, cap, rule))
+    if not found:
+        check_capacity(workload, sets, mapping, prep.copy, cap)
+        rule, start, state = failed
+        raise InputError(_deadlock_message(workload, sets, mapping, prep, rule, cap, start, *state))
+    return min(found, key=lambda s: s.makespan)  # drain on a tie (first)
+
+
+def _run(sets: SetGraph, prep: Prepared, cap: int | float, rule: str) -> tuple:
+    limit = UNBOUNDED if cap == float("inf") else int(cap)
+    shift = max(1, int(sets.num_sets - 1).bit_length())
+    horizon = int(sets.release.max(initial=0) + sets.duration.sum() + prep.lag.sum())  # no end comes later
+    if horizon >= 1 << (62 - shift):
+        raise InputError(f"{NAME}: {sets.num_sets:,} sets over up to {horizon:,} cycles are too many for its event "
+                         "keys; use coarser --sets")
+    return _pass(sets.duration, sets.release, prep.tile, prep.elem, prep.layer, prep.rank, prep.nxt, prep.head,
+                 prep.p_ptr, prep.p_src, prep.p_lag, prep.readers, limit, rule == "drain", prep.n_tiles,
+                 len(sets.layers), shift)
+
+
+def _peak(sets: SetGraph, prep: Prepared, start: np.ndarray) -> int:
+    """The set-level peak over all tiles of a schedule with these copies (buffers.schedule_peaks)."""
+    last = _last_reads(sets.src, sets.dst, start)
+    return int(tile_peaks(prep.tile, prep.elem, start + sets.duration, last, prep.n_tiles).max(initial=0))
+
+
+def _schedule(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, prep: Prepared, start: np.ndarray,
+              model: str, cap: int | float, rule: str) -> Schedule:
+    return to_schedule(workload, hw, mapping, sets, prep.copy, start, start + sets.duration, name=NAME, model=model,
+                       info={"buffer_elements": None if cap == float("inf") else int(cap), "buffer_rule": rule})
 
 
 def replace_info(s: Schedule, info: dict) -> Schedule:
@@ -112,142 +305,42 @@ def replace_info(s: Schedule, info: dict) -> Schedule:
 
 def backpressure_pass(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, cap: int | float, *,
                       rule: str = "drain", model: str = "") -> Schedule:
-    """One event-driven pass (module docstring) under `rule`: `drain` lets the candidates of later layers
-    claim their space on their tile first; `greedy` gives space to whoever asks first. `cap` may be inf."""
-    n = sets.num_sets
-    copy = round_robin_copies(sets, mapping)
-    drain = rule == "drain"
-    lag = edge_lags(sets, hw, mapping, copy)
-    tile = home_tiles(sets, mapping, copy)
-    elem = set_elements(workload, sets)
-    layer = sets.layer_of(np.arange(n))
-    src, dst = sets.src, sets.dst
-
-    # readiness: per consumer, the last producer set per (producer layer, copy, lag) decides
-    keep = _group_last((dst, layer[src], copy[src], lag), src)
-    in_count = np.bincount(dst[keep], minlength=n)
-    s_ptr, s_dst, s_lag = _csr(src[keep], n, dst[keep], lag[keep])
-    # release: per producer, the last reader per (consumer layer, copy) starts last
-    rel = _group_last((src, layer[dst], copy[dst]), dst)
-    readers = np.bincount(src[rel], minlength=n)
-    r_ptr, r_src = _csr(dst[rel], n, src[rel])
-
-    copies = np.asarray(mapping.copies, dtype=np.int64)
-    offs = sets.offset
-    nxt = np.arange(n, dtype=np.int64) + copies[layer]
-    nxt = np.where(nxt < offs[layer + 1], nxt, -1).tolist()
-    dur = sets.duration.tolist()
-    ready = sets.release.tolist()
-    pending = in_count.tolist()
-    remaining = readers.tolist()
-    el = elem.tolist()
-    tl = tile.tolist()
-    prio = (-layer).tolist()
-    lay = layer.tolist()
-    free_at = [0] * n
-    is_head = np.zeros(n, dtype=bool)
-    for li in range(len(sets.layers)):
-        a, b = int(offs[li]), int(offs[li + 1])
-        is_head[a:min(b, a + int(copies[li]))] = True
-    head = is_head.tolist()
-    limit = cap
-    occ = [0] * max(mapping.budget.tiles, int(tile.max()) + 1 if n else 1)
-    waiting: dict[int, list[int]] = {}
-    start = [-1] * n
-    claim: list[dict[int, int]] = [{} for _ in occ]  # per tile: layer -> space claimed by its candidates
-
-    heap: list[tuple[int, int, int]] = []
-    push, pop = heapq.heappush, heapq.heappop
-    for s in range(n):
-        if head[s] and pending[s] == 0:
-            push(heap, (ready[s], prio[s], s))
-            if drain:
-                d = claim[tl[s]]
-                d[lay[s]] = d.get(lay[s], 0) + el[s]
-    placed = 0
-    while heap:
-        t, _, s = pop(heap)
-        ts, ls = tl[s], lay[s]
-        ahead = 0  # claims of candidates of later layers on this tile: they go first (the drain rule)
-        if drain:
-            for lc, v in claim[ts].items():
-                if lc > ls:
-                    ahead += v
-        if occ[ts] + el[s] + ahead > limit:
-            # the inputs this set is the last reader of are freed at its start: count them before giving up
-            freed = 0
-            for k in range(r_ptr[s], r_ptr[s + 1]):
-                p = r_src[k]
-                if remaining[p] == 1 and tl[p] == ts:
-                    freed += el[p]
-            if occ[ts] - freed + el[s] + ahead > limit:
-                waiting.setdefault(ts, []).append(s)
-                continue
-        start[s] = t
-        placed += 1
-        occ[ts] += el[s]
-        if drain:
-            claim[ts][ls] -= el[s]
-        e = t + dur[s]
-        for k in range(s_ptr[s], s_ptr[s + 1]):
-            c = s_dst[k]
-            r = e + s_lag[k]
-            if r > ready[c]:
-                ready[c] = r
-            pending[c] -= 1
-            if pending[c] == 0 and head[c]:
-                push(heap, (ready[c] if ready[c] > free_at[c] else free_at[c], prio[c], c))
-                if drain:
-                    d = claim[tl[c]]
-                    d[lay[c]] = d.get(lay[c], 0) + el[c]
-        m = nxt[s]
-        if m >= 0:
-            head[m] = True
-            free_at[m] = e
-            if pending[m] == 0:
-                push(heap, (ready[m] if ready[m] > e else e, prio[m], m))
-                if drain:
-                    d = claim[tl[m]]
-                    d[lay[m]] = d.get(lay[m], 0) + el[m]
-        for k in range(r_ptr[s], r_ptr[s + 1]):
-            p = r_src[k]
-            remaining[p] -= 1
-            if remaining[p] == 0:
-                tp = tl[p]
-                occ[tp] -= el[p]
-                for w in waiting.pop(tp, ()):
-                    push(heap, (t, prio[w], w))
-        if drain and ts in waiting and claim[ts][ls] == 0:  # this layer's claims no longer hold back the waiting ones
-            for w in waiting.pop(ts):
-                push(heap, (t, prio[w], w))
-    if placed < n:
-        need = footprint(workload, sets, mapping, copy).elements
-        raise InputError(_deadlock_message(workload, sets, rule, cap, need, waiting, start, remaining, occ, tile, elem,
-                                           layer))
-    st = np.asarray(start, dtype=np.int64)
-    return to_schedule(workload, hw, mapping, sets, copy, st, st + sets.duration, name=NAME, model=model,
-                       info={"buffer_elements": None if cap == float("inf") else int(cap), "buffer_rule": rule})
+    """One pass (module docstring) under `rule` (`drain` or `greedy`); `cap` may be inf. An InputError if the
+    rule cannot place every set."""
+    prep = prepare(workload, hw, mapping, sets)
+    start, _, *state = _run(sets, prep, cap, rule)
+    if (start < 0).any():
+        raise InputError(_deadlock_message(workload, sets, mapping, prep, rule, cap, start, *state))
+    return _schedule(workload, hw, mapping, sets, prep, start, model, cap, rule)
 
 
-def _deadlock_message(workload: Workload, sets: SetGraph, rule: str, cap: int, need: int, waiting: dict, start: list,
-                      remaining: list, occ: list, tile: np.ndarray, elem: np.ndarray, layer: np.ndarray) -> str:
+def _deadlock_message(workload: Workload, sets: SetGraph, mapping: Mapping, prep: Prepared, rule: str,
+                      cap: int | float, start: np.ndarray, remaining: np.ndarray, occ: np.ndarray,
+                      wait_head: np.ndarray, wait_next: np.ndarray) -> str:
     """Why the back-pressure rule cannot finish: the first blocked tile, what waits and what fills it."""
-    st = np.asarray(start)
-    left = int((st < 0).sum())
+    tile, elem, layer = prep.tile, prep.elem, prep.layer
+    need = footprint(workload, sets, mapping, prep.copy).elements
+    left = int((start < 0).sum())
     names = [lay.name for lay in workload.layers]
-    if waiting:
-        t = min(waiting)
-        s = min(waiting[t])
-        held = (st >= 0) & (np.asarray(remaining) > 0) & (tile == t) & (elem > 0)
+    full = np.flatnonzero(wait_head >= 0)
+    if len(full):
+        t = int(full[0])
+        waiting, w = [], int(wait_head[t])
+        while w >= 0:
+            waiting.append(w)
+            w = int(wait_next[w])
+        s = min(waiting)
+        held = (start >= 0) & (remaining > 0) & (tile == t) & (elem > 0)
         held_layers = sorted({names[int(x)] for x in layer[held]})
         li = int(layer[s])
         who = (f"{names[li]} set {s - int(sets.offset[li])} waits for {int(elem[s]):,} elements on tile {t}, which "
-               f"holds {occ[t]:,} of {cap:,} (outputs of {', '.join(held_layers[:4])} whose readers cannot start)")
+               f"holds {int(occ[t]):,} of {cap:,} (outputs of {', '.join(held_layers[:4])} whose readers cannot "
+               "start)")
     else:
         who = "no set can start"
-    return (f"{NAME} ({rule} rule) cannot finish with a buffer of {cap:,} elements per tile ({left:,} of {sets.num_sets:,} sets "
-            f"left): {who}; the least any schedule needs is {need:,}, this rule needs more here: try a larger "
-            "buffer.elements_per_tile")
+    return (f"{NAME} ({rule} rule) cannot finish with a buffer of {cap:,} elements per tile ({left:,} of "
+            f"{sets.num_sets:,} sets left): {who}; the least any schedule needs is {need:,}, this rule needs more "
+            "here: try a larger buffer.elements_per_tile")
 
 
 def schedule(problem: Problem, options: Options) -> Result:

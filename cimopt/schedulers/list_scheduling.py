@@ -37,11 +37,12 @@ def chain_starts(ready: np.ndarray, duration: np.ndarray, free: np.ndarray) -> n
 
 
 def list_schedule(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *, barrier: bool,
-                  name: str, model: str = "") -> Schedule:
-    """Schedule every set as soon as possible, layer by layer in graph order (see module docstring)."""
+                  name: str, model: str = "", lag: np.ndarray | None = None) -> Schedule:
+    """Schedule every set as soon as possible, layer by layer in graph order (see module docstring); `lag`:
+    the edges' `timing.edge_lags` for the round-robin copies, when the caller has them already."""
     n = sets.num_sets
     copy = round_robin_copies(sets, mapping)
-    lag = edge_lags(sets, hw, mapping, copy)
+    lag = edge_lags(sets, hw, mapping, copy) if lag is None else lag
     order = sets.dst_order
     dst_sorted = sets.dst[order]
     start = np.zeros(n, dtype=np.int64)
