@@ -78,7 +78,7 @@ class Footprint:
     tile: int
     layer: str
     set: int  # index within its layer
-    reason: str  # "inputs" or "outputs"
+    reason: str  # "inputs", "outputs", or "held" (`hold_bound`: the sets held on `tile` when `set` starts)
 
 
 def footprint(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.ndarray) -> Footprint:
@@ -110,6 +110,116 @@ def footprint(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.nda
             best = Footprint(int(total[k]), k_key % max(mapping.budget.tiles, 1), workload.layers[li].name,
                              dst - int(sets.offset[li]), "inputs")
     return best
+
+
+def copy_chain_edges(sets: SetGraph, copy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(earlier, next) pairs of consecutive sets on one copy: each copy runs its sets in index (raster) order,
+    so `earlier` ends before `next` starts. For round-robin copies: set i -> set i + D_l of layer l."""
+    src, dst = [], []
+    for li in range(len(sets.layers)):
+        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
+        if b - a < 2:
+            continue
+        idx = np.arange(a, b, dtype=np.int64)
+        order = idx[np.lexsort((idx, copy[a:b]))]  # by copy, then index
+        same = copy[order[1:]] == copy[order[:-1]]
+        src.append(order[:-1][same])
+        dst.append(order[1:][same])
+    if not src:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(src), np.concatenate(dst)
+
+
+def hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.ndarray, *,
+               max_sets: int = 20000) -> Footprint | None:
+    """A lower bound on the set-level peak (`schedule_peaks(...).max()`, on the returned tile) of every
+    schedule that starts each set after its dependency predecessors end (as every scheduler here plans),
+    keeps the given copies and runs each copy's sets in index (raster) order: CLSA-CIM, layer-by-layer, the
+    buffer-aware list scheduler (`clsa-bp`), with round-robin copies. NOT for schedules that may pick other
+    copies or reorder a copy's sets (CP-SAT): there the copy-chain edges below need not hold. Not comparable
+    with `footprint` (that counts a set's inputs under the reservation rule, including those it is the last
+    reader of; this counts what the holding rule keeps at once). None when `sets.num_sets > max_sets` (the
+    transitive closures below take num_sets^2 bits).
+
+    Proof. Let G be the dependency edges plus the copy-chain edges (consecutive sets of one copy, i -> i + D_l
+    for round-robin copies). Every edge p -> q of G forces end(p) <= start(q) (dependency lags are >= 0; a
+    copy runs one set at a time, in order). For a set u let A(u) be its strict ancestors in G and D(u) its
+    strict descendants. At the instant start(u): every h in A(u) has ended (end(h) <= start(u)); a set v in
+    D(u) starts at or after end(u) = start(u) + duration(u) > start(u). So an h in A(u) with a reader (a
+    dependency successor, the sets that read its outputs) in D(u) is held over [end(h), last read of h), an
+    interval containing start(u). Per tile T the sum B(u, T) of `set_elements` over such h homed on T is held
+    at once at start(u) (releases before additions at equal times do not matter: every interval contains
+    start(u) strictly inside its half-open range). The bound is max over u and T; returned as a Footprint
+    naming u (`set`, `layer`) and T (`tile`), reason "held".
+
+    Computed with bitsets (Python ints) in index order, which is topological for G (dependency edges go
+    from earlier layers to later ones, copy-chain edges forward within a layer): A(u) forwards, and
+    backwards P(u) = the sets with a reader in D(u) = union over G-successors w of u of (readers' inputs:
+    dependency predecessors of w) | P(w). Then sum per tile over A(u) & P(u).
+    """
+    n = sets.num_sets
+    if n > max_sets:
+        return None
+    best = Footprint(0, 0, "", 0, "held")
+    if n == 0 or len(sets.src) == 0:
+        return best
+    elem = set_elements(workload, sets)
+    tile = home_tiles(sets, mapping, copy)
+    csrc, cdst = copy_chain_edges(sets, copy)
+    src = np.concatenate([sets.src, csrc])
+    dst = np.concatenate([sets.dst, cdst])
+    if not (src < dst).all():
+        raise AssertionError("set index order is not topological for the set graph")
+    # G-predecessors per set and G-successors per set, as Python lists (CSR)
+    o = np.argsort(dst, kind="stable")
+    pred_ptr = np.searchsorted(dst[o], np.arange(n + 1)).tolist()
+    pred = src[o].tolist()
+    o = np.argsort(src, kind="stable")
+    succ_ptr = np.searchsorted(src[o], np.arange(n + 1)).tolist()
+    succ = dst[o].tolist()
+    # reads[w]: bits of w's dependency predecessors (the sets whose outputs w reads)
+    reads = [0] * n
+    for p, q in zip(sets.src.tolist(), sets.dst.tolist(), strict=True):
+        reads[q] |= 1 << p
+    anc = [0] * n
+    for v in range(n):
+        a = 0
+        for p in pred[pred_ptr[v]:pred_ptr[v + 1]]:
+            a |= anc[p] | (1 << p)
+        anc[v] = a
+    held = [0] * n  # anc(u) & P(u)
+    below = [0] * n  # reads(w) | P(w): sets with a reader among w and its descendants
+    for u in range(n - 1, -1, -1):
+        pu = 0
+        for w in succ[succ_ptr[u]:succ_ptr[u + 1]]:
+            pu |= below[w]
+        below[u] = reads[u] | pu
+        held[u] = anc[u] & pu
+    del anc, below, reads
+    # per-tile weighted sums of the held bits, in chunks of rows: columns sorted by tile
+    keep = np.flatnonzero(elem > 0)
+    by_tile = keep[np.argsort(tile[keep], kind="stable")]
+    tiles_sorted = tile[by_tile]
+    starts = np.flatnonzero(np.r_[True, tiles_sorted[1:] != tiles_sorted[:-1]])
+    w = elem[by_tile].astype(np.float64)
+    nbytes = (n + 7) // 8
+    chunk = max(1, (1 << 22) // max(n, 1))
+    top, top_u, top_t = 0, 0, 0
+    for c0 in range(0, n, chunk):
+        rows = held[c0:c0 + chunk]
+        if not any(rows):
+            continue
+        raw = np.frombuffer(b"".join(h.to_bytes(nbytes, "little") for h in rows), dtype=np.uint8)
+        bits = np.unpackbits(raw.reshape(len(rows), nbytes), axis=1, count=n, bitorder="little")
+        sums = np.add.reduceat(bits[:, by_tile] * w, starts, axis=1)  # (rows, tiles with held sets)
+        k = int(np.argmax(sums))
+        r, t = divmod(k, sums.shape[1])
+        if sums[r, t] > top:
+            top, top_u, top_t = int(round(sums[r, t])), c0 + r, int(tiles_sorted[starts[t]])
+    if top == 0:
+        return best
+    li = int(sets.layer_of(np.array([top_u]))[0])
+    return Footprint(top, top_t, workload.layers[li].name, top_u - int(sets.offset[li]), "held")
 
 
 def check_capacity(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.ndarray,
