@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cimopt import api
-from cimopt.builder import conv_chain
+from cimopt.builder import WorkloadBuilder, conv_chain
 from cimopt.schedulers.clsa import schedule_clsa
 from cimopt.schedulers.cpsat import violations
 from cimopt.schedulers.lns import global_arrays, left_shift, lns, ready_order_schedule
@@ -73,17 +73,35 @@ def lns_cases(draw):
 def test_lns_valid_and_never_worse(case):
     w, hw, copies, gran, seed = case
     m, s = setup(w, hw, copies, gran)
-    inc = ready_order_schedule(w, hw, m, s)
-    assert simulate(w, inc).valid
+    assert simulate(w, ready_order_schedule(w, hw, m, s)).valid
+    _check_lns(w, hw, copies, gran, seed)
+
+
+def _check_lns(w, hw, copies, gran, seed):
+    m, s = setup(w, hw, copies, gran)
     copy, start = global_arrays(s, schedule_clsa(w, hw, m, s))
     res = lns(w, hw, m, s, copy, start, time_limit=0.3, seed=seed, window_sets=20, move_dtime=0.1)
     assert res.makespan <= res.initial == int((start + s.duration).max())
     assert violations(s, hw, m, res.copy, res.start) == 0
     from cimopt.schedulers.list_scheduling import to_schedule
 
-    sch = to_schedule(w, hw, m, s, res.copy, res.start, res.start + s.duration, name="lns")
-    sim = simulate(w, sch)
+    sim = simulate(w, to_schedule(w, hw, m, s, res.copy, res.start, res.start + s.duration, name="lns"))
     assert sim.valid and sim.latency == res.makespan
+    return res
+
+
+def test_lns_symmetric_window_hint():
+    """Regression (hypothesis find): 1x6x6 input, conv + relu + residual add, maxpool, conv to 4 channels,
+    upsample; pixel sets, one copy each, no NoC lag, GPEU 0, seed 0. The second move frees 9 unit-duration
+    sets of one copy, 4 of them with equal bounds: with the incumbent hinted, OR-Tools 9.15's symmetry presolve
+    raised `IndexError: absl::btree_map::at` inside `solver.Solve` (the move now runs with symmetry_level 0)."""
+    b = WorkloadBuilder("random")
+    x = b.input(1, 6, 6)
+    x = b.add(b.relu(b.conv(x, 1, name="l0")), x)
+    x = b.upsample(b.conv(b.maxpool(x, 2), 4, name="l1"), 2)
+    hw = replace(HW, pes_per_tile=16, noc_hop_cycles=0, gpeu_cycles=(("default", 0),))
+    res = _check_lns(b.build(), hw, (1, 1), "pixel", 0)
+    assert res.moves >= 2
 
 
 def test_lns_rejects_invalid_incumbent_and_repeats():

@@ -194,6 +194,11 @@ def _window_move(sets: SetGraph, lag: np.ndarray, copy: np.ndarray, start: np.nd
     solver.parameters.max_deterministic_time = float(dtime)
     solver.parameters.max_time_in_seconds = 10 * float(dtime) + 5  # wall-clock safety net on a loaded machine
     solver.parameters.catch_sigint_signal = False
+    # No symmetry detection. Free sets of one copy with equal bounds, duration and weight are interchangeable;
+    # with unit durations presolve turns their NoOverlap into an all-different, finds an orbitope and, moving the
+    # hint along it, OR-Tools 9.15 throws `IndexError: absl::btree_map::at` in its hint tracking (SolutionCrush;
+    # google/or-tools#5288). Never without the hint, never with symmetry_level 0 (test_lns_symmetric_window_hint).
+    solver.parameters.symmetry_level = 0
     status = solver.Solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
