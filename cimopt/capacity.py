@@ -72,17 +72,18 @@ class MinBuffer:
     elements: int  # smallest per-tile capacity at which clsa-bp is as fast as unlimited CLSA-CIM
     latency_cycles: int  # unlimited CLSA-CIM's latency (= clsa-bp's at `elements`)
     clsa_peak_elements: int  # CLSA-CIM's own per-tile peak (simulator, unlimited buffers)
-    footprint_elements: int  # no capacity below this can work (see schedulers.buffers.Footprint)
+    footprint_elements: int  # no capacity below this can work (buffers.footprint and, in CLSA-CIM's order, hold_bound)
     probes: int  # heuristic runs made
 
 
 def min_buffer(problem: Problem) -> MinBuffer:
     """Binary search over the per-tile capacity, one clsa-bp run per probe, for the smallest capacity at which
-    clsa-bp's latency equals unlimited CLSA-CIM's. The search range starts at the footprint and ends at
+    clsa-bp's latency equals unlimited CLSA-CIM's. The search range starts at the larger of the footprint and
+    the hold bound (what any schedule in CLSA-CIM's order must hold at once) and ends at
     CLSA-CIM's own set-level peak (where clsa-bp returns CLSA-CIM's schedule). It assumes the latency does not grow
     with the capacity; a probe that cannot finish counts as too small."""
     from cimopt.schedulers.backpressure import schedule_backpressure
-    from cimopt.schedulers.buffers import footprint, schedule_peaks
+    from cimopt.schedulers.buffers import footprint, hold_bound, schedule_peaks
     from cimopt.schedulers.clsa import schedule_clsa
     from cimopt.simulator import simulate
 
@@ -91,7 +92,8 @@ def min_buffer(problem: Problem) -> MinBuffer:
     target = clsa.makespan
     sim_peak = max(simulate(p.workload, clsa, self_timed=False).peak_buffer, default=0)
     hi = max(1, int(schedule_peaks(p.workload, p.sets, p.mapping, clsa.copy, clsa.start).max(initial=0)))
-    need = footprint(p.workload, p.sets, p.mapping, clsa.copy).elements
+    held = hold_bound(p.workload, p.sets, p.mapping, clsa.copy)
+    need = max(footprint(p.workload, p.sets, p.mapping, clsa.copy).elements, held.elements if held else 0)
     lo = max(1, need)
     probes = 0
 

@@ -47,10 +47,11 @@ def test_backpressure_delays_the_fast_producer_by_known_cycles():
 
 def test_backpressure_costs_latency_on_one_tile():
     """The golden chain (three 3x3 convs, 4 channels, 8 x 8, row sets of 8 pixels = 32 elements) on one tile
-    with room for 5 rows (160 elements). Under the reservation rule (a row reserves its 32 elements from its
-    start; a reader frees the rows it is the last reader of when it starts; consumers go first at equal times):
-    t=0 A0, t=8 A1, t=16 B0 + A2, t=24 B1 (frees A0) + A3: 160 held. t=32 B2 frees A1 and reserves: full, so
-    A4 waits; t=40 C1 frees B0: A4 starts at 40, 8 cycles after CLSA-CIM's 32, and B3 (needs A4) at 48."""
+    with room for 5 rows (160 elements), one end-ordered pass (a row is placed at its end, when its 32 elements
+    appear; an input is freed when its last reader is placed, or at the reader's start for the reader itself;
+    later layers first at equal ends). Ends: A0 8, A1 16 (64 held); B0 24 then A2 24 (128); B1 32 frees A0,
+    then A3 32 (160). At 40: C0 (holds nothing), B2 (frees A1, 160), then A4 does not fit and waits; C1 ends at
+    48 and frees B0: A4 ends at 48, so it starts at 40, 8 cycles after CLSA-CIM's 32, and B3 (needs A4) at 48."""
     from cimopt.builder import conv_chain
 
     w = conv_chain()
@@ -74,8 +75,49 @@ def test_backpressure_costs_latency_on_one_tile():
     assert np.array_equal(schedule_backpressure(w, hw, m, sg, capacity=128).start, clsa.start)
     with pytest.raises(InputError, match=r"smallest capacity that could work is 96 elements"):
         schedule_backpressure(w, hw, m, sg, capacity=95)
-    with pytest.raises(InputError, match=r"cannot finish with a buffer of 127 elements"):
+    with pytest.raises(InputError, match=r"when conv1 set 2 starts, tile 0 must still hold 128 elements.*could work is 128"):
         schedule_backpressure(w, hw, m, sg, capacity=127)
+
+
+def test_compiled_pass_equals_its_python_source():
+    """The numba-compiled event loop and the same function run as Python give the same schedule."""
+    from cimopt.schedulers import backpressure as bp
+
+    w = yolo_like(16)
+    hw = Hardware(pes_per_tile=2, noc_hop_cycles=1)
+    m = duplicate(w, hw, resolve_budget(w, hw, extra_pes=6), "greedy")
+    sg = build_sets(w, hw, "row")
+    prep = bp.prepare(w, hw, m, sg)
+    peak = bp._peak(sg, prep, schedule_clsa(w, hw, m, sg).start)
+    waited = 0
+    for cap, rule in [(float("inf"), "drain")] + [(peak * k // 8, r) for k in (7, 6, 5) for r in ("drain", "greedy")]:
+        compiled = bp._run(sg, prep, cap, rule)
+        args = (sg.duration, sg.release, prep.tile, prep.elem, prep.layer, prep.rank, prep.nxt, prep.head,
+                prep.p_ptr, prep.p_src, prep.p_lag, prep.readers, bp.UNBOUNDED if cap == float("inf") else cap,
+                rule == "drain", prep.n_tiles, len(sg.layers), max(1, (sg.num_sets - 1).bit_length()))
+        python = bp._pass.py_func(*args)
+        assert compiled[1] == python[1] and all(np.array_equal(a, b) for a, b in zip(compiled[2:], python[2:]))
+        assert np.array_equal(compiled[0], python[0])
+        waited += compiled[1]
+        if cap == float("inf"):
+            assert compiled[1] == 0 and (compiled[0] >= 0).all()
+    assert waited > 0
+
+
+def test_a_request_below_the_hold_bound_names_it():
+    """TinyYOLOv3, row sets, noc-mesh, +64 PEs: conv_8's rows wait on tile 9 for the upsampled 13x13 branch; when
+    conv_10 set 3 starts, its rows 0-9 (10 x 6,656 elements) must all still be held in CLSA-CIM's order. Below
+    that the request is an error naming it; at it clsa-bp finishes 658 cycles (1.2%) after unlimited CLSA-CIM."""
+    from cimopt import api
+    from cimopt.capacity import with_buffer
+
+    p = api.prepare("tiny-yolov3", "noc-mesh", dup="greedy", extra_pes=64, sets="row")
+    with pytest.raises(InputError, match=r"when conv_10 set 3 starts, tile 9 must still hold 66,560 elements.*"
+                                         r"smallest capacity that could work is 66,560"):
+        api.run(with_buffer(p, 53_248), "clsa-bp")
+    r = api.run(with_buffer(p, 66_560), "clsa-bp")
+    assert r.sim.valid and max(r.sim.peak_buffer) == 66_560
+    assert (r.sim.latency, api.run(p, "clsa").sim.latency) == (56_976, 56_318)
 
 
 def test_unlimited_equals_clsa_on_zoo_like_graphs():

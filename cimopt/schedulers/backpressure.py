@@ -36,7 +36,7 @@ from cimopt.hardware import Hardware
 from cimopt.mapping import Mapping
 from cimopt.problem import Problem
 from cimopt.schedule import Schedule
-from cimopt.schedulers.buffers import check_capacity, footprint, set_elements, tile_peaks
+from cimopt.schedulers.buffers import check_capacity, footprint, hold_bound, set_elements, tile_peaks
 from cimopt.schedulers.list_scheduling import list_schedule, round_robin_copies, to_schedule
 from cimopt.schedulers.registry import Options, Result
 from cimopt.schedulers.timing import edge_lags, home_tiles
@@ -237,8 +237,9 @@ def prepare(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph) 
     nxt = np.arange(n, dtype=np.int64) + copies[layer]
     p_ptr, by_dst = sets.csr("dst")
     p_src = sets.src[by_dst]
-    rank = np.empty(n, np.int64)
-    rank[np.lexsort((np.arange(n), -layer))] = np.arange(n)
+    counts = np.diff(sets.offset)
+    later = np.cumsum(counts[::-1])[::-1] - counts  # sets in the layers after each layer
+    rank = later[layer] + np.arange(n) - sets.offset[layer]
     return Prepared(copy, lag, tile, set_elements(workload, sets), layer, rank,
                     np.where(nxt < sets.offset[layer + 1], nxt, -1), np.arange(n) < sets.offset[layer] + copies[layer],
                     p_ptr, p_src, sets.duration[p_src] + lag[by_dst], np.bincount(sets.src, minlength=n),
@@ -255,23 +256,46 @@ def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, se
         clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model)
         return replace_info(clsa, {"buffer_elements": None, "buffer_rule": "unlimited"})
     prep = prepare(workload, hw, mapping, sets)
-    found: list[Schedule] = []
-    for rule in RULES:
-        start, waits, *state = _run(sets, prep, cap, rule)
-        if rule == RULES[0]:
-            if waits == 0:  # nobody waited: every set at its earliest start, i.e. CLSA-CIM's schedule, fits
-                return _schedule(workload, hw, mapping, sets, prep, start, model, cap, "fits")
-            clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model, lag=prep.lag)
-            if _peak(sets, prep, clsa.start) <= cap:  # the pass is conservative; CLSA-CIM's own schedule fits
-                return replace_info(clsa, {"buffer_elements": cap, "buffer_rule": "fits"})
-            failed = (rule, start, state)
-        if (start >= 0).all():
-            found.append(_schedule(workload, hw, mapping, sets, prep, start, model, cap, rule))
+    start, waits, *state = _run(sets, prep, cap, RULES[0])
+    if waits == 0:  # nobody waited: every set at its earliest start, i.e. CLSA-CIM's schedule, fits
+        return _schedule(workload, hw, mapping, sets, prep, start, model, cap, "fits")
+    clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model, lag=prep.lag)
+    if _peak(sets, prep, clsa.start) <= cap:  # the pass is conservative; CLSA-CIM's own schedule fits
+        return replace_info(clsa, {"buffer_elements": cap, "buffer_rule": "fits"})
+    failed = (RULES[0], start, state)
+    found = {}
+    if (start >= 0).all():
+        found[RULES[0]] = start
+    if not found or _makespan(sets, start) > clsa.makespan:  # the other rule, unless drain lost nothing
+        for rule in RULES[1:]:
+            start = _run(sets, prep, cap, rule)[0]
+            if (start >= 0).all():
+                found[rule] = start
     if not found:
         check_capacity(workload, sets, mapping, prep.copy, cap)
+        check_order_capacity(workload, sets, mapping, prep.copy, cap)
         rule, start, state = failed
         raise InputError(_deadlock_message(workload, sets, mapping, prep, rule, cap, start, *state))
-    return min(found, key=lambda s: s.makespan)  # drain on a tie (first)
+    rule = min(found, key=lambda r: (_makespan(sets, found[r]), RULES.index(r)))  # drain on a tie
+    return _schedule(workload, hw, mapping, sets, prep, found[rule], model, cap, rule)
+
+
+def _makespan(sets: SetGraph, start: np.ndarray) -> int:
+    return int((start + sets.duration).max(initial=0))
+
+
+def check_order_capacity(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.ndarray,
+                         cap: int | float) -> None:
+    """An InputError if `cap` is below `buffers.hold_bound`: then no schedule in CLSA-CIM's order (these
+    copies, raster order per copy) fits, whatever its priorities."""
+    held = hold_bound(workload, sets, mapping, copy)
+    if held is not None and cap < held.elements:
+        raise InputError(
+            f"buffer.elements_per_tile = {cap:,} is too small for {workload.name!r} at {sets.granularity.spec} sets "
+            f"with CLSA-CIM's copies and order: when {held.layer} set {held.set} starts, tile {held.tile} must still "
+            f"hold {held.elements:,} elements of outputs that later sets read; the smallest capacity that could work "
+            f"is {held.elements:,} elements per tile (for any list schedule in this order; try coarser or finer "
+            "--sets, more PEs or another placement)")
 
 
 def _run(sets: SetGraph, prep: Prepared, cap: int | float, rule: str) -> tuple:

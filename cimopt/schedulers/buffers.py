@@ -6,8 +6,9 @@ successors in the set graph, through GPEU ops); a set without successors holds n
 conservative against the per-pixel rule: a pixel's readers are a subset of its set's successors, so a
 schedule within capacity here is within capacity in the simulator.
 
-The buffer-aware list scheduler (`backpressure`) uses the stricter "reservation" form of the same rule: a
-set's space is taken from its start (when it is placed, so that its outputs will fit), not from its end.
+Two lower bounds on the capacity a schedule needs: `footprint` (one set's inputs on one tile) and
+`hold_bound` (what must be held at once in CLSA-CIM's copy order); `check_capacity` turns the first into an
+error message, the buffer-aware scheduler (`backpressure`) both.
 """
 
 from __future__ import annotations
@@ -53,9 +54,15 @@ def tile_peaks(tile: np.ndarray, elements: np.ndarray, hold_from: np.ndarray, ho
     ev_tile = np.concatenate([t, t])
     ev_time = np.concatenate([a, b])
     ev_delta = np.concatenate([e, -e])
-    order = np.lexsort((ev_delta, ev_time, ev_tile))  # releases before additions at equal times
+    span = int(ev_time.max()) - int(ev_time.min()) + 1
+    if float(n_tiles) * span * 2 < 2.0 ** 62:  # one key: (tile, time, addition after release)
+        order = np.argsort(((ev_tile * span + (ev_time - ev_time.min())) << 1) | (ev_delta > 0))
+    else:
+        order = np.lexsort((ev_delta, ev_time, ev_tile))  # releases before additions at equal times
     cum = np.cumsum(ev_delta[order])  # each tile's events sum to zero: the running sum restarts per tile
-    np.maximum.at(peak, ev_tile[order], cum)
+    tiles = ev_tile[order]
+    first = np.flatnonzero(np.r_[True, tiles[1:] != tiles[:-1]])
+    peak[tiles[first]] = np.maximum.reduceat(cum, first)
     return peak
 
 
@@ -69,10 +76,11 @@ def schedule_peaks(workload: Workload, sets: SetGraph, mapping: Mapping, copy: n
 
 @dataclass(frozen=True)
 class Footprint:
-    """The least capacity the buffer-aware rule (whole sets, space taken from a set's start) needs: set `set`
-    of `layer` must find all of its inputs resident on `tile` at its start (or its own outputs alone exceed
-    the buffer). Per pixel a schedule may do with a little less: a producer set that ends exactly when its
-    last reader starts holds nothing, and a reader needs only the pixels in its window."""
+    """A capacity lower bound and where it binds: set `set` of `layer` must find all of its inputs resident on
+    `tile` at its start (reason "inputs"), its own outputs alone exceed the buffer ("outputs"), or `tile` holds
+    that much when `set` starts in CLSA-CIM's order ("held", `hold_bound`). Per pixel a schedule may do with a
+    little less than "inputs": a producer set that ends exactly when its last reader starts holds nothing, and
+    a reader needs only the pixels in its window."""
 
     elements: int
     tile: int
@@ -137,7 +145,7 @@ def hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.nd
     keeps the given copies and runs each copy's sets in index (raster) order: CLSA-CIM, layer-by-layer, the
     buffer-aware list scheduler (`clsa-bp`), with round-robin copies. NOT for schedules that may pick other
     copies or reorder a copy's sets (CP-SAT): there the copy-chain edges below need not hold. Not comparable
-    with `footprint` (that counts a set's inputs under the reservation rule, including those it is the last
+    with `footprint` (that counts all of a set's inputs, held until it starts, including those it is the last
     reader of; this counts what the holding rule keeps at once). None when `sets.num_sets > max_sets` (the
     transitive closures below take num_sets^2 bits).
 
@@ -231,8 +239,8 @@ def check_capacity(workload: Workload, sets: SetGraph, mapping: Mapping, copy: n
         raise InputError(
             f"buffer.elements_per_tile = {capacity:,} is too small for {workload.name!r} at {sets.granularity.spec} "
             f"sets: {fp.layer} set {fp.set} {what} {fp.elements:,} elements on tile {fp.tile} at its start; "
-            f"the smallest capacity that could work is {fp.elements:,} elements per tile (whole sets held from "
-            "their start, the buffer-aware rule)")
+            f"the smallest capacity that could work is {fp.elements:,} elements per tile (whole sets, each input "
+            "held until its reader starts)")
     return fp
 
 

@@ -579,7 +579,13 @@ def _solve_interruptibly(solver: cp_model.CpSolver, model: cp_model.CpModel, cal
             solver.StopSearch()
             worker.join()
     if "error" in out:
-        raise out["error"]
+        exc = out["error"]
+        if isinstance(exc, IndexError) and "btree_map" in str(exc) and solver.parameters.symmetry_level != 0:
+            # OR-Tools 9.15's presolve fails on hinted no-overlaps of interchangeable sets (google/or-tools#5288,
+            # see lns._window_move): the same search once more without symmetry detection
+            solver.parameters.symmetry_level = 0
+            return _solve_interruptibly(solver, model, callback, interrupted)
+        raise exc
     return int(out["status"]), hit
 
 

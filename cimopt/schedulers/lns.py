@@ -197,7 +197,7 @@ def _window_move(sets: SetGraph, lag: np.ndarray, copy: np.ndarray, start: np.nd
     # No symmetry detection. Free sets of one copy with equal bounds, duration and weight are interchangeable;
     # with unit durations presolve turns their NoOverlap into an all-different, finds an orbitope and, moving the
     # hint along it, OR-Tools 9.15 throws `IndexError: absl::btree_map::at` in its hint tracking (SolutionCrush;
-    # google/or-tools#5288). Never without the hint, never with symmetry_level 0 (test_lns_symmetric_window_hint).
+    # google/or-tools#5288). Neither happens without the hint or at symmetry_level 0 (test_lns_symmetric_window_hint).
     solver.parameters.symmetry_level = 0
     status = solver.Solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
