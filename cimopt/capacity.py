@@ -72,7 +72,8 @@ class MinBuffer:
     elements: int  # smallest per-tile capacity at which clsa-bp is as fast as unlimited CLSA-CIM
     latency_cycles: int  # unlimited CLSA-CIM's latency (= clsa-bp's at `elements`)
     clsa_peak_elements: int  # CLSA-CIM's own per-tile peak (simulator, unlimited buffers)
-    footprint_elements: int  # no capacity below this can work (buffers.footprint and, in CLSA-CIM's order, hold_bound)
+    footprint_elements: int  # one set's inputs on one tile (buffers.footprint): no capacity below it works
+    hold_elements: int | None  # what CLSA-CIM's order holds at once (buffers.hold_bound; None: too many sets)
     probes: int  # heuristic runs made
 
 
@@ -93,8 +94,8 @@ def min_buffer(problem: Problem) -> MinBuffer:
     sim_peak = max(simulate(p.workload, clsa, self_timed=False).peak_buffer, default=0)
     hi = max(1, int(schedule_peaks(p.workload, p.sets, p.mapping, clsa.copy, clsa.start).max(initial=0)))
     held = hold_bound(p.workload, p.sets, p.mapping, clsa.copy)
-    need = max(footprint(p.workload, p.sets, p.mapping, clsa.copy).elements, held.elements if held else 0)
-    lo = max(1, need)
+    need = footprint(p.workload, p.sets, p.mapping, clsa.copy).elements
+    lo = max(1, need, held.elements if held else 0)
     probes = 0
 
     def fast(cap: int) -> bool:
@@ -107,4 +108,4 @@ def min_buffer(problem: Problem) -> MinBuffer:
         return s.makespan <= target
 
     best = least_true(min(lo, hi), hi, fast)
-    return MinBuffer(best, target, sim_peak, need, probes)
+    return MinBuffer(best, target, sim_peak, need, held.elements if held else None, probes)

@@ -43,7 +43,8 @@ from cimopt.workload import Workload
 
 PAPER_UTILIZATION = 17.9
 PAPER_SPEEDUP = 29.2
-ZOO_NETWORKS = ("tiny-yolov3", "tiny-yolov4", "vgg16", "resnet18", "resnet50", "alexnet", "mobilenetv2")
+ZOO_NETWORKS = ("tiny-yolov3", "tiny-yolov4", "vgg16", "resnet18", "resnet50", "alexnet", "mobilenetv2",
+                "squeezenet1_1")
 LBL, CLSA, CPSAT, PIPELINE = registry.BASELINE, registry.HEURISTIC, registry.EXACT, registry.PIPELINE
 ASSUMED_MVM_NS = 100.0  # ISAAC's MVM time, for inferences per second when the hardware file gives none
 CONFIGS = ((LBL, "none"), (LBL, "greedy"), (CLSA, "none"), (CLSA, "greedy"))
@@ -532,7 +533,8 @@ def min_buffer_table(study: BufferStudy, hardware: str | None) -> list[dict]:
             out.append({"model": model_name(_model(m)), "extra_pes": extra, "pes": p.budget.pes,
                         "granularity": study.granularity, "latency_cycles": r.latency_cycles,
                         "clsa_peak_elements": r.clsa_peak_elements, "min_buffer_elements": r.elements,
-                        "footprint_elements": r.footprint_elements, "probes": r.probes,
+                        "footprint_elements": r.footprint_elements, "hold_elements": r.hold_elements,
+                        "probes": r.probes,
                         "seconds": round(time.perf_counter() - t0, 2)})
     return out
 
@@ -543,11 +545,12 @@ def part_buffers(ctx: Context, n: int) -> Section:
         return Section("")
     mins = min_buffer_table(study, ctx.cfg.hardware)
     table = md_table(["network", "extra PEs", "PEs", "CLSA latency", "CLSA peak buffer", "min buffer", "of peak",
-                      "footprint", "probes", "s"],
+                      "footprint", "hold bound", "probes", "s"],
                      [[r["model"], _fmt_int(r["extra_pes"]), _fmt_int(r["pes"]), _fmt_int(r["latency_cycles"]),
                        _fmt_int(r["clsa_peak_elements"]), _fmt_int(r["min_buffer_elements"]),
                        _fmt(r["min_buffer_elements"] / max(r["clsa_peak_elements"], 1), ".0%"),
-                       _fmt_int(r["footprint_elements"]), r["probes"], _fmt(r["seconds"], ".1f")] for r in mins])
+                       _fmt_int(r["footprint_elements"]), _fmt_int(r["hold_elements"]), r["probes"],
+                       _fmt(r["seconds"], ".1f")] for r in mins])
     extra = max(study.extra_pes)
     spec = SweepSpec(models=tuple(_model(m) for m in study.curve_networks), budget_kind="extra_pes",
                      budgets=(extra,), schedulers=("clsa-bp",), duplications=("greedy",),
