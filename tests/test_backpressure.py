@@ -94,7 +94,7 @@ def test_compiled_pass_equals_its_python_source():
         compiled = bp._run(sg, prep, cap, rule)
         args = (sg.duration, sg.release, prep.tile, prep.elem, prep.layer, prep.rank, prep.nxt, prep.head,
                 prep.p_ptr, prep.p_src, prep.p_lag, prep.readers, bp.UNBOUNDED if cap == float("inf") else cap,
-                rule == "drain", prep.n_tiles, len(sg.layers), max(1, (sg.num_sets - 1).bit_length()))
+                rule == "drain", prep.n_tiles, len(sg.layers), max(1, (sg.num_sets - 1).bit_length()), bp.UNBOUNDED)
         python = bp._pass.py_func(*args)
         assert compiled[1] == python[1] and all(np.array_equal(a, b) for a, b in zip(compiled[2:], python[2:]))
         assert np.array_equal(compiled[0], python[0])

@@ -124,3 +124,27 @@ def test_registry_entry():
     # the golden chain at row sets: 96 is optimal and the bounds prove it
     assert r.schedule.makespan == 96 and r.status == "OPTIMAL" and r.solve.bound == 96
     assert np.all(r.schedule.end - r.schedule.start > 0)
+
+
+def test_cpsat_retries_without_symmetry_on_the_presolve_bug():
+    """The full CP-SAT scheduler meets the same OR-Tools 9.15 bug (an IndexError from absl::btree_map in presolve)
+    on hinted no-overlaps: it solves once more with symmetry detection off instead of failing."""
+    from ortools.sat.python import cp_model
+
+    from cimopt.schedulers.cpsat import _solve_interruptibly
+
+    m = cp_model.CpModel()
+    x = m.NewIntVar(0, 3, "x")
+    m.Minimize(x)
+    solver = cp_model.CpSolver()
+    levels, real = [], solver.Solve
+
+    def flaky(model, callback=None):
+        levels.append(solver.parameters.symmetry_level)
+        if len(levels) == 1:
+            raise IndexError("absl::btree_map::at")
+        return real(model, callback)
+
+    solver.Solve = flaky
+    status, interrupted = _solve_interruptibly(solver, m, None, lambda: False)
+    assert levels == [2, 0] and status == cp_model.OPTIMAL and not interrupted

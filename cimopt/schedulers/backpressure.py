@@ -103,10 +103,11 @@ def _inputs_ended(c, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_l
 
 @njit(cache=True)
 def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag, readers, cap, drain, n_tiles,
-          n_layers, shift):
+          n_layers, shift, stop):
     """One end-ordered back-pressure pass (module docstring) over the edges grouped by destination (p_ptr: each
     set's inputs, with their lags). A set becomes a candidate when its copy is free (`head`) and all its inputs
-    are placed (it waits on the first missing one). Returns the starts (-1: never placed) and, for a failure
+    are placed (it waits on the first missing one); the pass gives up once an end would come after `stop`.
+    Returns the starts (-1: never placed) and, for a failure
     report, the readers left per set, the occupancy and the sets waiting for space (a linked list per tile)."""
     n = len(dur)
     ready = release.copy()
@@ -135,6 +136,8 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
             claim[tile[s], layer[s]] += elem[s]
     while size > 0:
         t, s = heap[0] >> shift, who[heap[0] & mask]
+        if t > stop:  # no better than a schedule the caller has: give up
+            break
         _pop(heap, size)
         size -= 1
         ts, ls = tile[s], layer[s]
@@ -267,8 +270,9 @@ def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, se
     if (start >= 0).all():
         found[RULES[0]] = start
     if not found or _makespan(sets, start) > clsa.makespan:  # the other rule, unless drain lost nothing
+        stop = _makespan(sets, found[RULES[0]]) - 1 if found else UNBOUNDED  # it must be strictly faster to win
         for rule in RULES[1:]:
-            start = _run(sets, prep, cap, rule)[0]
+            start = _run(sets, prep, cap, rule, stop)[0]
             if (start >= 0).all():
                 found[rule] = start
     if not found:
@@ -294,11 +298,11 @@ def check_order_capacity(workload: Workload, sets: SetGraph, mapping: Mapping, c
             f"buffer.elements_per_tile = {cap:,} is too small for {workload.name!r} at {sets.granularity.spec} sets "
             f"with CLSA-CIM's copies and order: when {held.layer} set {held.set} starts, tile {held.tile} must still "
             f"hold {held.elements:,} elements of outputs that later sets read; the smallest capacity that could work "
-            f"is {held.elements:,} elements per tile (for any list schedule in this order; try coarser or finer "
-            "--sets, more PEs or another placement)")
+            f"is {held.elements:,} elements per tile (for any list schedule in this order; more PEs, for more copies "
+            "of the layers on that tile, may need less)")
 
 
-def _run(sets: SetGraph, prep: Prepared, cap: int | float, rule: str) -> tuple:
+def _run(sets: SetGraph, prep: Prepared, cap: int | float, rule: str, stop: int = UNBOUNDED) -> tuple:
     limit = UNBOUNDED if cap == float("inf") else int(cap)
     shift = max(1, int(sets.num_sets - 1).bit_length())
     horizon = int(sets.release.max(initial=0) + sets.duration.sum() + prep.lag.sum())  # no end comes later
@@ -307,7 +311,7 @@ def _run(sets: SetGraph, prep: Prepared, cap: int | float, rule: str) -> tuple:
                          "keys; use coarser --sets")
     return _pass(sets.duration, sets.release, prep.tile, prep.elem, prep.layer, prep.rank, prep.nxt, prep.head,
                  prep.p_ptr, prep.p_src, prep.p_lag, prep.readers, limit, rule == "drain", prep.n_tiles,
-                 len(sets.layers), shift)
+                 len(sets.layers), shift, stop)
 
 
 def _peak(sets: SetGraph, prep: Prepared, start: np.ndarray) -> int:
