@@ -193,7 +193,7 @@ def backpressure_section(wl, hw, mapping, sets, clsa) -> None:
 
     _, t_clsa, _ = best_cpu(lambda: schedule_clsa(wl, hw, mapping, sets))
     prep = bp.prepare(wl, hw, mapping, sets)
-    peak = bp._peak(sets, prep, clsa.start)  # CLSA-CIM's set-level peak: below it the buffer binds
+    peak = bp._peak(sets, prep.tile, prep.elem, prep.n_tiles, clsa.start)  # CLSA-CIM's set-level peak: below it the buffer binds
     _, t, w = best_cpu(lambda: bp.schedule_backpressure(wl, hw, mapping, sets, capacity=peak), k=1)
     print(f"{'clsa-bp first call (loads the compiled loop)':<42} {w:8.3f} s   CPU {t:.2f} s")
 

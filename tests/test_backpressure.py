@@ -88,7 +88,7 @@ def test_compiled_pass_equals_its_python_source():
     m = duplicate(w, hw, resolve_budget(w, hw, extra_pes=6), "greedy")
     sg = build_sets(w, hw, "row")
     prep = bp.prepare(w, hw, m, sg)
-    peak = bp._peak(sg, prep, schedule_clsa(w, hw, m, sg).start)
+    peak = bp._peak(sg, prep.tile, prep.elem, prep.n_tiles, schedule_clsa(w, hw, m, sg).start)
     waited = 0
     for cap, rule in [(float("inf"), "drain")] + [(peak * k // 8, r) for k in (7, 6, 5) for r in ("drain", "greedy")]:
         compiled = bp._run(sg, prep, cap, rule)

@@ -161,15 +161,19 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
         for e in range(p_ptr[s], p_ptr[s + 1]):
             q = p_src[e]
             remaining[q] -= 1
-            if remaining[q] == 0 and elem[q] > 0:
-                tq = tile[q]
+            if elem[q] == 0 or remaining[q] > 1:
+                continue
+            tq = tile[q]
+            if remaining[q] == 0:
                 occ[tq] -= elem[q]
-                w = full_head[tq]
-                full_head[tq] = -1
-                while w >= 0:
-                    _push(heap, size, t << shift | rank[w])
-                    size += 1
-                    w = full_link[w]
+            # wake the sets waiting on q's tile: space was freed, or q's last reader (perhaps one of them) would
+            # now free it at its start
+            w = full_head[tq]
+            full_head[tq] = -1
+            while w >= 0:
+                _push(heap, size, t << shift | rank[w])
+                size += 1
+                w = full_link[w]
         m = nxt[s]
         if m >= 0:
             head[m] = True
@@ -230,11 +234,15 @@ class Prepared:
     n_tiles: int
 
 
-def prepare(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph) -> Prepared:
+def prepare(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *, lag: np.ndarray | None = None,
+            tile: np.ndarray | None = None, elem: np.ndarray | None = None) -> Prepared:
+    """Everything a pass needs (`lag`, `tile`, `elem`: the round-robin copies' edge lags, home tiles and held
+    elements, when the caller has them)."""
     n = sets.num_sets
     copy = round_robin_copies(sets, mapping)
-    lag = edge_lags(sets, hw, mapping, copy)
-    tile = home_tiles(sets, mapping, copy)
+    lag = edge_lags(sets, hw, mapping, copy) if lag is None else lag
+    tile = home_tiles(sets, mapping, copy) if tile is None else tile
+    elem = set_elements(workload, sets) if elem is None else elem
     layer = sets.layer_of(np.arange(n))
     copies = np.asarray(mapping.copies, dtype=np.int64)
     nxt = np.arange(n, dtype=np.int64) + copies[layer]
@@ -243,7 +251,7 @@ def prepare(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph) 
     counts = np.diff(sets.offset)
     later = np.cumsum(counts[::-1])[::-1] - counts  # sets in the layers after each layer
     rank = later[layer] + np.arange(n) - sets.offset[layer]
-    return Prepared(copy, lag, tile, set_elements(workload, sets), layer, rank,
+    return Prepared(copy, lag, tile, elem, layer, rank,
                     np.where(nxt < sets.offset[layer + 1], nxt, -1), np.arange(n) < sets.offset[layer] + copies[layer],
                     p_ptr, p_src, sets.duration[p_src] + lag[by_dst], np.bincount(sets.src, minlength=n),
                     max(mapping.budget.tiles, int(tile.max()) + 1 if n else 1))
@@ -258,13 +266,14 @@ def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, se
     if cap is None:
         clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model)
         return replace_info(clsa, {"buffer_elements": None, "buffer_rule": "unlimited"})
-    prep = prepare(workload, hw, mapping, sets)
-    start, waits, *state = _run(sets, prep, cap, RULES[0])
-    if waits == 0:  # nobody waited: every set at its earliest start, i.e. CLSA-CIM's schedule, fits
-        return _schedule(workload, hw, mapping, sets, prep, start, model, cap, "fits")
-    clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model, lag=prep.lag)
-    if _peak(sets, prep, clsa.start) <= cap:  # the pass is conservative; CLSA-CIM's own schedule fits
+    lag = edge_lags(sets, hw, mapping, round_robin_copies(sets, mapping))
+    clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model, lag=lag)
+    tile, elem = home_tiles(sets, mapping, clsa.copy), set_elements(workload, sets)
+    n_tiles = max(mapping.budget.tiles, int(tile.max()) + 1 if len(tile) else 1)
+    if _peak(sets, tile, elem, n_tiles, clsa.start) <= cap:  # CLSA-CIM's schedule fits (set level)
         return replace_info(clsa, {"buffer_elements": cap, "buffer_rule": "fits"})
+    prep = prepare(workload, hw, mapping, sets, lag=lag, tile=tile, elem=elem)
+    start, _, *state = _run(sets, prep, cap, RULES[0])
     failed = (RULES[0], start, state)
     found = {}
     if (start >= 0).all():
@@ -314,10 +323,10 @@ def _run(sets: SetGraph, prep: Prepared, cap: int | float, rule: str, stop: int 
                  len(sets.layers), shift, stop)
 
 
-def _peak(sets: SetGraph, prep: Prepared, start: np.ndarray) -> int:
-    """The set-level peak over all tiles of a schedule with these copies (buffers.schedule_peaks)."""
+def _peak(sets: SetGraph, tile: np.ndarray, elem: np.ndarray, n_tiles: int, start: np.ndarray) -> int:
+    """The set-level peak over all tiles of a schedule (buffers.schedule_peaks, with the last reads in one loop)."""
     last = _last_reads(sets.src, sets.dst, start)
-    return int(tile_peaks(prep.tile, prep.elem, start + sets.duration, last, prep.n_tiles).max(initial=0))
+    return int(tile_peaks(tile, elem, start + sets.duration, last, n_tiles).max(initial=0))
 
 
 def _schedule(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, prep: Prepared, start: np.ndarray,
