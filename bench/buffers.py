@@ -14,6 +14,7 @@ finish, one more row at the smallest capacity at which it does (binary search).
 from __future__ import annotations
 
 import argparse
+import re
 import time
 
 from cimopt import api
@@ -36,8 +37,10 @@ def row(name: str, p, cap: int, clsa_inf, peak: int, bounds: str, cpsat_time: fl
     try:
         bp = api.run(pb, "clsa-bp")
     except InputError as exc:
+        least = re.search(r"smallest capacity that could work is ([\d,]+)", str(exc))
+        why = f"error: below the least possible {least.group(1)}" if least else "error: the rule cannot finish"
         return [name, p.sets.num_sets, f"{clsa_inf.sim.latency:,}", f"{peak:,}", f"{cap:,}", bounds,
-                f"{'yes' if clsa.sim.valid else 'NO'} ({viol})", "error: " + str(exc)[:110], "", "", ""], False
+                f"{'yes' if clsa.sim.valid else 'NO'} ({viol})", why, "", "", ""], False
     bp_t = f"{time.perf_counter() - t:.2f} s / {time.process_time() - c0:.2f} s CPU"
     cp = api.run(pb, "cpsat", time_limit=cpsat_time, hint=bp.schedule)
     best = min(bp.sim.latency, cp.sim.latency)

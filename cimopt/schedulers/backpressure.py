@@ -15,10 +15,12 @@ Time never goes backwards. Two rules share a tile's space between candidates:
 - `drain`: a set fits only next to the space claimed by all candidates of later layers on its tile (consumers
   before producers);
 - `greedy`: whoever comes first.
-Both run; the shorter schedule wins. With unlimited buffers no set waits and every set starts at its earliest
-start: exactly CLSA-CIM's schedule. If sets remain but none can ever be placed (every tile they need is full of
-outputs whose readers wait), the scheduler stops with an error naming the tile and what fills it; it never
-returns an invalid schedule.
+When CLSA-CIM's own schedule fits (its exact set-level peak), it is the answer. Otherwise drain runs, then
+greedy (unless drain lost no latency; it gives up once it cannot beat drain); the shorter schedule wins. With
+unlimited buffers no set waits and every set starts at its earliest start: exactly CLSA-CIM's schedule. If sets
+remain but none can ever be placed (every tile they need is full of outputs whose readers wait), the scheduler
+stops with an error naming the tile and what fills it, or the lower bound (`buffers.footprint`,
+`buffers.hold_bound`) the capacity is below; it never returns an invalid schedule.
 
 The event loop is compiled with numba (`_pass`): it visits every dependency edge a constant number of times,
 so a pass costs about as much as CLSA-CIM's vectorized one (bench/bench.py).
@@ -161,7 +163,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
         for e in range(p_ptr[s], p_ptr[s + 1]):
             q = p_src[e]
             remaining[q] -= 1
-            if elem[q] == 0 or remaining[q] > 1:
+            if remaining[q] > 1 or elem[q] == 0:
                 continue
             tq = tile[q]
             if remaining[q] == 0:
