@@ -80,7 +80,7 @@ def test_backpressure_costs_latency_on_one_tile():
 
 
 def test_compiled_pass_equals_its_python_source():
-    """The numba-compiled event loop and the same function run as Python give the same schedule."""
+    """The numba-compiled event loop and the same function run as Python give the same schedule, every rule."""
     from cimopt.schedulers import backpressure as bp
 
     w = yolo_like(16)
@@ -90,11 +90,12 @@ def test_compiled_pass_equals_its_python_source():
     prep = bp.prepare(w, hw, m, sg)
     peak = bp._peak(sg, prep.tile, prep.elem, prep.n_tiles, schedule_clsa(w, hw, m, sg).start)
     waited = 0
-    for cap, rule in [(float("inf"), "drain")] + [(peak * k // 8, r) for k in (7, 6, 5) for r in ("drain", "greedy")]:
+    for cap, rule in [(float("inf"), "drain")] + [(peak * k // 8, r) for k in (7, 6, 5) for r in bp.RULES]:
         compiled = bp._run(sg, prep, cap, rule)
         args = (sg.duration, sg.release, prep.tile, prep.elem, prep.layer, prep.rank, prep.nxt, prep.head,
                 prep.p_ptr, prep.p_src, prep.p_lag, prep.readers, bp.UNBOUNDED if cap == float("inf") else cap,
-                rule == "drain", prep.n_tiles, len(sg.layers), max(1, (sg.num_sets - 1).bit_length()), bp.UNBOUNDED)
+                rule.startswith("drain"), prep.n_tiles, len(sg.layers), max(1, (sg.num_sets - 1).bit_length()),
+                bp.UNBOUNDED, prep.first if rule.endswith("in-order") else prep.every)
         python = bp._pass.py_func(*args)
         assert compiled[1] == python[1] and all(np.array_equal(a, b) for a, b in zip(compiled[2:], python[2:]))
         assert np.array_equal(compiled[0], python[0])
@@ -102,6 +103,24 @@ def test_compiled_pass_equals_its_python_source():
         if cap == float("inf"):
             assert compiled[1] == 0 and (compiled[0] >= 0).all()
     assert waited > 0
+
+
+def test_in_order_rules_rescue_what_drain_and_greedy_cannot_finish():
+    """mini-yolo, row sets, noc-mesh, +64 PEs, at half of CLSA-CIM's set-level peak: neither drain nor greedy
+    can finish (producers run ahead and fill the shared tiles), the in-order drain rule (a set waits for its
+    layer's previous set) can; the scheduler then returns it, valid."""
+    from cimopt import api
+    from cimopt.capacity import with_buffer
+    from cimopt.schedulers import backpressure as bp
+
+    p = api.prepare("mini-yolo", "noc-mesh", dup="greedy", extra_pes=64, sets="row")
+    prep = bp.prepare(p.workload, p.hardware, p.mapping, p.sets)
+    peak = bp._peak(p.sets, prep.tile, prep.elem, prep.n_tiles, api.run(p, "clsa").schedule.start)
+    cap = peak // 2
+    done = {r: bool((bp._run(p.sets, prep, cap, r)[0] >= 0).all()) for r in bp.RULES}
+    assert done == {"drain": False, "greedy": False, "drain-in-order": True, "greedy-in-order": False}
+    r = api.run(with_buffer(p, cap), "clsa-bp")
+    assert r.sim.valid and r.schedule.info["buffer_rule"] == "drain-in-order" and max(r.sim.peak_buffer) <= cap
 
 
 def test_a_request_below_the_hold_bound_names_it():

@@ -14,9 +14,12 @@ makes the check conservative), minus the inputs the set itself is the last reade
 Time never goes backwards. Two rules share a tile's space between candidates:
 - `drain`: a set fits only next to the space claimed by all candidates of later layers on its tile (consumers
   before producers);
-- `greedy`: whoever comes first.
+- `greedy`: whoever comes first;
+- `drain-in-order`, `greedy-in-order`: the same, and a set is placed only after its layer's previous set (a
+  copy cannot run ahead of its layer's other copies and fill a tile shared with the producers it needs).
 When CLSA-CIM's own schedule fits (its exact set-level peak), it is the answer. Otherwise drain runs, then
-greedy (unless drain lost no latency; it gives up once it cannot beat drain); the shorter schedule wins. With
+greedy (unless drain lost no latency; it gives up once it cannot beat drain), then, only if neither finished,
+the in-order rules; the shortest schedule wins. With
 unlimited buffers no set waits and every set starts at its earliest start: exactly CLSA-CIM's schedule. If sets
 remain but none can ever be placed (every tile they need is full of outputs whose readers wait), the scheduler
 stops with an error naming the tile and what fills it, or the lower bound (`buffers.footprint`,
@@ -46,7 +49,8 @@ from cimopt.sets import SetGraph
 from cimopt.workload import Workload
 
 NAME = "clsa-bp"
-RULES = ("drain", "greedy")
+RULES = ("drain", "greedy", "drain-in-order", "greedy-in-order")
+RESCUE = RULES[2:]  # tried only when neither of the first two can finish
 UNBOUNDED = np.iinfo(np.int64).max // 4  # a capacity no sum of elements reaches
 
 
@@ -83,10 +87,16 @@ def _pop(heap: np.ndarray, size: int) -> None:
 
 
 @njit(cache=True)
-def _inputs_ended(c, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_link):
+def _inputs_ended(c, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_link, first, now):
     """Advance set c over its inputs (edges p_ptr[c]..p_ptr[c+1]) while they are placed, folding their starts
     plus `p_lag` (the input's duration + the edge's lag) into ready[c]; True when all are, else c waits on the
     first unplaced input (a linked list per input)."""
+    if not first[c] and start[c - 1] < 0:  # in order: the layer's previous set is placed first
+        wait_link[c] = waits_on[c - 1]
+        waits_on[c - 1] = c
+        return False
+    if now > ready[c]:
+        ready[c] = now
     e, last = cursor[c], p_ptr[c + 1]
     while e < last:
         q = p_src[e]
@@ -105,7 +115,7 @@ def _inputs_ended(c, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_l
 
 @njit(cache=True)
 def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag, readers, cap, drain, n_tiles,
-          n_layers, shift, stop):
+          n_layers, shift, stop, first):
     """One end-ordered back-pressure pass (module docstring) over the edges grouped by destination (p_ptr: each
     set's inputs, with their lags). A set becomes a candidate when its copy is free (`head`) and all its inputs
     are placed (it waits on the first missing one); the pass gives up once an end would come after `stop`.
@@ -132,7 +142,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
     heap = np.empty(n + 1, np.int64)  # a set is in the heap at most once at a time
     size = 0
     for s in range(n):
-        if head[s] and _inputs_ended(s, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_link):
+        if head[s] and _inputs_ended(s, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_link, first, 0):
             _push(heap, size, (ready[s] + dur[s]) << shift | rank[s])
             size += 1
             claim[tile[s], layer[s]] += elem[s]
@@ -191,7 +201,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
             else:
                 nxt_c = wait_link[c]
             if head[c] and start[c] < 0 and _inputs_ended(c, cursor, p_ptr, p_src, p_lag, start, ready, waits_on,
-                                                          wait_link):
+                                                          wait_link, first, t - dur[c] if t > dur[c] else 0):
                 _push(heap, size, (max(ready[c], free_at[c]) + dur[c]) << shift | rank[c])
                 size += 1
                 claim[tile[c], layer[c]] += elem[c]
@@ -227,6 +237,8 @@ class Prepared:
     elem: np.ndarray
     layer: np.ndarray
     rank: np.ndarray  # heap order at equal times: later layers first, then set index
+    first: np.ndarray  # the first set of its layer (in-order rules: a set waits for its layer's previous one)
+    every: np.ndarray  # all True (the other rules)
     nxt: np.ndarray
     head: np.ndarray
     p_ptr: np.ndarray
@@ -253,7 +265,7 @@ def prepare(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, 
     counts = np.diff(sets.offset)
     later = np.cumsum(counts[::-1])[::-1] - counts  # sets in the layers after each layer
     rank = later[layer] + np.arange(n) - sets.offset[layer]
-    return Prepared(copy, lag, tile, elem, layer, rank,
+    return Prepared(copy, lag, tile, elem, layer, rank, np.arange(n) == sets.offset[layer], np.ones(n, np.bool_),
                     np.where(nxt < sets.offset[layer + 1], nxt, -1), np.arange(n) < sets.offset[layer] + copies[layer],
                     p_ptr, p_src, sets.duration[p_src] + lag[by_dst], np.bincount(sets.src, minlength=n),
                     max(mapping.budget.tiles, int(tile.max()) + 1 if n else 1))
@@ -275,23 +287,25 @@ def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, se
     if _peak(sets, tile, elem, n_tiles, clsa.start) <= cap:  # CLSA-CIM's schedule fits (set level)
         return replace_info(clsa, {"buffer_elements": cap, "buffer_rule": "fits"})
     prep = prepare(workload, hw, mapping, sets, lag=lag, tile=tile, elem=elem)
-    start, _, *state = _run(sets, prep, cap, RULES[0])
-    failed = (RULES[0], start, state)
-    found = {}
-    if (start >= 0).all():
-        found[RULES[0]] = start
-    if not found or _makespan(sets, start) > clsa.makespan:  # the other rule, unless drain lost nothing
-        stop = _makespan(sets, found[RULES[0]]) - 1 if found else UNBOUNDED  # it must be strictly faster to win
-        for rule in RULES[1:]:
-            start = _run(sets, prep, cap, rule, stop)[0]
-            if (start >= 0).all():
-                found[rule] = start
+    found: dict[str, np.ndarray] = {}
+    failed = None
+    for rule in RULES:
+        if rule == "greedy" and found and _makespan(sets, found["drain"]) == clsa.makespan:
+            break  # drain lost no latency
+        if rule in RESCUE and found:
+            break  # the in-order rules only when neither of the first two finished
+        stop = min((_makespan(sets, st) for st in found.values()), default=UNBOUNDED + 1) - 1  # strictly faster
+        start, _, *state = _run(sets, prep, cap, rule, stop)
+        if (start >= 0).all():
+            found[rule] = start
+        elif failed is None:
+            failed = (rule, start, state)
     if not found:
         check_capacity(workload, sets, mapping, prep.copy, cap)
         check_order_capacity(workload, sets, mapping, prep.copy, cap)
         rule, start, state = failed
         raise InputError(_deadlock_message(workload, sets, mapping, prep, rule, cap, start, *state))
-    rule = min(found, key=lambda r: (_makespan(sets, found[r]), RULES.index(r)))  # drain on a tie
+    rule = min(found, key=lambda r: (_makespan(sets, found[r]), RULES.index(r)))  # the earlier rule on a tie
     return _schedule(workload, hw, mapping, sets, prep, found[rule], model, cap, rule)
 
 
@@ -321,8 +335,8 @@ def _run(sets: SetGraph, prep: Prepared, cap: int | float, rule: str, stop: int 
         raise InputError(f"{NAME}: {sets.num_sets:,} sets over up to {horizon:,} cycles are too many for its event "
                          "keys; use coarser --sets")
     return _pass(sets.duration, sets.release, prep.tile, prep.elem, prep.layer, prep.rank, prep.nxt, prep.head,
-                 prep.p_ptr, prep.p_src, prep.p_lag, prep.readers, limit, rule == "drain", prep.n_tiles,
-                 len(sets.layers), shift, stop)
+                 prep.p_ptr, prep.p_src, prep.p_lag, prep.readers, limit, rule.startswith("drain"), prep.n_tiles,
+                 len(sets.layers), shift, stop, prep.first if rule.endswith("in-order") else prep.every)
 
 
 def _peak(sets: SetGraph, tile: np.ndarray, elem: np.ndarray, n_tiles: int, start: np.ndarray) -> int:
@@ -359,6 +373,8 @@ def _deadlock_message(workload: Workload, sets: SetGraph, mapping: Mapping, prep
     """Why the back-pressure rule cannot finish: the first blocked tile, what waits and what fills it."""
     tile, elem, layer = prep.tile, prep.elem, prep.layer
     need = footprint(workload, sets, mapping, prep.copy).elements
+    held = hold_bound(workload, sets, mapping, prep.copy)
+    bounds = f"{need:,} (one set's inputs)" + ("" if held is None else f" and {held.elements:,} (CLSA-CIM's order)")
     left = int((start < 0).sum())
     names = [lay.name for lay in workload.layers]
     full = np.flatnonzero(wait_head >= 0)
@@ -377,8 +393,8 @@ def _deadlock_message(workload: Workload, sets: SetGraph, mapping: Mapping, prep
                "start)")
     else:
         who = "no set can start"
-    return (f"{NAME} ({rule} rule) cannot finish with a buffer of {cap:,} elements per tile ({left:,} of "
-            f"{sets.num_sets:,} sets left): {who}; the least any schedule needs is {need:,}, this rule needs more "
+    return (f"{NAME} cannot finish with a buffer of {cap:,} elements per tile under any of its rules ({rule}: "
+            f"{left:,} of {sets.num_sets:,} sets left; {who}); the lower bounds are {bounds}, its rules need more "
             "here: try a larger buffer.elements_per_tile")
 
 
