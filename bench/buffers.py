@@ -76,7 +76,7 @@ def main() -> None:
         copy = round_robin_copies(p.sets, p.mapping)
         fp = footprint(p.workload, p.sets, p.mapping, copy)
         held = hold_bound(p.workload, p.sets, p.mapping, copy)
-        bounds = f"{fp.elements:,} / " + (f"{held.elements:,} ({held.layer} set {held.set})" if held else "-")
+        bounds = f"{fp.elements:,} / {held.elements:,} ({held.layer} set {held.set})"
         r, ok = row(p.model, p, int(peak * args.fraction), clsa_inf, peak, bounds, args.cpsat_time)
         rows.append(r)
         print(r, flush=True)

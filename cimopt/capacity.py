@@ -73,7 +73,7 @@ class MinBuffer:
     latency_cycles: int  # unlimited CLSA-CIM's latency (= clsa-bp's at `elements`)
     clsa_peak_elements: int  # CLSA-CIM's own per-tile peak (simulator, unlimited buffers)
     footprint_elements: int  # one set's inputs on one tile (buffers.footprint): no capacity below it works
-    hold_elements: int | None  # what CLSA-CIM's order holds at once (buffers.hold_bound; None: too many sets)
+    hold_elements: int  # what any schedule in CLSA-CIM's order holds at once (buffers.hold_bound)
     probes: int  # heuristic runs made
 
 
@@ -95,7 +95,7 @@ def min_buffer(problem: Problem) -> MinBuffer:
     hi = max(1, int(schedule_peaks(p.workload, p.sets, p.mapping, clsa.copy, clsa.start).max(initial=0)))
     held = hold_bound(p.workload, p.sets, p.mapping, clsa.copy)
     need = footprint(p.workload, p.sets, p.mapping, clsa.copy).elements
-    lo = max(1, need, held.elements if held else 0)
+    lo = max(1, need, held.elements)
     probes = 0
 
     def fast(cap: int) -> bool:
@@ -108,4 +108,4 @@ def min_buffer(problem: Problem) -> MinBuffer:
         return s.makespan <= target
 
     best = least_true(min(lo, hi), hi, fast)
-    return MinBuffer(best, target, sim_peak, need, held.elements if held else None, probes)
+    return MinBuffer(best, target, sim_peak, need, held.elements, probes)

@@ -244,9 +244,8 @@ def _min_buffer(problem: api.Problem, as_json: bool) -> int:
         print(f"  smallest buffer for CLSA-CIM's latency {r.latency_cycles:,}: {r.elements:,} elements per tile "
               f"({d['min_buffer_bytes']:,} bytes), {r.elements / max(r.clsa_peak_elements, 1):.0%} of CLSA-CIM's peak "
               f"{r.clsa_peak_elements:,}")
-        held = "" if r.hold_elements is None else f", any schedule in CLSA-CIM's order {r.hold_elements:,}"
-        print(f"  lower bounds: one set's inputs {r.footprint_elements:,} elements per tile{held} ({r.probes} clsa-bp "
-              "probes)")
+        print(f"  lower bounds: one set's inputs {r.footprint_elements:,} elements per tile, any schedule in CLSA-CIM's "
+              f"order {r.hold_elements:,} ({r.probes} clsa-bp probes)")
     return 0
 
 

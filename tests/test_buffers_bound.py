@@ -8,7 +8,14 @@ from cimopt.builder import conv_chain
 from cimopt.duplication import duplicate
 from cimopt.hardware import Hardware
 from cimopt.mapping import make_mapping, resolve_budget
-from cimopt.schedulers.buffers import copy_chain_edges, footprint, hold_bound, schedule_peaks, set_elements
+from cimopt.schedulers.buffers import (
+    _sampled_hold_bound,
+    copy_chain_edges,
+    footprint,
+    hold_bound,
+    schedule_peaks,
+    set_elements,
+)
 from cimopt.schedulers.clsa import schedule_clsa
 from cimopt.schedulers.list_scheduling import round_robin_copies, to_schedule
 from cimopt.schedulers.timing import edge_lags, home_tiles
@@ -61,7 +68,10 @@ def test_hold_bound_on_the_golden_chain():
     assert footprint(w, sg, m, copy).elements == 96
     clsa = schedule_clsa(w, hw, m, sg)
     assert int(schedule_peaks(w, sg, m, clsa.copy, clsa.start).max()) == 128
-    assert hold_bound(w, sg, m, copy, max_sets=sg.num_sets - 1) is None
+    # above max_sets: the sampled search (the first set of the first and of evenly spaced rows of every layer;
+    # here every row of every layer): the same 128 at B_2
+    sampled = hold_bound(w, sg, m, copy, max_sets=sg.num_sets - 1)
+    assert (sampled.elements, sampled.layer, sampled.set) == (128, "conv1", 2)
 
 
 def test_hold_bound_with_a_skip_connection_exceeds_the_footprint():
@@ -116,6 +126,9 @@ def test_hold_bound_is_below_every_schedule_keeping_copies_and_order(w, gran, ex
     assert (sg.duration >= 1).all()
     hb = hold_bound(w, sg, m, copy)
     assert hb.elements == brute_force(w, sg, m, copy)
+    # the search per set (used above max_sets) agrees with the bitsets on every set, and a sample is below
+    assert _sampled_hold_bound(w, sg, m, copy, sample=np.arange(sg.num_sets)).elements == hb.elements
+    assert hold_bound(w, sg, m, copy, max_sets=0).elements <= hb.elements
     rng = np.random.default_rng(seed)
     for scale in (0, 3, 30):
         delay = rng.integers(0, scale + 1, sg.num_sets) * (rng.random(sg.num_sets) < 0.3)

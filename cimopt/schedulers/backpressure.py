@@ -41,7 +41,7 @@ from cimopt.hardware import Hardware
 from cimopt.mapping import Mapping
 from cimopt.problem import Problem
 from cimopt.schedule import Schedule
-from cimopt.schedulers.buffers import check_capacity, footprint, hold_bound, set_elements, tile_peaks
+from cimopt.schedulers.buffers import Footprint, check_capacity, footprint, hold_bound, set_elements, tile_peaks
 from cimopt.schedulers.list_scheduling import list_schedule, round_robin_copies, to_schedule
 from cimopt.schedulers.registry import Options, Result
 from cimopt.schedulers.timing import edge_lags, home_tiles
@@ -301,10 +301,11 @@ def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, se
         elif failed is None:
             failed = (rule, start, state)
     if not found:
-        check_capacity(workload, sets, mapping, prep.copy, cap)
-        check_order_capacity(workload, sets, mapping, prep.copy, cap)
+        fp = check_capacity(workload, sets, mapping, prep.copy, cap)
+        held = hold_bound(workload, sets, mapping, prep.copy)
+        check_order_capacity(workload, sets, held, cap)
         rule, start, state = failed
-        raise InputError(_deadlock_message(workload, sets, mapping, prep, rule, cap, start, *state))
+        raise InputError(_deadlock_message(workload, sets, prep, fp, held, rule, cap, start, *state))
     rule = min(found, key=lambda r: (_makespan(sets, found[r]), RULES.index(r)))  # the earlier rule on a tie
     return _schedule(workload, hw, mapping, sets, prep, found[rule], model, cap, rule)
 
@@ -313,12 +314,10 @@ def _makespan(sets: SetGraph, start: np.ndarray) -> int:
     return int((start + sets.duration).max(initial=0))
 
 
-def check_order_capacity(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.ndarray,
-                         cap: int | float) -> None:
-    """An InputError if `cap` is below `buffers.hold_bound`: then no schedule in CLSA-CIM's order (these
-    copies, raster order per copy) fits, whatever its priorities."""
-    held = hold_bound(workload, sets, mapping, copy)
-    if held is not None and cap < held.elements:
+def check_order_capacity(workload: Workload, sets: SetGraph, held: Footprint, cap: int | float) -> None:
+    """An InputError if `cap` is below the hold bound `held` (`buffers.hold_bound`): then no schedule in
+    CLSA-CIM's order (these copies, raster order per copy) fits, whatever its priorities."""
+    if cap < held.elements:
         raise InputError(
             f"buffer.elements_per_tile = {cap:,} is too small for {workload.name!r} at {sets.granularity.spec} sets "
             f"with CLSA-CIM's copies and order: when {held.layer} set {held.set} starts, tile {held.tile} must still "
@@ -363,18 +362,17 @@ def backpressure_pass(workload: Workload, hw: Hardware, mapping: Mapping, sets: 
     prep = prepare(workload, hw, mapping, sets)
     start, _, *state = _run(sets, prep, cap, rule)
     if (start < 0).any():
-        raise InputError(_deadlock_message(workload, sets, mapping, prep, rule, cap, start, *state))
+        fp, held = footprint(workload, sets, mapping, prep.copy), hold_bound(workload, sets, mapping, prep.copy)
+        raise InputError(_deadlock_message(workload, sets, prep, fp, held, rule, cap, start, *state))
     return _schedule(workload, hw, mapping, sets, prep, start, model, cap, rule)
 
 
-def _deadlock_message(workload: Workload, sets: SetGraph, mapping: Mapping, prep: Prepared, rule: str,
+def _deadlock_message(workload: Workload, sets: SetGraph, prep: Prepared, fp: Footprint, held: Footprint, rule: str,
                       cap: int | float, start: np.ndarray, remaining: np.ndarray, occ: np.ndarray,
                       wait_head: np.ndarray, wait_next: np.ndarray) -> str:
     """Why the back-pressure rule cannot finish: the first blocked tile, what waits and what fills it."""
     tile, elem, layer = prep.tile, prep.elem, prep.layer
-    need = footprint(workload, sets, mapping, prep.copy).elements
-    held = hold_bound(workload, sets, mapping, prep.copy)
-    bounds = f"{need:,} (one set's inputs)" + ("" if held is None else f" and {held.elements:,} (CLSA-CIM's order)")
+    bounds = f"{fp.elements:,} (one set's inputs) and {held.elements:,} (CLSA-CIM's order)"
     left = int((start < 0).sum())
     names = [lay.name for lay in workload.layers]
     full = np.flatnonzero(wait_head >= 0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from cimopt.errors import InputError
 from cimopt.mapping import Mapping
@@ -139,15 +140,16 @@ def copy_chain_edges(sets: SetGraph, copy: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.ndarray, *,
-               max_sets: int = 20000) -> Footprint | None:
+               max_sets: int = 20000) -> Footprint:
     """A lower bound on the set-level peak (`schedule_peaks(...).max()`, on the returned tile) of every
     schedule that starts each set after its dependency predecessors end (as every scheduler here plans),
     keeps the given copies and runs each copy's sets in index (raster) order: CLSA-CIM, layer-by-layer, the
     buffer-aware list scheduler (`clsa-bp`), with round-robin copies. NOT for schedules that may pick other
     copies or reorder a copy's sets (CP-SAT): there the copy-chain edges below need not hold. Not comparable
     with `footprint` (that counts all of a set's inputs, held until it starts, including those it is the last
-    reader of; this counts what the holding rule keeps at once). None when `sets.num_sets > max_sets` (the
-    transitive closures below take num_sets^2 bits).
+    reader of; this counts what the holding rule keeps at once). Above `max_sets` sets (the transitive
+    closures below take num_sets^2 bits) it is the max over a sample of sets u (`_sample`, each B(u, T) by
+    a search from u, `_held_at`): still a lower bound, perhaps a weaker one.
 
     Proof. Let G be the dependency edges plus the copy-chain edges (consecutive sets of one copy, i -> i + D_l
     for round-robin copies). Every edge p -> q of G forces end(p) <= start(q) (dependency lags are >= 0; a
@@ -167,7 +169,7 @@ def hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.nd
     """
     n = sets.num_sets
     if n > max_sets:
-        return None
+        return _sampled_hold_bound(workload, sets, mapping, copy)
     best = Footprint(0, 0, "", 0, "held")
     if n == 0 or len(sets.src) == 0:
         return best
@@ -228,6 +230,83 @@ def hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.nd
         return best
     li = int(sets.layer_of(np.array([top_u]))[0])
     return Footprint(top, top_t, workload.layers[li].name, top_u - int(sets.offset[li]), "held")
+
+
+def _sample(sets: SetGraph, rows: int = 6) -> np.ndarray:
+    """The sets the sampled hold bound looks at: per layer, the first set of its first `rows` rows of sets
+    and of `rows` evenly spaced rows (where skip connections and deep branches make the most wait)."""
+    out = []
+    for ls, a in zip(sets.layers, sets.offset[:-1].tolist(), strict=False):
+        r = np.unique(np.r_[np.arange(min(rows, ls.nrows)), np.linspace(0, ls.nrows - 1, rows).round()]).astype(np.int64)
+        out.append(a + r * ls.ncols)
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+@njit(cache=True)
+def _held_at(u, s_ptr, s_dst, p_ptr, p_src, nxt, prv, tile, elem, n_tiles, seen_d, seen_a, stack):
+    """B(u, T) for every tile T (see `hold_bound`): mark u's strict descendants (dependency and copy-chain
+    successors), then walk its strict ancestors and add those with a reader among the marked."""
+    stamp = u + 1
+    top = 0
+    stack[top] = u
+    top += 1
+    while top > 0:
+        top -= 1
+        v = stack[top]
+        for e in range(s_ptr[v], s_ptr[v + 1]):
+            w = s_dst[e]
+            if seen_d[w] != stamp:
+                seen_d[w] = stamp
+                stack[top] = w
+                top += 1
+        w = nxt[v]
+        if w >= 0 and seen_d[w] != stamp:
+            seen_d[w] = stamp
+            stack[top] = w
+            top += 1
+    sums = np.zeros(n_tiles, np.int64)
+    stack[top] = u
+    top += 1
+    while top > 0:
+        top -= 1
+        v = stack[top]
+        for k in range(p_ptr[v], p_ptr[v + 1] + 1):
+            h = p_src[k] if k < p_ptr[v + 1] else prv[v]
+            if h < 0 or seen_a[h] == stamp:
+                continue
+            seen_a[h] = stamp
+            stack[top] = h
+            top += 1
+            if elem[h] > 0:
+                for e in range(s_ptr[h], s_ptr[h + 1]):
+                    if seen_d[s_dst[e]] == stamp:
+                        sums[tile[h]] += elem[h]
+                        break
+    return sums
+
+
+def _sampled_hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.ndarray,
+                        sample: np.ndarray | None = None) -> Footprint:
+    n = sets.num_sets
+    elem = set_elements(workload, sets)
+    tile = home_tiles(sets, mapping, copy)
+    csrc, cdst = copy_chain_edges(sets, copy)
+    nxt, prv = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+    nxt[csrc], prv[cdst] = cdst, csrc
+    s_ptr, by_src = sets.csr("src")
+    p_ptr, by_dst = sets.csr("dst")
+    s_dst, p_src = sets.dst[by_src], sets.src[by_dst]
+    n_tiles = max(mapping.budget.tiles, int(tile.max()) + 1 if n else 1)
+    seen_d, seen_a = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    stack = np.empty(n + 1, np.int64)
+    best = Footprint(0, 0, "", 0, "held")
+    for u in (_sample(sets) if sample is None else sample).tolist():
+        sums = _held_at(u, s_ptr, s_dst, p_ptr, p_src, nxt, prv, tile, elem, n_tiles, seen_d, seen_a, stack)
+        t = int(np.argmax(sums))
+        if sums[t] > best.elements:
+            li = int(sets.layer_of(np.array([u]))[0])
+            best = Footprint(int(sums[t]), t, workload.layers[li].name, u - int(sets.offset[li]), "held")
+    return best
 
 
 def check_capacity(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.ndarray,
