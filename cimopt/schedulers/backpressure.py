@@ -87,16 +87,17 @@ def _pop(heap: np.ndarray, size: int) -> None:
 
 
 @njit(cache=True)
-def _inputs_ended(c, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_link, first, now):
+def _inputs_ended(c, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_link, in_order, first, now):
     """Advance set c over its inputs (edges p_ptr[c]..p_ptr[c+1]) while they are placed, folding their starts
     plus `p_lag` (the input's duration + the edge's lag) into ready[c]; True when all are, else c waits on the
     first unplaced input (a linked list per input)."""
-    if not first[c] and start[c - 1] < 0:  # in order: the layer's previous set is placed first
-        wait_link[c] = waits_on[c - 1]
-        waits_on[c - 1] = c
-        return False
-    if now > ready[c]:
-        ready[c] = now
+    if in_order:
+        if not first[c] and start[c - 1] < 0:  # the layer's previous set is placed first
+            wait_link[c] = waits_on[c - 1]
+            waits_on[c - 1] = c
+            return False
+        if now > ready[c]:  # and no earlier than the moment it becomes a candidate
+            ready[c] = now
     e, last = cursor[c], p_ptr[c + 1]
     while e < last:
         q = p_src[e]
@@ -115,7 +116,7 @@ def _inputs_ended(c, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_l
 
 @njit(cache=True)
 def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag, readers, cap, drain, n_tiles,
-          n_layers, shift, stop, first):
+          n_layers, shift, stop, in_order, first):
     """One end-ordered back-pressure pass (module docstring) over the edges grouped by destination (p_ptr: each
     set's inputs, with their lags). A set becomes a candidate when its copy is free (`head`) and all its inputs
     are placed (it waits on the first missing one); the pass gives up once an end would come after `stop`.
@@ -135,6 +136,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
     full_head = np.full(n_tiles, -1, np.int64)  # per tile: the first set waiting for space
     full_link = np.full(n, -1, np.int64)
     waits = 0
+    held_back = 0  # waits only the claims of later layers caused (drain): without any, greedy is the same pass
     # heap key: end << shift | rank (later layers first, then set index); who[rank] is the set
     who = np.empty(n, np.int64)
     who[rank] = np.arange(n)
@@ -142,7 +144,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
     heap = np.empty(n + 1, np.int64)  # a set is in the heap at most once at a time
     size = 0
     for s in range(n):
-        if head[s] and _inputs_ended(s, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_link, first, 0):
+        if head[s] and _inputs_ended(s, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_link, in_order, first, 0):
             _push(heap, size, (ready[s] + dur[s]) << shift | rank[s])
             size += 1
             claim[tile[s], layer[s]] += elem[s]
@@ -154,18 +156,21 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
         size -= 1
         ts, ls = tile[s], layer[s]
         need = occ[ts] + elem[s]
+        ahead = 0
         if drain:
             for lc in range(ls + 1, n_layers):
-                need += claim[ts, lc]
-        if need > cap:
+                ahead += claim[ts, lc]
+        if need + ahead > cap:
             for e in range(p_ptr[s], p_ptr[s + 1]):  # the inputs s is the last reader of go at its start
                 q = p_src[e]
                 if remaining[q] == 1 and tile[q] == ts:
                     need -= elem[q]
-            if need > cap:
+            if need + ahead > cap:
                 full_link[s] = full_head[ts]
                 full_head[ts] = s
                 waits += 1
+                if need <= cap:
+                    held_back += 1
                 continue
         start[s] = t - dur[s]
         occ[ts] += elem[s]
@@ -173,7 +178,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
         for e in range(p_ptr[s], p_ptr[s + 1]):
             q = p_src[e]
             remaining[q] -= 1
-            if remaining[q] > 1 or elem[q] == 0:
+            if elem[q] == 0 or remaining[q] > 1:
                 continue
             tq = tile[q]
             if remaining[q] == 0:
@@ -201,7 +206,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
             else:
                 nxt_c = wait_link[c]
             if head[c] and start[c] < 0 and _inputs_ended(c, cursor, p_ptr, p_src, p_lag, start, ready, waits_on,
-                                                          wait_link, first, t - dur[c] if t > dur[c] else 0):
+                                                          wait_link, in_order, first, t - dur[c] if t > dur[c] else 0):
                 _push(heap, size, (max(ready[c], free_at[c]) + dur[c]) << shift | rank[c])
                 size += 1
                 claim[tile[c], layer[c]] += elem[c]
@@ -213,7 +218,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
                 _push(heap, size, t << shift | rank[w])
                 size += 1
                 w = full_link[w]
-    return start, waits, remaining, occ, full_head, full_link
+    return start, waits, held_back, remaining, occ, full_head, full_link
 
 
 @njit(cache=True)
@@ -224,6 +229,21 @@ def _last_reads(src: np.ndarray, dst: np.ndarray, start: np.ndarray) -> np.ndarr
         if start[dst[e]] > last[src[e]]:
             last[src[e]] = start[dst[e]]
     return last
+
+
+@njit(cache=True)
+def _inputs_by_destination(order, src, dur, lag, n):
+    """In the edge order `order` (by destination): each edge's input set and its duration plus the edge's lag;
+    and the number of readers of every set."""
+    p_src, p_lag = np.empty(len(order), np.int64), np.empty(len(order), np.int64)
+    readers = np.zeros(n, np.int64)
+    for k in range(len(order)):
+        e = order[k]
+        q = src[e]
+        p_src[k] = q
+        p_lag[k] = dur[q] + lag[e]
+        readers[q] += 1
+    return p_src, p_lag, readers
 
 
 @dataclass(frozen=True)
@@ -238,7 +258,6 @@ class Prepared:
     layer: np.ndarray
     rank: np.ndarray  # heap order at equal times: later layers first, then set index
     first: np.ndarray  # the first set of its layer (in-order rules: a set waits for its layer's previous one)
-    every: np.ndarray  # all True (the other rules)
     nxt: np.ndarray
     head: np.ndarray
     p_ptr: np.ndarray
@@ -261,13 +280,13 @@ def prepare(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, 
     copies = np.asarray(mapping.copies, dtype=np.int64)
     nxt = np.arange(n, dtype=np.int64) + copies[layer]
     p_ptr, by_dst = sets.csr("dst")
-    p_src = sets.src[by_dst]
+    p_src, p_lag, readers = _inputs_by_destination(by_dst, sets.src, sets.duration, lag, n)
     counts = np.diff(sets.offset)
     later = np.cumsum(counts[::-1])[::-1] - counts  # sets in the layers after each layer
     rank = later[layer] + np.arange(n) - sets.offset[layer]
-    return Prepared(copy, lag, tile, elem, layer, rank, np.arange(n) == sets.offset[layer], np.ones(n, np.bool_),
+    return Prepared(copy, lag, tile, elem, layer, rank, np.arange(n) == sets.offset[layer],
                     np.where(nxt < sets.offset[layer + 1], nxt, -1), np.arange(n) < sets.offset[layer] + copies[layer],
-                    p_ptr, p_src, sets.duration[p_src] + lag[by_dst], np.bincount(sets.src, minlength=n),
+                    p_ptr, p_src, p_lag, readers,
                     max(mapping.budget.tiles, int(tile.max()) + 1 if n else 1))
 
 
@@ -289,13 +308,16 @@ def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, se
     prep = prepare(workload, hw, mapping, sets, lag=lag, tile=tile, elem=elem)
     found: dict[str, np.ndarray] = {}
     failed = None
+    held_back = 1
     for rule in RULES:
-        if rule == "greedy" and found and _makespan(sets, found["drain"]) == clsa.makespan:
-            break  # drain lost no latency
+        if rule == "greedy" and found and (_makespan(sets, found["drain"]) == clsa.makespan or held_back == 0):
+            break  # drain lost no latency, or greedy would make the same choices
         if rule in RESCUE and found:
             break  # the in-order rules only when neither of the first two finished
         stop = min((_makespan(sets, st) for st in found.values()), default=UNBOUNDED + 1) - 1  # strictly faster
-        start, _, *state = _run(sets, prep, cap, rule, stop)
+        start, _, back, *state = _run(sets, prep, cap, rule, stop)
+        if rule == "drain":
+            held_back = back
         if (start >= 0).all():
             found[rule] = start
         elif failed is None:
@@ -335,7 +357,7 @@ def _run(sets: SetGraph, prep: Prepared, cap: int | float, rule: str, stop: int 
                          "keys; use coarser --sets")
     return _pass(sets.duration, sets.release, prep.tile, prep.elem, prep.layer, prep.rank, prep.nxt, prep.head,
                  prep.p_ptr, prep.p_src, prep.p_lag, prep.readers, limit, rule.startswith("drain"), prep.n_tiles,
-                 len(sets.layers), shift, stop, prep.first if rule.endswith("in-order") else prep.every)
+                 len(sets.layers), shift, stop, rule.endswith("in-order"), prep.first)
 
 
 def _peak(sets: SetGraph, tile: np.ndarray, elem: np.ndarray, n_tiles: int, start: np.ndarray) -> int:
@@ -360,7 +382,7 @@ def backpressure_pass(workload: Workload, hw: Hardware, mapping: Mapping, sets: 
     """One pass (module docstring) under `rule` (`drain` or `greedy`); `cap` may be inf. An InputError if the
     rule cannot place every set."""
     prep = prepare(workload, hw, mapping, sets)
-    start, _, *state = _run(sets, prep, cap, rule)
+    start, _, _, *state = _run(sets, prep, cap, rule)
     if (start < 0).any():
         fp, held = footprint(workload, sets, mapping, prep.copy), hold_bound(workload, sets, mapping, prep.copy)
         raise InputError(_deadlock_message(workload, sets, prep, fp, held, rule, cap, start, *state))
