@@ -95,7 +95,7 @@ def test_compiled_pass_equals_its_python_source():
         args = (sg.duration, sg.release, prep.tile, prep.elem, prep.layer, prep.rank, prep.nxt, prep.head,
                 prep.p_ptr, prep.p_src, prep.p_lag, prep.readers, bp.UNBOUNDED if cap == float("inf") else cap,
                 rule.startswith("drain"), prep.n_tiles, len(sg.layers), max(1, (sg.num_sets - 1).bit_length()),
-                bp.UNBOUNDED, rule.endswith("in-order"), prep.first)
+                bp.UNBOUNDED, prep.rest, rule.endswith("in-order"), prep.first)
         python = bp._pass.py_func(*args)
         assert compiled[1:3] == python[1:3] and all(np.array_equal(a, b) for a, b in zip(compiled[3:], python[3:]))
         assert np.array_equal(compiled[0], python[0])

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from cimopt.arith import ceil_div
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
 from cimopt.mapping import Mapping
@@ -116,10 +117,11 @@ def _inputs_ended(c, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_l
 
 @njit(cache=True)
 def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag, readers, cap, drain, n_tiles,
-          n_layers, shift, stop, in_order, first):
+          n_layers, shift, stop, rest, in_order, first):
     """One end-ordered back-pressure pass (module docstring) over the edges grouped by destination (p_ptr: each
     set's inputs, with their lags). A set becomes a candidate when its copy is free (`head`) and all its inputs
-    are placed (it waits on the first missing one); the pass gives up once an end would come after `stop`.
+    are placed (it waits on the first missing one); the pass gives up once it cannot end by `stop` (an end
+    after it, or a copy whose remaining work `rest` would run past it).
     Returns the starts (-1: never placed) and, for a failure
     report, the readers left per set, the occupancy and the sets waiting for space (a linked list per tile)."""
     n = len(dur)
@@ -172,6 +174,8 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
                 if need <= cap:
                     held_back += 1
                 continue
+        if t + rest[s] > stop:  # its copy still has `rest` cycles of work: this pass cannot end by `stop`
+            break
         start[s] = t - dur[s]
         occ[ts] += elem[s]
         claim[ts, ls] -= elem[s]
@@ -231,6 +235,21 @@ def _last_reads(src: np.ndarray, dst: np.ndarray, start: np.ndarray) -> np.ndarr
     return last
 
 
+def _rest(sets: SetGraph, copies: np.ndarray) -> np.ndarray:
+    """Per set, the summed durations of the sets after it on its copy (set i of layer l on copy i mod D_l)."""
+    rest = np.zeros(sets.num_sets, np.int64)
+    for li in range(len(sets.layers)):
+        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
+        d = int(copies[li])
+        m = ceil_div(b - a, d)
+        dur = np.zeros(m * d, np.int64)
+        dur[: b - a] = sets.duration[a:b]
+        grid = dur.reshape(m, d)
+        after = np.cumsum(grid[::-1], axis=0)[::-1] - grid  # later rows of the same column (copy)
+        rest[a:b] = after.ravel()[: b - a]
+    return rest
+
+
 @njit(cache=True)
 def _inputs_by_destination(order, src, dur, lag, n):
     """In the edge order `order` (by destination): each edge's input set and its duration plus the edge's lag;
@@ -258,6 +277,7 @@ class Prepared:
     layer: np.ndarray
     rank: np.ndarray  # heap order at equal times: later layers first, then set index
     first: np.ndarray  # the first set of its layer (in-order rules: a set waits for its layer's previous one)
+    rest: np.ndarray  # the durations of the sets after each set on its copy
     nxt: np.ndarray
     head: np.ndarray
     p_ptr: np.ndarray
@@ -284,7 +304,7 @@ def prepare(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, 
     counts = np.diff(sets.offset)
     later = np.cumsum(counts[::-1])[::-1] - counts  # sets in the layers after each layer
     rank = later[layer] + np.arange(n) - sets.offset[layer]
-    return Prepared(copy, lag, tile, elem, layer, rank, np.arange(n) == sets.offset[layer],
+    return Prepared(copy, lag, tile, elem, layer, rank, np.arange(n) == sets.offset[layer], _rest(sets, copies),
                     np.where(nxt < sets.offset[layer + 1], nxt, -1), np.arange(n) < sets.offset[layer] + copies[layer],
                     p_ptr, p_src, p_lag, readers,
                     max(mapping.budget.tiles, int(tile.max()) + 1 if n else 1))
@@ -357,7 +377,7 @@ def _run(sets: SetGraph, prep: Prepared, cap: int | float, rule: str, stop: int 
                          "keys; use coarser --sets")
     return _pass(sets.duration, sets.release, prep.tile, prep.elem, prep.layer, prep.rank, prep.nxt, prep.head,
                  prep.p_ptr, prep.p_src, prep.p_lag, prep.readers, limit, rule.startswith("drain"), prep.n_tiles,
-                 len(sets.layers), shift, stop, rule.endswith("in-order"), prep.first)
+                 len(sets.layers), shift, stop, prep.rest, rule.endswith("in-order"), prep.first)
 
 
 def _peak(sets: SetGraph, tile: np.ndarray, elem: np.ndarray, n_tiles: int, start: np.ndarray) -> int:
