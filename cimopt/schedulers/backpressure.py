@@ -121,9 +121,11 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
     """One end-ordered back-pressure pass (module docstring) over the edges grouped by destination (p_ptr: each
     set's inputs, with their lags). A set becomes a candidate when its copy is free (`head`) and all its inputs
     are placed (it waits on the first missing one); the pass gives up once it cannot end by `stop` (an end
-    after it, or a copy whose remaining work `rest` would run past it).
-    Returns the starts (-1: never placed) and, for a failure
-    report, the readers left per set, the occupancy and the sets waiting for space (a linked list per tile)."""
+    after it, or a copy whose remaining work `rest` would run past it); `in_order`: a set also waits for its
+    layer's previous set (`first`: the layers' first sets). Returns the starts (-1: never placed), how often a
+    set had to wait for space (0: every set at its earliest start, CLSA-CIM's schedule), how many of those
+    waits only drain's claims caused, and, for a failure report, the readers left per set, the occupancy and
+    the sets waiting for space (a linked list per tile)."""
     n = len(dur)
     ready = release.copy()
     head = head0.copy()
