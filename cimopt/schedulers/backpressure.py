@@ -31,7 +31,7 @@ so a pass costs about as much as CLSA-CIM's vectorized one (bench/bench.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit
@@ -42,7 +42,16 @@ from cimopt.hardware import Hardware
 from cimopt.mapping import Mapping
 from cimopt.problem import Problem
 from cimopt.schedule import Schedule
-from cimopt.schedulers.buffers import Footprint, check_capacity, footprint, hold_bound, set_elements, tile_peaks
+from cimopt.schedulers.buffers import (
+    Footprint,
+    check_capacity,
+    footprint,
+    hold_bound,
+    last_reads,
+    set_elements,
+    tile_count,
+    tile_peaks,
+)
 from cimopt.schedulers.list_scheduling import list_schedule, round_robin_copies, to_schedule
 from cimopt.schedulers.registry import Options, Result
 from cimopt.schedulers.timing import edge_lags, home_tiles
@@ -85,6 +94,18 @@ def _pop(heap: np.ndarray, size: int) -> None:
         heap[i] = heap[c]
         i = c
     heap[i] = key
+
+
+@njit(cache=True)
+def _wake(heap, size, full_head, full_link, tile, now_key, rank):
+    """Put every set waiting for space on `tile` back on the heap at the current time; the new heap size."""
+    w = full_head[tile]
+    full_head[tile] = -1
+    while w >= 0:
+        _push(heap, size, now_key | rank[w])
+        size += 1
+        w = full_link[w]
+    return size
 
 
 @njit(cache=True)
@@ -191,12 +212,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
                 occ[tq] -= elem[q]
             # wake the sets waiting on q's tile: space was freed, or q's last reader (perhaps one of them) would
             # now free it at its start
-            w = full_head[tq]
-            full_head[tq] = -1
-            while w >= 0:
-                _push(heap, size, t << shift | rank[w])
-                size += 1
-                w = full_link[w]
+            size = _wake(heap, size, full_head, full_link, tq, t << shift, rank)
         m = nxt[s]
         if m >= 0:
             head[m] = True
@@ -217,24 +233,9 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
                 size += 1
                 claim[tile[c], layer[c]] += elem[c]
             c = nxt_c
-        if drain and full_head[ts] >= 0 and claim[ts, ls] == 0:  # this layer no longer holds the waiting back
-            w = full_head[ts]
-            full_head[ts] = -1
-            while w >= 0:
-                _push(heap, size, t << shift | rank[w])
-                size += 1
-                w = full_link[w]
+        if drain and claim[ts, ls] == 0:  # this layer no longer holds the waiting back
+            size = _wake(heap, size, full_head, full_link, ts, t << shift, rank)
     return start, waits, held_back, remaining, occ, full_head, full_link
-
-
-@njit(cache=True)
-def _last_reads(src: np.ndarray, dst: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Per set, the latest start of its successors (-1 without successors): buffers.last_reads, in one loop."""
-    last = np.full(len(start), -1, np.int64)
-    for e in range(len(src)):
-        if start[dst[e]] > last[src[e]]:
-            last[src[e]] = start[dst[e]]
-    return last
 
 
 def _rest(sets: SetGraph, copies: np.ndarray) -> np.ndarray:
@@ -309,7 +310,7 @@ def prepare(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, 
     return Prepared(copy, lag, tile, elem, layer, rank, np.arange(n) == sets.offset[layer], _rest(sets, copies),
                     np.where(nxt < sets.offset[layer + 1], nxt, -1), np.arange(n) < sets.offset[layer] + copies[layer],
                     p_ptr, p_src, p_lag, readers,
-                    max(mapping.budget.tiles, int(tile.max()) + 1 if n else 1))
+                    tile_count(mapping, tile))
 
 
 def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph,
@@ -320,13 +321,13 @@ def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, se
     cap = hw.buffer_elements if capacity is None else capacity
     if cap is None:
         clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model)
-        return replace_info(clsa, {"buffer_elements": None, "buffer_rule": "unlimited"})
+        return replace(clsa, info={"buffer_elements": None, "buffer_rule": "unlimited"})
     lag = edge_lags(sets, hw, mapping, round_robin_copies(sets, mapping))
     clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model, lag=lag)
     tile, elem = home_tiles(sets, mapping, clsa.copy), set_elements(workload, sets)
-    n_tiles = max(mapping.budget.tiles, int(tile.max()) + 1 if len(tile) else 1)
+    n_tiles = tile_count(mapping, tile)
     if _peak(sets, tile, elem, n_tiles, clsa.start) <= cap:  # CLSA-CIM's schedule fits (set level)
-        return replace_info(clsa, {"buffer_elements": cap, "buffer_rule": "fits"})
+        return replace(clsa, info={"buffer_elements": cap, "buffer_rule": "fits"})
     prep = prepare(workload, hw, mapping, sets, lag=lag, tile=tile, elem=elem)
     found: dict[str, np.ndarray] = {}
     failed = None
@@ -384,7 +385,7 @@ def _run(sets: SetGraph, prep: Prepared, cap: int | float, rule: str, stop: int 
 
 def _peak(sets: SetGraph, tile: np.ndarray, elem: np.ndarray, n_tiles: int, start: np.ndarray) -> int:
     """The set-level peak over all tiles of a schedule (buffers.schedule_peaks, with the last reads in one loop)."""
-    last = _last_reads(sets.src, sets.dst, start)
+    last = last_reads(sets, start)
     return int(tile_peaks(tile, elem, start + sets.duration, last, n_tiles).max(initial=0))
 
 
@@ -392,11 +393,6 @@ def _schedule(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph
               model: str, cap: int | float, rule: str) -> Schedule:
     return to_schedule(workload, hw, mapping, sets, prep.copy, start, start + sets.duration, name=NAME, model=model,
                        info={"buffer_elements": None if cap == float("inf") else int(cap), "buffer_rule": rule})
-
-
-def replace_info(s: Schedule, info: dict) -> Schedule:
-    return Schedule(s.scheduler, s.model, s.fingerprint, s.hardware, s.mapping, s.granularity, s.layer, s.set, s.copy,
-                    s.start, s.end, s.y0, s.y1, s.x0, s.x1, info=info)
 
 
 def backpressure_pass(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, cap: int | float, *,

@@ -39,9 +39,21 @@ def set_elements(workload: Workload, sets: SetGraph) -> np.ndarray:
 
 def last_reads(sets: SetGraph, start: np.ndarray) -> np.ndarray:
     """Per set, the latest start of its successors (-1 for a set without successors)."""
-    last = np.full(sets.num_sets, -1, dtype=np.int64)
-    np.maximum.at(last, sets.src, start[sets.dst])
+    return _last_reads(sets.src, sets.dst, np.asarray(start, np.int64))
+
+
+@njit(cache=True)
+def _last_reads(src: np.ndarray, dst: np.ndarray, start: np.ndarray) -> np.ndarray:
+    last = np.full(len(start), -1, np.int64)
+    for e in range(len(src)):
+        if start[dst[e]] > last[src[e]]:
+            last[src[e]] = start[dst[e]]
     return last
+
+
+def tile_count(mapping: Mapping, tile: np.ndarray) -> int:
+    """Tiles to keep per-tile counts for: the chip's, or more if a home tile lies beyond it."""
+    return max(mapping.budget.tiles, int(tile.max()) + 1 if len(tile) else 1)
 
 
 def tile_peaks(tile: np.ndarray, elements: np.ndarray, hold_from: np.ndarray, hold_to: np.ndarray,
@@ -296,7 +308,7 @@ def _sampled_hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, co
     s_ptr, by_src = sets.csr("src")
     p_ptr, by_dst = sets.csr("dst")
     s_dst, p_src = sets.dst[by_src], sets.src[by_dst]
-    n_tiles = max(mapping.budget.tiles, int(tile.max()) + 1 if n else 1)
+    n_tiles = tile_count(mapping, tile)
     seen_d, seen_a = np.zeros(n, np.int64), np.zeros(n, np.int64)
     stack = np.empty(n + 1, np.int64)
     best = Footprint(0, 0, "", 0, "held")
