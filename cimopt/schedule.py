@@ -8,12 +8,14 @@ written without it, byte for byte as before streams existed) are one inference.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cimopt.errors import InputError
+from cimopt.granularity import Granularity
 from cimopt.hardware import Hardware, hardware_from_json
 from cimopt.mapping import Budget, Mapping
 
@@ -112,24 +114,22 @@ class Schedule:
             raise InputError(f"{path}: cannot write the schedule: {exc.strerror or exc}") from None
 
     @staticmethod
-    def from_json(d: dict, source: str = "<json>") -> Schedule:
+    def from_json(d: dict, source: str = "<json>", schedulers: Collection[str] | None = None) -> Schedule:
         """A schedule from its JSON form; every field is checked for type and range first (an InputError
-        naming `source` and the field). Whether the jobs obey the model's rules is the simulator's verdict."""
+        naming `source` and the field), the scheduler's name against `schedulers` when given (the registry's
+        names: `api.load_schedule`). Whether the jobs obey the model's rules is the simulator's verdict."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise InputError(f"{source}: not a cimopt schedule (no \"format\": \"{FORMAT}\")")
         if type(d.get("version")) is not int or d["version"] != VERSION:
             raise InputError(f"{source}: schedule format version {d.get('version')!r}, this cimopt reads {VERSION}")
-        from cimopt.schedulers.registry import NAMES as SCHEDULERS
-        from cimopt.sets import Granularity
-
         known = {"format", "version", "scheduler", "model", "fingerprint", "granularity", "hardware", "mapping",
                  "info", "jobs", "inferences", "arrival_interval"}
         if unknown := sorted(set(d) - known):
             raise InputError(f"{source}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
         scheduler = _text(d, "scheduler", source)
-        if scheduler not in SCHEDULERS:
+        if schedulers is not None and scheduler not in schedulers:
             raise InputError(f"{source}: field scheduler: unknown scheduler {scheduler!r} "
-                             f"(known: {', '.join(SCHEDULERS)})")
+                             f"(known: {', '.join(schedulers)})")
         try:
             granularity = Granularity.parse(_text(d, "granularity", source)).spec
         except InputError as exc:
@@ -162,7 +162,8 @@ class Schedule:
                         granularity, **cols, info=info, inferences=n, arrival_interval=c)
 
     @staticmethod
-    def load(path: str | Path) -> Schedule:
+    def load(path: str | Path, schedulers: Collection[str] | None = None) -> Schedule:
+        """`from_json` of a file: unreadable, non-UTF-8 and non-JSON files are InputErrors naming the file."""
         p = Path(path)
         try:
             d = json.loads(p.read_bytes().decode("utf-8"))
@@ -172,7 +173,7 @@ class Schedule:
             raise InputError(f"{p}: not a text file (byte {exc.start} is not UTF-8)") from None
         except (json.JSONDecodeError, RecursionError) as exc:
             raise InputError(f"{p}: not JSON ({str(exc)[:200]})") from None
-        return Schedule.from_json(d, str(p))
+        return Schedule.from_json(d, str(p), schedulers)
 
 
 def _text(d: dict, key: str, source: str) -> str:

@@ -7,14 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cimopt.analysis.buffers import footprint, schedule_peaks
 from cimopt.duplication import duplicate
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
+from cimopt.list_scheduling import round_robin_copies
 from cimopt.mapping import Budget, make_mapping, resolve_budget
 from cimopt.schedulers.backpressure import backpressure_pass, schedule_backpressure
-from cimopt.schedulers.buffers import footprint, schedule_peaks
 from cimopt.schedulers.clsa import schedule_clsa
-from cimopt.schedulers.list_scheduling import round_robin_copies
 from cimopt.sets import build_sets
 from cimopt.simulator import simulate
 from tests.graphs import pointwise_chain, random_dags, residual_block, yolo_like

@@ -4,11 +4,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cimopt.builder import conv_chain
-from cimopt.duplication import duplicate
-from cimopt.hardware import Hardware
-from cimopt.mapping import make_mapping, resolve_budget
-from cimopt.schedulers.buffers import (
+from cimopt.analysis.buffers import (
     _sampled_hold_bound,
     copy_chain_edges,
     footprint,
@@ -16,11 +12,15 @@ from cimopt.schedulers.buffers import (
     schedule_peaks,
     set_elements,
 )
+from cimopt.builder import conv_chain
+from cimopt.duplication import duplicate
+from cimopt.hardware import Hardware
+from cimopt.list_scheduling import round_robin_copies, to_schedule
+from cimopt.mapping import make_mapping, resolve_budget
 from cimopt.schedulers.clsa import schedule_clsa
-from cimopt.schedulers.list_scheduling import round_robin_copies, to_schedule
-from cimopt.schedulers.timing import edge_lags, home_tiles
 from cimopt.sets import build_sets
 from cimopt.simulator import simulate
+from cimopt.timing import edge_lags, home_tiles
 from tests.graphs import random_dags, yolo_like
 
 

@@ -36,13 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numba import njit
 
-from cimopt.arith import ceil_div
-from cimopt.errors import InputError
-from cimopt.hardware import Hardware
-from cimopt.mapping import Mapping
-from cimopt.problem import Problem
-from cimopt.schedule import Schedule
-from cimopt.schedulers.buffers import (
+from cimopt.analysis.buffers import (
     Footprint,
     check_capacity,
     footprint,
@@ -52,10 +46,16 @@ from cimopt.schedulers.buffers import (
     tile_count,
     tile_peaks,
 )
-from cimopt.schedulers.list_scheduling import list_schedule, round_robin_copies, to_schedule
+from cimopt.arith import ceil_div
+from cimopt.errors import InputError
+from cimopt.hardware import Hardware
+from cimopt.list_scheduling import list_schedule, round_robin_copies, to_schedule
+from cimopt.mapping import Mapping
+from cimopt.problem import Problem
+from cimopt.schedule import Schedule
 from cimopt.schedulers.registry import Options, Result
-from cimopt.schedulers.timing import edge_lags, home_tiles
 from cimopt.sets import SetGraph
+from cimopt.timing import edge_lags, home_tiles
 from cimopt.workload import Workload
 
 NAME = "clsa-bp"

@@ -20,8 +20,8 @@ from numba import njit
 
 from cimopt.errors import InputError
 from cimopt.mapping import Mapping
-from cimopt.schedulers.timing import home_tiles
 from cimopt.sets import SetGraph
+from cimopt.timing import home_tiles
 from cimopt.workload import Workload
 
 UNLIMITED = None
