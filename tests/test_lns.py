@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from cimopt import api
 from cimopt.builder import WorkloadBuilder, conv_chain
+from cimopt.list_orders import global_arrays, left_shift, ready_order_schedule
 from cimopt.schedulers.clsa import schedule_clsa
 from cimopt.schedulers.cpsat import violations
-from cimopt.schedulers.lns import global_arrays, left_shift, lns, ready_order_schedule
+from cimopt.schedulers.lns import lns
 from cimopt.schedulers.registry import Options, get
 from cimopt.simulator import simulate
 from tests.graphs import random_dags

@@ -1,11 +1,5 @@
 """Large-neighbourhood search (LNS): schedules better than CLSA-CIM where they exist, at any set count.
 
-- `ready_order_schedule`: CLSA-CIM's ASAP list scheduling, except that inside a layer the sets are taken in
-  order of the time they become ready (raster order on ties) and dealt round robin over the copies in that
-  order, so no copy waits for a late set while a ready one queues behind it.
-- `left_shift`: given the order of the sets on every copy, each set as early as its release, predecessors
-  (GPEU lag + NoC transfer between the two copies) and copy allow. The result is valid, and no set starts
-  later than in any valid schedule with the same copies and orders.
 - `lns`: repeatedly frees the sets that start in a time window of the incumbent (a few hundred sets; every
   other move, the sets of one layer over a longer window), lets
   CP-SAT re-time and re-order them on their copies with everything else fixed (minimizing their ends,
@@ -14,8 +8,9 @@
   (`cpsat.violations`); the result is never worse than the incumbent. Deterministic: seeded window choice,
   one CP-SAT worker, deterministic time limits.
 
-The registry entry `schedule` starts from the better of CLSA-CIM and `ready_order_schedule` (or a valid
-hint), runs `lns` for the time limit, and reports the lower bounds of `bounds.lower_bounds` for the result.
+Moves are re-timed by `list_orders.left_shift` (each set as early as its release, predecessors and copy allow,
+in the given per-copy order). The registry entry `schedule` starts from the better of CLSA-CIM and
+`list_orders.ready_order_schedule` (or a valid hint), runs `lns` for the time limit, and reports the lower bounds of `bounds.lower_bounds` for the result.
 """
 
 from __future__ import annotations
@@ -28,106 +23,16 @@ import numpy as np
 from cimopt.analysis.bounds import heads_and_tails, lower_bounds
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
+from cimopt.list_orders import global_arrays, left_shift, ready_order_schedule
 from cimopt.list_scheduling import list_schedule, to_schedule
 from cimopt.mapping import Mapping
 from cimopt.problem import Problem
-from cimopt.schedule import Schedule
 from cimopt.schedulers.registry import Options, Result, SolveFacts
 from cimopt.sets import SetGraph
 from cimopt.timing import edge_lags, min_transfer_lags
 from cimopt.workload import Workload
 
 WINDOW_SETS = 150  # sets freed per LNS move
-
-
-def _chain(ready: np.ndarray, dur: np.ndarray, copy: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Starts of one layer's sets run in `key` order on their copies: start_k = max(ready_k, end_{k-1}).
-
-    Per copy, with S_k the work before k on it: start_k = S_k + max_{j <= k}(ready_j - S_j), a segmented
-    running max (segments shifted apart by a constant larger than the values' spread).
-    """
-    n = len(ready)
-    if n == 0:
-        return np.zeros(0, np.int64)
-    seq = np.lexsort((np.arange(n), key, copy))
-    r, d, c = ready[seq], dur[seq], copy[seq]
-    new = np.ones(n, bool)
-    new[1:] = c[1:] != c[:-1]
-    seg = np.cumsum(new) - 1
-    cs = np.cumsum(d)
-    before = cs - d
-    s_k = before - before[np.flatnonzero(new)][seg]
-    x = r - s_k
-    big = int(x.max() - x.min()) + 1
-    st = s_k + np.maximum.accumulate(x + seg * big) - seg * big
-    out = np.empty(n, np.int64)
-    out[seq] = st
-    return out
-
-
-def left_shift(sets: SetGraph, hw: Hardware, mapping: Mapping, copy: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Semi-active starts for given copies and per-copy order (`key` ascending, then set number).
-
-    Layers in their (topological) numbering: a set's ready time is its release and every predecessor's end
-    plus the edge's lag for these copies; then `_chain` per copy.
-    """
-    lag = edge_lags(sets, hw, mapping, copy)
-    start = np.zeros(sets.num_sets, np.int64)
-    end = np.zeros(sets.num_sets, np.int64)
-    order = sets.dst_order
-    dst_sorted = sets.dst[order]
-    for li in range(len(sets.layers)):
-        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
-        ready = sets.release[a:b].astype(np.int64).copy()
-        e0, e1 = np.searchsorted(dst_sorted, [a, b])
-        idx = order[e0:e1]
-        np.maximum.at(ready, sets.dst[idx] - a, end[sets.src[idx]] + lag[idx])
-        start[a:b] = _chain(ready, sets.duration[a:b], copy[a:b], key[a:b])
-        end[a:b] = start[a:b] + sets.duration[a:b]
-    return start
-
-
-def ready_order_schedule(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph,
-                         model: str = "") -> Schedule:
-    """List scheduling like CLSA-CIM, but each layer's sets in order of readiness, round robin over the copies.
-
-    Readiness for the order uses the least transfer lag (the copies are not chosen yet); the starts then use
-    the exact lags of the chosen copies, so the schedule is valid.
-    """
-    n = sets.num_sets
-    base = min_transfer_lags(sets, hw, mapping)
-    copy = np.zeros(n, np.int64)
-    key = np.zeros(n, np.int64)
-    start = np.zeros(n, np.int64)
-    end = np.zeros(n, np.int64)
-    order = sets.dst_order
-    dst_sorted = sets.dst[order]
-    for li, d in enumerate(mapping.copies):
-        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
-        e0, e1 = np.searchsorted(dst_sorted, [a, b])
-        idx = order[e0:e1]
-        ready = sets.release[a:b].astype(np.int64).copy()
-        np.maximum.at(ready, sets.dst[idx] - a, end[sets.src[idx]] + base[idx])
-        rank = np.empty(b - a, np.int64)
-        rank[np.lexsort((np.arange(b - a), ready))] = np.arange(b - a)
-        copy[a:b], key[a:b] = rank % d, rank
-        exact = ready.copy() if hw.noc_hop_cycles == 0 else None
-        if exact is None:
-            lag = edge_lags(sets, hw, mapping, copy)  # sets of later layers still sit on copy 0: not used here
-            exact = sets.release[a:b].astype(np.int64).copy()
-            np.maximum.at(exact, sets.dst[idx] - a, end[sets.src[idx]] + lag[idx])
-        start[a:b] = _chain(exact, sets.duration[a:b], copy[a:b], key[a:b])
-        end[a:b] = start[a:b] + sets.duration[a:b]
-    return to_schedule(workload, hw, mapping, sets, copy, start, end, name="ready-order", model=model)
-
-
-def global_arrays(sets: SetGraph, sch: Schedule) -> tuple[np.ndarray, np.ndarray]:
-    """(copy, start) per global set number of a schedule of these sets."""
-    g = sets.offset[sch.layer] + sch.set
-    copy = np.zeros(sets.num_sets, np.int64)
-    start = np.zeros(sets.num_sets, np.int64)
-    copy[g], start[g] = sch.copy, sch.start
-    return copy, start
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,9 @@ class SchedulerSpec:
     baseline: bool = False  # the reference the speedups are measured against
     stream: bool = False  # a throughput baseline: run by default (compare) only for a stream of inferences
     default: bool = True  # run by `compare` when no schedulers are named (opt-in searches: False)
+    one_inference: bool = False  # schedules a single inference only: not a default for a stream
+    finite_buffers: bool = True  # a default also where tile buffers are finite (False: it ignores them, would add
+    # only invalid rows there)
 
     def function(self) -> Callable[[Problem, Options], Result]:
         module, _, func = self.entry.partition(":")
@@ -87,11 +90,15 @@ SCHEDULERS: tuple[SchedulerSpec, ...] = (
     SchedulerSpec("lbl", "layer-by-layer", "cimopt.schedulers.layer_by_layer:schedule", "o", "-", baseline=True),
     SchedulerSpec("clsa", "CLSA-CIM", "cimopt.schedulers.clsa:schedule", "s", "-"),
     SchedulerSpec("clsa-bp", "CLSA-CIM + back-pressure", "cimopt.schedulers.backpressure:schedule", "D", "-."),
+    SchedulerSpec("ready-order", "ready-order list scheduling", "cimopt.schedulers.priority:schedule_ready", "v", "-",
+                  default=False, one_inference=True, finite_buffers=False),  # clsa-fb starts from it: never better
+    SchedulerSpec("clsa-fb", "CLSA-CIM + forward-backward orders", "cimopt.schedulers.priority:schedule_fb", "X",
+                  "-", one_inference=True, finite_buffers=False),
     SchedulerSpec("cpsat", "CP-SAT", "cimopt.schedulers.cpsat:schedule", "^", "--", exact=True),
     SchedulerSpec("layer-pipeline", "layer pipeline", "cimopt.schedulers.layer_pipeline:schedule", "D", ":",
                   stream=True),
     SchedulerSpec("lns", "LNS (CP-SAT windows)", "cimopt.schedulers.lns:schedule", "P", ":", exact=True,
-                  default=False),
+                  default=False, one_inference=True, finite_buffers=False),  # no gain after clsa-fb on the zoo
 )
 
 BY_NAME: dict[str, SchedulerSpec] = {s.name: s for s in SCHEDULERS}
@@ -102,9 +109,13 @@ PIPELINE: str = "layer-pipeline"  # the classic throughput baseline (ISAAC, PIMC
 EXACT: str = "cpsat"  # the exact reference that `reproduce` measures the heuristic against
 
 
-def defaults(stream: bool) -> tuple[str, ...]:
-    """The schedulers `compare` runs when none are named: all, the stream baselines only for a stream."""
-    return tuple(s.name for s in SCHEDULERS if s.default and (stream or not s.stream))
+def defaults(problem: Problem) -> tuple[str, ...]:
+    """The schedulers `compare` runs on `problem` when none are named: every default entry, the stream baselines
+    only for a stream, no one-inference scheduler for a stream, and where the hardware has a finite tile buffer
+    none that ignores it (besides the references, which are shown invalid there)."""
+    stream, finite = problem.is_stream, problem.hardware.buffer_elements is not None
+    return tuple(s.name for s in SCHEDULERS if s.default and (stream or not s.stream)
+                 and not (stream and s.one_inference) and not (finite and not s.finite_buffers))
 
 
 def get(name: str) -> SchedulerSpec:
