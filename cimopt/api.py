@@ -10,6 +10,7 @@ The CLI is a thin layer over these functions; the schedulers are listed in `cimo
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,8 @@ class Run:
     sim: SimResult
     status: str = "HEURISTIC"
     solve: SolveFacts | None = None
+    cpu_seconds: float = 0.0  # scheduler + simulator, CPU seconds of the process (all threads)
+    wall_seconds: float = 0.0
 
 
 def load_schedule_model(sched: Schedule, model: str | Path | None = None) -> Workload:
@@ -83,12 +86,15 @@ def run(problem: Problem, scheduler: str = registry.HEURISTIC, *, time_limit: fl
     spec = registry.get(scheduler)
     if spec.exact and not time_limit > 0:
         raise InputError(f"--time-limit must be > 0 seconds, got {time_limit:g}")
+    cpu, wall = time.process_time(), time.perf_counter()
     res = spec.run(problem, Options(time_limit=time_limit, workers=workers, seed=seed, joint=joint, hint=hint,
                                     deterministic=deterministic, progress=progress))
     if res.schedule.inferences != problem.inferences:  # a scheduler that ignored the stream: never a silent answer
         raise RuntimeError(f"internal: {spec.name} scheduled {res.schedule.inferences} inference(s) of "
                            f"{problem.inferences}")
-    return Run(spec.name, res.schedule, simulate(problem.workload, res.schedule), res.status, res.solve)
+    sim = simulate(problem.workload, res.schedule)
+    return Run(spec.name, res.schedule, sim, res.status, res.solve, time.process_time() - cpu,
+               time.perf_counter() - wall)
 
 
 def references(problem: Problem, *, same: int | None = None) -> tuple[int, int]:
@@ -120,6 +126,8 @@ class Comparison:
     bound_rule: str
     optimum_proven: bool
     lower_bounds: dict
+    cpu_seconds: float = 0.0  # the whole comparison (every run, the bounds, the references), all threads
+    wall_seconds: float = 0.0
 
     def to_json(self) -> dict:
         p = self.problem
@@ -128,7 +136,10 @@ class Comparison:
                 "pes": p.budget.pes, "sets": p.sets.num_sets, "bound_cycles": self.bound_cycles,
                 "bound_rule": self.bound_rule, "optimum_proven": self.optimum_proven,
                 "lower_bounds": self.lower_bounds, "interrupted": any(r.interrupted for r in self.records),
-                **certificate(self.records, self.bound_cycles), "results": [r.to_json() for r in self.records]}
+                "cpu_seconds": self.cpu_seconds, "wall_seconds": self.wall_seconds,
+                **certificate(self.records, self.bound_cycles),
+                "results": [r.to_json() | {"cpu_seconds": run.cpu_seconds, "wall_seconds": run.wall_seconds}
+                            for r, run in zip(self.records, self.runs, strict=True)]}
 
 
 def certificate(records: tuple[RunRecord, ...], bound: int) -> dict:
@@ -156,7 +167,8 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
     combinatorial bounds)."""
     from cimopt.analysis.bounds import lower_bounds, lower_bounds_joint
 
-    specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.defaults(problem.is_stream))]
+    cpu, wall = time.process_time(), time.perf_counter()
+    specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.defaults(problem))]
     if any(s.exact for s in specs) and not time_limit > 0:  # before the heuristics run, naming the flag
         raise InputError(f"--time-limit must be > 0 seconds, got {time_limit:g}")
     runs: dict[str, Run] = {}
@@ -194,4 +206,5 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
     records = tuple(record(problem, r, bound=bound, refs=refs) for r in ordered)
     for r in exact:
         lower |= {k: r.schedule.info[k] for k in ("closure_bound", "cp_sat_bound") if k in r.schedule.info}
-    return Comparison(problem, ordered, records, int(bound), rule, proven, lower)
+    return Comparison(problem, ordered, records, int(bound), rule, proven, lower, time.process_time() - cpu,
+                      time.perf_counter() - wall)

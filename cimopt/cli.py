@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 
 from cimopt import api, arguments
@@ -28,7 +29,8 @@ def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
     p.add_argument("model", nargs="?", default=api.DEFAULT_MODEL,
                    help=f"zoo name or ONNX file (default: {api.DEFAULT_MODEL})")
     p.add_argument("--hw", help="hardware TOML file or preset name (default: hardware/default.toml)")
-    p.add_argument("--dup", default="none", help="weight duplication: none | greedy | minmax (default: none)")
+    p.add_argument("--dup", default="none", help="weight duplication: none | greedy | minmax | search (local search from greedy, scored by "
+                   "CLSA-CIM's latency; default: none)")
     _budget_args(p)
     p.add_argument("--sets", default=sets_default, help=f"set granularity: pixel | row | rows:K | block:HxW | layer "
                    f"(default: {sets_default})")
@@ -292,6 +294,8 @@ def compare_text(c: dict) -> str:
     dups = dict.fromkeys(r["duplication"] for r in c["results"])
     head = (f"{c['model']} on {c['hardware']}: {c['granularity']} sets ({c['sets']:,}), duplication "
             f"{' / '.join(dups)}, {c['pes']:,} PEs")
+    if "search" in dups and c["results"]:  # the copies the search chose (the same for every scheduler)
+        head += "\ncopies (search): " + ", ".join(f"{k} x{v}" for k, v in c["results"][0]["copies"].items() if v > 1)
     caps = {r["buffer_elements"] for r in c["results"]}
     if caps != {None}:
         head += ", buffer " + " / ".join("unlimited" if b is None else f"{b:,}" for b in sorted(caps, key=str))
@@ -331,7 +335,9 @@ def certificate_text(c: dict) -> str:
     if c.get("best_latency_cycles") is None:
         return ""
     best, bound = c["best_latency_cycles"], c["bound_cycles"]
-    out = f"best schedule {best:,} cycles ({c['best_scheduler']}), proven gap {c['proven_gap']:.1%}\n"
+    cpu, wall = (c.get(k, 0.0) + c.get(f"prepare_{k}", 0.0) for k in ("cpu_seconds", "wall_seconds"))
+    took = f" ({cpu:.1f} s CPU, {wall:.1f} s wall)" if "cpu_seconds" in c else ""
+    out = f"best schedule {best:,} cycles ({c['best_scheduler']}), proven gap {c['proven_gap']:.1%}{took}\n"
     heur = next((r for r in c["results"] if r["scheduler"] == "clsa" and r["valid"]), None)
     if heur is None or c.get("heuristic_verdict") is None:
         return out
@@ -345,11 +351,14 @@ def certificate_text(c: dict) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    problem = _prepare(args)
     names = parse_names(args.schedulers, registry.NAMES, "--schedulers") if args.schedulers else None
+    cpu, wall = time.process_time(), time.perf_counter()
+    problem = _prepare(args)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     c = api.compare(problem, names, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
                     joint=args.joint, deterministic=not args.nondeterministic,
                     progress=_progress(args.quiet or args.json)).to_json()
+    c |= {"prepare_cpu_seconds": cpu, "prepare_wall_seconds": wall}  # model, mapping (a duplication search), sets
     print(json.dumps(c, indent=1) if args.json else compare_text(c))
     return _exit_code([r["valid"] for r in c["results"]], [r.get("interrupted") for r in c["results"]])
 

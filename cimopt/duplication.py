@@ -8,6 +8,7 @@ from cimopt.arith import ceil_div
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
 from cimopt.mapping import Budget, Mapping, crossbars_per_layer, make_mapping
+from cimopt.sets import SetGraph
 from cimopt.workload import Workload
 
 
@@ -70,38 +71,60 @@ STRATEGIES: dict[str, Callable[[Workload, Hardware, Budget], tuple[int, ...]]] =
     "greedy": copies_greedy,
     "minmax": copies_minmax,
 }
+SEARCH = "search"  # `copies_search`: it also needs the sets
+NAMES: tuple[str, ...] = (*STRATEGIES, SEARCH)  # every duplication strategy (`--dup`)
 
 
-def duplicate(workload: Workload, hw: Hardware, budget: Budget, strategy: str = "none") -> Mapping:
-    """The mapping that a duplication strategy gives under `budget`."""
-    if strategy not in STRATEGIES:
-        raise InputError(f"unknown duplication strategy {strategy!r} (choose from {', '.join(STRATEGIES)})")
+def duplicate(workload: Workload, hw: Hardware, budget: Budget, strategy: str = "none",
+              sets: SetGraph | None = None) -> Mapping:
+    """The mapping that a duplication strategy gives under `budget` (`search` scores copies on `sets`)."""
+    if strategy not in NAMES:
+        raise InputError(f"unknown duplication strategy {strategy!r} (choose from {', '.join(NAMES)})")
+    if strategy == SEARCH:
+        if sets is None:
+            raise ValueError("internal: the duplication search needs the sets")
+        return make_mapping(workload, hw, budget, copies_search(workload, hw, budget, sets)[0], strategy)
     return make_mapping(workload, hw, budget, STRATEGIES[strategy](workload, hw, budget), strategy)
 
 
-def copies_search(workload: Workload, hw: Hardware, budget: Budget, sets, start: tuple[int, ...] | None = None,
-                  max_evals: int = 5000) -> tuple[tuple[int, ...], int]:
-    """Local search over the copies, scored by CLSA-CIM's makespan on `sets` (a `SetGraph` of the workload).
+SEARCH_WORK = 20_000_000  # sets the duplication search may list-schedule in all (evaluations x sets): its effort,
+# fixed in work rather than seconds, so a loaded machine gives the same copies
+
+
+def copies_search(workload: Workload, hw: Hardware, budget: Budget, sets: SetGraph,
+                  start: tuple[int, ...] | None = None, max_evals: int | None = None) -> tuple[tuple[int, ...], int]:
+    """Local search over the copies, scored by CLSA-CIM's makespan on `sets` (docs/model.md, "Mapping").
 
     From `start` (default: greedy), try every move of one copy from one layer to another and every extra copy
-    that fits in the PEs; take the best move that improves (CLSA-CIM's makespan, then the sum of the sets'
-    ends: this leads across plateaus of equal makespan; ties: the first move tried), until none does or
-    `max_evals` list schedules were made. Each candidate is a full, valid list
-    schedule, so the result is never worse than `start`. Returns (copies, makespan). Deterministic.
+    that fits in the PEs; take the best move that improves (CLSA-CIM's makespan, then the sum of the sets' ends:
+    this leads across plateaus of equal makespan; ties: the first move tried), until none does or `max_evals`
+    list schedules were made (default: `SEARCH_WORK` / sets, at least 50 and at most 5,000). Each candidate is
+    a full, valid list schedule, so the result is never worse than `start` for CLSA-CIM; it is kept only if the
+    forward-backward schedule (`list_orders.forward_backward`, what `compare` runs) on it is no slower than on
+    `start` either, else `start` is returned. (Scoring every candidate by the forward-backward schedule found
+    the same copies on the zoo at row sets, at 5-7 times the cost.) Returns (copies, CLSA-CIM's makespan).
+    Deterministic.
     """
+    from cimopt.list_orders import forward_backward
     from cimopt.list_scheduling import list_schedule
 
     xb = crossbars_per_layer(workload, hw)
     counts = [ls.count for ls in sets.layers]
-    cur = tuple(start or copies_greedy(workload, hw, budget))
+    first = tuple(start or copies_greedy(workload, hw, budget))
+    if max_evals is None:
+        max_evals = min(5000, max(50, SEARCH_WORK // max(1, sets.num_sets)))
+
+    def mapping(copies: tuple[int, ...]) -> Mapping:
+        return make_mapping(workload, hw, budget, copies, "search")
 
     def score(copies: tuple[int, ...]) -> tuple[int, int]:
         """CLSA-CIM's makespan, then the sum of every set's end (ties: the schedule that is done earlier)."""
-        m = make_mapping(workload, hw, budget, copies, "search")
-        sch = list_schedule(workload, hw, m, sets, barrier=False, name="clsa")
+        sch = list_schedule(workload, hw, mapping(copies), sets, barrier=False, name="clsa")
         return sch.makespan, int(sch.end.sum())
 
+    cur = first
     best = score(cur)
+    first_score = best
     evals = 1
     while evals < max_evals:
         free = budget.pes - sum(x * d for x, d in zip(xb, cur, strict=True))
@@ -128,4 +151,7 @@ def copies_search(workload: Workload, hw: Hardware, budget: Budget, sets, start:
         if step is None:
             break
         cur = step
+    if cur != first and (forward_backward(workload, hw, mapping(cur), sets).makespan
+                         > forward_backward(workload, hw, mapping(first), sets).makespan):
+        return first, first_score[0]
     return cur, best[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cimopt.duplication import NAMES as DUPLICATIONS
 from cimopt.duplication import duplicate
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware, load_hardware
@@ -66,10 +67,12 @@ def prepare(model: str | Path | Workload = DEFAULT_MODEL, hardware: str | Path |
     workload = require_layers(load_model(model))
     hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
     budget = resolve_budget(workload, hw, pes=pes, tiles=tiles, extra_pes=extra_pes)
-    mapping = duplicate(workload, hw, budget, dup)
+    if dup not in DUPLICATIONS:  # before the sets are built
+        duplicate(workload, hw, budget, dup)
     name = model if isinstance(model, str) else (str(model) if isinstance(model, Path) else workload.name)
     check_memory(workload, hw, sets, inferences=inferences)
     set_graph = build_sets(workload, hw, sets)
+    mapping = duplicate(workload, hw, budget, dup, set_graph)
     if placement != "sequential":  # copies on tiles for least NoC traffic (cimopt.placement)
         mapping = place(workload, set_graph, hw, mapping, placement)
     return Problem(name, workload, hw, budget, mapping, set_graph, inferences, arrival_interval, placement)
@@ -87,7 +90,7 @@ def with_duplication(problem: Problem, dup: str) -> Problem:
     """The same problem with another duplication strategy (same budget, sets and placement strategy)."""
     if dup == problem.mapping.strategy:
         return problem
-    mapping = duplicate(problem.workload, problem.hardware, problem.budget, dup)
+    mapping = duplicate(problem.workload, problem.hardware, problem.budget, dup, problem.sets)
     if problem.placement != "sequential":
         mapping = place(problem.workload, problem.sets, problem.hardware, mapping, problem.placement)
     return replace(problem, mapping=mapping)

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -99,6 +100,18 @@ def test_compare_prints_the_bound_rule_and_certificate(capsys):
     assert code == 0
     assert "lower bound 336 cycles (pipeline, conv4): it is the optimum, proven" in out
     assert "best schedule 336 cycles (clsa), proven gap 0.0%" in out and "CLSA-CIM is optimal" in out
+    assert re.search(r"proven gap 0\.0% \(\d+\.\d s CPU, \d+\.\d s wall\)", out)
+
+
+def test_compare_defaults_and_their_times(capsys):
+    """compare's default set on one inference with unlimited buffers: the references, CLSA-CIM, clsa-bp, clsa-fb
+    and CP-SAT (ready-order and LNS are opt-in: they never paid on the zoo); every run and the whole
+    comparison report CPU and wall seconds."""
+    code, out, _ = run(capsys, "compare", "mini-cnn", "--sets", "row", "--time-limit", "5", "--json")
+    d = json.loads(out)
+    assert code == 0 and [r["scheduler"] for r in d["results"]] == ["lbl", "clsa", "clsa-bp", "clsa-fb", "cpsat"]
+    assert all(r["cpu_seconds"] >= 0 and r["wall_seconds"] > 0 for r in d["results"])
+    assert d["wall_seconds"] >= max(r["wall_seconds"] for r in d["results"]) and d["cpu_seconds"] > 0
 
 
 def test_end_to_end_console_script():

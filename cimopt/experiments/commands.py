@@ -24,7 +24,7 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--pes", metavar="LIST", help="chip sizes in PEs (crossbars)")
     p.add_argument("--schedulers", default=f"{registry.BASELINE},{registry.HEURISTIC}",
                    help=f"comma list of {', '.join(registry.NAMES)} (default: {registry.BASELINE},{registry.HEURISTIC})")
-    p.add_argument("--dup", default="none", help="comma list of duplication strategies: none, greedy, minmax (default: none)")
+    p.add_argument("--dup", default="none", help="comma list of duplication strategies: none, greedy, minmax, search (default: none)")
     p.add_argument("--sets", default="pixel", help="set granularity, or a comma list of them (default: pixel)")
     p.add_argument("--inferences", default="1", metavar="LIST",
                    help="streams of N inferences, e.g. 1,8 or 1:16:5 (default: 1)")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from cimopt import api
 from cimopt.arguments import MAX_COUNT, check_output_dir
-from cimopt.duplication import STRATEGIES
+from cimopt.duplication import NAMES as DUPLICATION_NAMES
 from cimopt.errors import InputError
 from cimopt.granularity import Granularity
 from cimopt.hardware import Hardware, load_hardware
@@ -44,7 +44,7 @@ from cimopt.workload import Workload
 FORMAT = "cimopt-sweep"
 VERSION = 2  # 2: points hold run records
 BUDGET_KINDS = ("pes", "tiles", "extra_pes", "default")
-DUPLICATIONS = tuple(STRATEGIES)  # every duplication strategy the core knows
+DUPLICATIONS = DUPLICATION_NAMES  # every duplication strategy the core knows
 DASK_CONNECT_TIMEOUT = 5.0
 MAX_AXIS_VALUES = 10_000  # budget values of one axis: a sweep beyond that is a typo in a range
 
