@@ -97,13 +97,13 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     s = schedule.with_jobs(**{c: np.asarray(getattr(schedule, c), dtype=np.int64) for c in STREAM_COLUMNS})
     hw = s.hardware
     rep = Report(max_reports)
-    xb, homes = check_mapping(workload, hw, s, rep)
+    xb, spans = check_mapping(workload, hw, s, rep)
     good = check_jobs(hw, workload, s, tuple(s.mapping.copies), rep)
-    plan = make_plan(workload, s, homes, good)
+    plan = make_plan(workload, s, spans, good)
     check_coverage(plan, rep)
     check_overlap(plan, good, rep)
     req, ends, tiles = check_dependencies(plan, good, rep)
-    peak = check_buffers(plan, ends, tiles, rep)
+    peak = check_buffers(plan, rep)
     meas = measure(plan, xb, good)
     st_latency, st_start = self_timed_run(plan, req) if self_timed and not rep.counts["job"] else (None, None)
     traffic = noc_traffic(plan) if hw.link_bytes_per_cycle > 0 or hw.energy_noc_pj > 0 else None
