@@ -82,6 +82,7 @@ from cimopt.simulator.measure import activity, measure, self_timed_run
 from cimopt.simulator.noc import noc_traffic
 from cimopt.simulator.plan import make_plan
 from cimopt.simulator.result import KINDS, Report, SimResult, Violation
+from cimopt.simulator.tier import check_residency, check_transfers
 from cimopt.workload import Workload
 
 __all__ = ["KINDS", "SimResult", "Violation", "simulate"]
@@ -103,11 +104,13 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     check_coverage(plan, rep)
     check_overlap(plan, good, rep)
     req, ends, tiles = check_dependencies(plan, good, rep)
-    peak = check_buffers(plan, rep)
+    tier = check_transfers(plan, rep)
+    check_residency(plan, tier, rep)
+    peak = check_buffers(plan, tier, rep)
     meas = measure(plan, xb, good)
     st_latency, st_start = self_timed_run(plan, req) if self_timed and not rep.counts["job"] else (None, None)
     traffic = noc_traffic(plan) if hw.link_bytes_per_cycle > 0 or hw.energy_noc_pj > 0 else None
-    parts = (energy_parts(hw, activity(plan, xb, meas.latency, traffic or 0)) if has_energy(hw)
+    parts = (energy_parts(hw, activity(plan, xb, meas.latency, traffic or 0, tier)) if has_energy(hw)
              else dict.fromkeys(PARTS, 0.0))
     violations, counts = rep.result()
     return SimResult(
@@ -127,4 +130,7 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
         energy=parts,
         energy_pj=total(parts),
         noc_byte_hops=traffic,
+        spill_bytes=tier.bytes_written + tier.bytes_read,
+        spill_write_bytes=tier.bytes_written,
+        spill_read_bytes=tier.bytes_read,
     )

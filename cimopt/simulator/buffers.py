@@ -6,6 +6,7 @@ import numpy as np
 
 from cimopt.simulator.plan import Plan, paint
 from cimopt.simulator.result import NEG, Report, Violation
+from cimopt.simulator.tier import Tier
 from cimopt.simulator.windows import scatter_max
 from cimopt.workload import GpeuOp, Layer
 
@@ -38,37 +39,46 @@ def last_reads(plan: Plan, k: int) -> dict[str, np.ndarray]:
     return {name: m for name, m in last.items() if name in wl.layer_index}
 
 
-def held_jobs(plan: Plan, k: int) -> tuple[list, ...]:
-    """Inference k's held job outputs (the buffer rule, per job): arrays per MVM layer of (job, storage tile,
-    held from, held until, elements, layer). A job's outputs, all its pixels x channels, are held from its end
-    until the last read of any of its pixels; a job none of whose pixels is read holds nothing."""
+def held_jobs(plan: Plan, k: int, tier: Tier) -> tuple[list, ...]:
+    """Inference k's held job outputs (the buffer rule, per job): arrays per MVM layer of (job, buffering
+    tile, held from, held until, elements, layer). A job's outputs, all its pixels x channels, are held from
+    its end until the last read of any of its pixels; a job none of whose pixels is read holds nothing. A
+    spilled job holds them until its spill ends, and again from its fill's start to its last read."""
     wl, s = plan.workload, plan.schedule
     last = last_reads(plan, k)
     job, tile, t0, t1, elems, lay = [], [], [], [], [], []
     for li, layer in enumerate(wl.layers):
         lj = plan.jobs[k][li]
-        if layer.name not in last or not len(lj.idx):
+        if not len(lj.idx):
             continue
-        r = np.maximum.reduceat(last[layer.name].ravel()[lj.flat], lj.offs[:-1])
+        r = (np.maximum.reduceat(last[layer.name].ravel()[lj.flat], lj.offs[:-1]) if layer.name in last
+             else np.full(len(lj.idx), NEG, np.int64))
         e = s.end[lj.idx]
-        held = r > e
-        job.append(lj.idx[held])
-        tile.append(lj.store[held])
-        t0.append(e[held])
-        t1.append(r[held])
-        elems.append(np.diff(lj.offs)[held] * layer.out.channels)
-        lay.append(np.full(int(held.sum()), li, dtype=np.int64))
+        el = np.diff(lj.offs) * layer.out.channels
+        sp, fs, fe = tier.spill_end[lj.idx], tier.fill_start[lj.idx], tier.fill_end[lj.idx]
+        gone = sp >= 0
+        held = ~gone & (r > e)
+        back = gone & (fs >= 0)
+        pieces = ((held, e, r), (gone, e, sp), (back, fs, np.maximum(fe, r)))
+        for sel, a, b in pieces:
+            sel = sel & (b > a)
+            job.append(lj.idx[sel])
+            tile.append(lj.store[sel])
+            t0.append(a[sel])
+            t1.append(b[sel])
+            elems.append(el[sel])
+            lay.append(np.full(int(sel.sum()), li, dtype=np.int64))
     return job, tile, t0, t1, elems, lay
 
 
-def check_buffers(plan: Plan, rep: Report) -> tuple[int, ...]:
+def check_buffers(plan: Plan, tier: Tier, rep: Report) -> tuple[int, ...]:
     """Peak elements held per tile under the buffer rule (`held_jobs`), all inferences together; violations
     above capacity."""
     wl = plan.workload
     n_tiles = max(plan.schedule.mapping.budget.tiles, 0)
     parts: tuple[list, ...] = ([], [], [], [], [], [])
     for k in range(plan.inferences):
-        for acc, part in zip(parts, held_jobs(plan, k), strict=True):
+        for acc, part in zip(parts, held_jobs(plan, k, tier), strict=True):
             acc.extend(part)
     peak = np.zeros(n_tiles, dtype=np.int64)
     if not sum(len(x) for x in parts[0]):
