@@ -156,7 +156,8 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
     combinatorial bounds)."""
     from cimopt.analysis.bounds import lower_bounds, lower_bounds_joint
 
-    specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.defaults(problem.is_stream))]
+    specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.defaults(problem.is_stream,
+                                                                                    problem.hardware.noc_contention))]
     if any(s.exact for s in specs) and not time_limit > 0:  # before the heuristics run, naming the flag
         raise InputError(f"--time-limit must be > 0 seconds, got {time_limit:g}")
     runs: dict[str, Run] = {}
@@ -179,6 +180,12 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
         else:
             lb = lower_bounds(problem.workload, problem.hardware, problem.mapping, problem.sets)
         lower = {"critical_path": lb.critical_path, "layer_work": lb.layer_work, "bottleneck": lb.bottleneck}
+        if problem.hardware.noc_contention and not problem.is_stream:
+            from cimopt.analysis.bounds import link_bound, with_link_bound
+
+            link = link_bound(problem.sets, problem.hardware, problem.mapping)
+            lower["link_bound"] = link.value
+            lb = with_link_bound(lb, link)
         bound, rule = lb.best, lb.rule or "combinatorial"
         if problem.is_stream:  # the bounds above are one inference's
             from cimopt.stream import makespan_bound

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cimopt.duplication import duplicate
 from cimopt.errors import InputError
-from cimopt.hardware import Hardware, load_hardware
+from cimopt.hardware import Hardware, load_hardware, with_contention
 from cimopt.mapping import Budget, Mapping, resolve_budget
 from cimopt.memory import check_memory
 from cimopt.placement import PLACEMENTS, place
@@ -56,15 +56,18 @@ def check_stream(inferences: int, arrival_interval: int) -> None:
 def prepare(model: str | Path | Workload = DEFAULT_MODEL, hardware: str | Path | Hardware | None = None, *,
             dup: str = "none", pes: int | None = None, tiles: int | None = None, extra_pes: int | None = None,
             sets: str = "pixel", inferences: int = 1, arrival_interval: int = 0,
-            placement: str = "sequential") -> Problem:
+            placement: str = "sequential", contention: bool | None = None) -> Problem:
     """Load model and hardware, size the chip, duplicate weights, cut sets and find dependencies (once: a
     stream of `inferences` inputs shares them). Refused up front, with a coarser granularity that fits, if the
-    run would need more memory than is available (`cimopt.memory`)."""
+    run would need more memory than is available (`cimopt.memory`). `contention`: link contention on or off
+    (None: as the hardware says)."""
     check_stream(inferences, arrival_interval)
     if placement not in PLACEMENTS:
         raise InputError(f"unknown placement {placement!r} (choose from {', '.join(PLACEMENTS)})")
     workload = require_layers(load_model(model))
     hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
+    if contention is not None:
+        hw = with_contention(hw, contention)
     budget = resolve_budget(workload, hw, pes=pes, tiles=tiles, extra_pes=extra_pes)
     mapping = duplicate(workload, hw, budget, dup)
     name = model if isinstance(model, str) else (str(model) if isinstance(model, Path) else workload.name)
