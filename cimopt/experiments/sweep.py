@@ -361,6 +361,8 @@ def _hw_json(hw: Hardware) -> dict:
     d.pop("source")
     if d.get("mvm_ns") is None:  # unset: as in sweeps made before the field existed
         d.pop("mvm_ns", None)
+    if not d.get("noc_contention"):  # off: as in sweeps made before link contention existed
+        d.pop("noc_contention", None)
     return json.loads(json.dumps(d))
 
 
