@@ -142,6 +142,7 @@ def test_two_tile_energy_by_hand():
         "noc": 128 * 2.0,
         "gpeu": 0.0,  # no GPEU op
         "static": 2 * 27 * 0.5,  # 2 tiles for 27 cycles
+        "memory": 0.0,  # no memory tier
     }
     assert r.sim.energy_pj == 859.0 == sum(r.sim.energy.values())
     # one tile: no NoC traffic, nothing else changes but the latency

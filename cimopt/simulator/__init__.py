@@ -83,6 +83,7 @@ from cimopt.simulator.measure import activity, measure, self_timed_run
 from cimopt.simulator.noc import noc_traffic
 from cimopt.simulator.plan import make_plan
 from cimopt.simulator.result import KINDS, Report, SimResult, Violation
+from cimopt.simulator.tier import check_residency, check_transfers
 from cimopt.workload import Workload
 
 __all__ = ["KINDS", "SimResult", "Violation", "simulate"]
@@ -98,18 +99,20 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     s = schedule.with_jobs(**{c: np.asarray(getattr(schedule, c), dtype=np.int64) for c in STREAM_COLUMNS})
     hw = s.hardware
     rep = Report(max_reports)
-    xb, homes = check_mapping(workload, hw, s, rep)
+    xb, spans = check_mapping(workload, hw, s, rep)
     good = check_jobs(hw, workload, s, tuple(s.mapping.copies), rep)
-    plan = make_plan(workload, s, homes, good)
+    plan = make_plan(workload, s, spans, good)
     check_coverage(plan, rep)
     check_overlap(plan, good, rep)
     links = check_links(plan, rep)
     req, ends, tiles = check_dependencies(plan, good, rep, links)
-    peak = check_buffers(plan, ends, tiles, rep)
+    tier = check_transfers(plan, rep)
+    check_residency(plan, tier, rep)
+    peak = check_buffers(plan, tier, rep)
     meas = measure(plan, xb, good)
     st_latency, st_start = self_timed_run(plan, req, links) if self_timed and not rep.counts["job"] else (None, None)
     traffic = noc_traffic(plan) if hw.link_bytes_per_cycle > 0 or hw.energy_noc_pj > 0 else None
-    parts = (energy_parts(hw, activity(plan, xb, meas.latency, traffic or 0)) if has_energy(hw)
+    parts = (energy_parts(hw, activity(plan, xb, meas.latency, traffic or 0, tier)) if has_energy(hw)
              else dict.fromkeys(PARTS, 0.0))
     violations, counts = rep.result()
     return SimResult(
@@ -129,6 +132,9 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
         energy=parts,
         energy_pj=total(parts),
         noc_byte_hops=traffic,
+        spill_bytes=tier.bytes_written + tier.bytes_read,
+        spill_write_bytes=tier.bytes_written,
+        spill_read_bytes=tier.bytes_read,
         **({} if links is None else link_measures(links, meas.latency)),
     )
 

@@ -32,7 +32,9 @@ def check_input(workload: Workload, schedule: Schedule) -> None:
 
 
 def check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: Report) -> tuple[tuple[int, ...], list]:
-    """Mapping, placement and budget rules; returns the true crossbars per layer and home tiles per copy."""
+    """Mapping, placement and budget rules; returns the true crossbars per layer and, per layer and copy, its
+    tiles in order of first appearance (home tile first: where its outputs leave for the NoC; all of them:
+    where its sets are buffered, in turn)."""
     m = schedule.mapping
     xb = tuple(layer_crossbars(layer, hw) for layer in workload.layers)
     homes = []
@@ -49,7 +51,7 @@ def check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: Rep
         if len(places) != max(d, 0):
             rep.add("placement", layer.name, None, None,
                     f"{layer.name} has {d} copies but the placement lists {len(places)}")
-        home = []
+        spans = []
         for c in range(max(d, 0)):
             p = tuple(places[c]) if c < len(places) else ()
             if len(p) != xb[li]:
@@ -61,8 +63,8 @@ def check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: Rep
                         f"{layer.name} copy {c} is placed on tile {bad[0]}, the chip has tiles 0..{m.budget.tiles - 1}")
             for t in p:
                 load[int(t)] = load.get(int(t), 0) + 1
-            home.append(int(p[0]) if p else 0)
-        homes.append(np.asarray(home, dtype=np.int64))
+            spans.append(tuple(dict.fromkeys(int(t) for t in p)) or (0,))
+        homes.append(tuple(spans))
     for t in sorted(load):
         if load[t] > hw.pes_per_tile:
             holders = [f"{layer.name} copy {c}" for li, layer in enumerate(workload.layers)

@@ -11,14 +11,16 @@ from cimopt.energy import Activity
 from cimopt.simulator.dependencies import ready_pass
 from cimopt.simulator.links import LinkTimes
 from cimopt.simulator.plan import Plan
+from cimopt.simulator.tier import Tier
 from cimopt.simulator.windows import stable_order
 
 
-def activity(plan: Plan, xb: tuple[int, ...], latency: int, noc_byte_hops: int) -> Activity:
+def activity(plan: Plan, xb: tuple[int, ...], latency: int, noc_byte_hops: int, tier: Tier) -> Activity:
     """Activity counts of the whole schedule (see `cimopt.energy`): every computed pixel activates each
     crossbar of its copy once, writes its `channels` outputs to its tile buffer and reads its input vector
-    (`rows x groups` elements); every GPEU op writes its output elements once per inference; every tile is
-    powered for the latency (the makespan of all inferences)."""
+    (`rows x groups` elements); a spill reads a job's outputs out of its buffer, a fill writes them back, each
+    moving its bytes through the memory tier; every GPEU op writes its output elements once per inference;
+    every tile is powered for the latency (the makespan of all inferences)."""
     pixels = [sum(int(np.diff(jobs[li].offs).sum()) for jobs in plan.jobs) for li in range(len(xb))]
     layers = plan.workload.layers
     gpeu: dict[str, int] = {}
@@ -26,8 +28,10 @@ def activity(plan: Plan, xb: tuple[int, ...], latency: int, noc_byte_hops: int) 
         gpeu[op.kind] = gpeu.get(op.kind, 0) + op.out.pixels * op.out.channels * plan.inferences
     return Activity(
         crossbar_activations=sum(n * x for n, x in zip(pixels, xb, strict=True)),
-        buffer_writes=sum(n * lay.out.channels for n, lay in zip(pixels, layers, strict=True)),
-        buffer_reads=sum(n * lay.group_rows * lay.groups for n, lay in zip(pixels, layers, strict=True)),
+        buffer_writes=sum(n * lay.out.channels for n, lay in zip(pixels, layers, strict=True)) + tier.elements_filled,
+        buffer_reads=sum(n * lay.group_rows * lay.groups for n, lay in zip(pixels, layers, strict=True))
+        + tier.elements_spilled,
+        tier_bytes=tier.bytes_written + tier.bytes_read,
         noc_byte_hops=noc_byte_hops,
         gpeu_elements=tuple(sorted(gpeu.items())),
         tile_cycles=max(plan.schedule.mapping.budget.tiles, 0) * latency,

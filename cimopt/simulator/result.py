@@ -13,7 +13,7 @@ NEG = -(1 << 60)  # "never needed": the ready time of nothing
 
 
 KINDS = ("mapping", "placement", "budget", "job", "duration", "pixel-missing", "pixel-doubled", "copy-overlap",
-         "dependency", "buffer", "message", "link")
+         "dependency", "buffer", "transfer", "tier", "residency", "message", "link")
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,9 @@ class SimResult:
     busiest_link: str | None = None  # e.g. "tile 3 -> tile 4 (east)"
     contention_delay_cycles: int | None = None  # sum over messages of (start - its job's end)
     messages: int | None = None  # well-formed noc transfers
+    spill_bytes: int = 0  # bytes moved through the memory tier (spills + fills), all inferences
+    spill_write_bytes: int = 0  # of which spilled (tile -> tier)
+    spill_read_bytes: int = 0  # of which filled back (tier -> tile)
 
 
 class Report:
