@@ -172,7 +172,7 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
     solved = None if problem.is_stream else next((r for r in exact if "critical_path" in r.schedule.info), None)
     if solved is not None:
         info = solved.schedule.info
-        lower = {k: info[k] for k in ("critical_path", "layer_work", "bottleneck")}
+        lower = {k: info[k] for k in ("critical_path", "layer_work", "bottleneck", "link_bound") if k in info}
         bound, rule = solved.solve.bound, solved.solve.bound_rule or solved.scheduler
     else:
         if joint and exact:  # the exact runs may choose the copies: only bounds over every duplication hold
