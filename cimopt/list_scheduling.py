@@ -16,6 +16,7 @@ import numpy as np
 from cimopt.arith import ceil_div
 from cimopt.hardware import Hardware
 from cimopt.mapping import Mapping
+from cimopt.messages import retime
 from cimopt.schedule import Schedule
 from cimopt.sets import SetGraph
 from cimopt.timing import edge_lags
@@ -66,11 +67,17 @@ def list_schedule(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetG
         end[a:b] = st + sets.duration[a:b]
         prev_finish = max(prev_finish, int(end[a:b].max()))
     out = to_schedule(workload, hw, mapping, sets, copy, start, end, name=name, model=model)
-    if hw.noc_contention:
-        from cimopt.messages import retime
+    return retime(sets, out, barrier=barrier) if hw.noc_contention else out
 
-        return retime(sets, out, barrier=barrier)
-    return out
+
+def retime_arrays(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, copy: np.ndarray,
+                  start: np.ndarray, *, name: str, model: str = "", info: dict | None = None,
+                  barrier: bool = False) -> Schedule:
+    """`messages.retime` of the schedule given per global set (copy, start): a valid contention-free order of
+    one inference made valid under link contention."""
+    s = to_schedule(workload, hw, mapping, sets, copy, start, start + sets.duration, name=name, model=model,
+                    info=info)
+    return retime(sets, s, barrier=barrier)
 
 
 def to_schedule(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, copy: np.ndarray,

@@ -269,13 +269,3 @@ def round_robin_messages(sets: SetGraph, hw: Hardware, mapping: Mapping, copy: n
     tile = home_tiles(sets, mapping, copy)
     return messages(hw, mapping.budget.tiles, sets.src, sets.dst, tile, sets.elements)
 
-
-def retime_arrays(workload, hw: Hardware, mapping: Mapping, sets: SetGraph, copy: np.ndarray, start: np.ndarray, *,
-                  name: str, model: str = "", info: dict | None = None, barrier: bool = False) -> Schedule:
-    """`retime` of the schedule given per global set (copy, start): a valid contention-free order of one
-    inference made valid under link contention."""
-    from cimopt.list_scheduling import to_schedule
-
-    s = to_schedule(workload, hw, mapping, sets, copy, start, start + sets.duration, name=name, model=model,
-                    info=info)
-    return retime(sets, s, barrier=barrier)

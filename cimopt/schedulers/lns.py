@@ -28,9 +28,8 @@ import numpy as np
 from cimopt.analysis.bounds import heads_and_tails, link_bound, lower_bounds, with_link_bound
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
-from cimopt.list_scheduling import list_schedule, to_schedule
+from cimopt.list_scheduling import list_schedule, retime_arrays, to_schedule
 from cimopt.mapping import Mapping
-from cimopt.messages import retime_arrays
 from cimopt.problem import Problem
 from cimopt.schedule import Schedule
 from cimopt.schedulers.registry import Options, Result, SolveFacts
@@ -228,8 +227,6 @@ def lns(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, copy
 
     def makespan(st: np.ndarray) -> int:
         if hw.noc_contention:
-            from cimopt.messages import retime_arrays
-
             return retime_arrays(workload, hw, mapping, sets, copy, st, name="lns").makespan
         return int((st + dur).max()) if sets.num_sets else 0
 
