@@ -78,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schedule", help="schedule a model, check it on the simulator, print latency and utilization")
     _common(p, "pixel")
-    p.add_argument("--scheduler", default=registry.HEURISTIC, metavar="NAME",
-                   help=f"{' | '.join(registry.NAMES)} (default: {registry.HEURISTIC})")
+    p.add_argument("--scheduler", metavar="NAME",
+                   help=f"{' | '.join(registry.NAMES)} (default: {registry.MEMORY} where tile buffers are finite, "
+                        f"which returns CLSA-CIM's schedule when that fits; else {registry.HEURISTIC})")
     p.add_argument("--out", help="save the schedule as JSON")
     p.add_argument("--min-buffer", action="store_true", help="instead: the smallest tile buffer at which the "
                    "buffer-aware heuristic (clsa-bp) is as fast as CLSA-CIM with unlimited buffers (binary search)")
@@ -195,6 +196,9 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
                      f"{r.solve_seconds:.1f} s" + (f": {r.solver_note}" if r.solver_note else ""))
     cap = "unlimited" if r.buffer_elements is None else f"{r.buffer_elements:,} per tile"
     lines.append(f"  buffer        peak {r.peak_buffer_elements:,} elements on one tile (capacity {cap})")
+    if r.spill_bytes:
+        lines.append(f"  memory tier   {r.spill_bytes:,} bytes moved ({r.spill_write_bytes:,} spilled, "
+                     f"{r.spill_read_bytes:,} filled back)")
     if r.energy_pj:
         lines.append(f"  energy        {energy_text(r.energy_pj, dict(r.energy))}, EDP {r.edp:.4g} pJ x cycles")
     if r.noc_byte_hops is not None:
@@ -213,7 +217,8 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     problem = _prepare(args)
     if args.min_buffer:
         return _min_buffer(problem, args.json)
-    run = api.run(problem, args.scheduler, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
+    name = args.scheduler or registry.default_for(problem.hardware)
+    run = api.run(problem, name, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
                   joint=args.joint, deterministic=not args.nondeterministic, progress=_progress(args.json))
     if args.out:
         run.schedule.save(args.out)
@@ -273,7 +278,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 "link_peak_utilization": sim.link_peak_utilization, "busiest_link": sim.busiest_link,
                 "contention_delay_cycles": sim.contention_delay_cycles, "messages": sim.messages}),
             "violation_counts": sim.violation_counts,
-            "buffer_elements": sched.hardware.buffer_elements,
+            "buffer_elements": sched.hardware.buffer_elements, "spill_bytes": sim.spill_bytes,
+            "spill_write_bytes": sim.spill_write_bytes, "spill_read_bytes": sim.spill_read_bytes,
             "peak_buffer_elements": max(sim.peak_buffer, default=0), "peak_buffer_per_tile": list(sim.peak_buffer),
             "violations": [{"kind": v.kind, "layer": v.layer, "set": v.set, "cycle": v.cycle, "message": v.message}
                            for v in sim.violations],
@@ -299,6 +305,9 @@ def compare_text(c: dict) -> str:
     rows = []
     for r in c["results"]:
         gap = r["gap"]
+        if r["latency_cycles"] is None:  # no schedule: its reason follows the table
+            rows.append([r["scheduler"], "", "", "", "", r["status"], "", "", "-"])
+            continue
         rows.append([r["scheduler"], r["latency_cycles"], f"{r['utilization']:.2%}",
                      f"{r['speedup_vs_lbl_same_dup']:.2f}x", "" if gap is None else f"{gap:+.1%}", r["status"],
                      "" if r["solve_seconds"] is None else f"{r['solve_seconds']:.1f} s", r["peak_buffer_elements"],
@@ -312,8 +321,16 @@ def compare_text(c: dict) -> str:
     heads = ["scheduler", "latency", "utilization", "speedup", "gap to bound", "status", "time", "peak buffer",
              "valid"]
     align = "lrrrrlrrl"
+    if caps != {None}:  # finite tile buffers: what crossed the memory tier
+        for row, r in zip(rows, c["results"], strict=True):
+            row[-1:-1] = ["" if r["latency_cycles"] is None else r.get("spill_bytes", 0)]
+        heads[-1:-1] = ["tier bytes"]
+        align = align[:-1] + "rl"
     if any(r.get("energy_pj") for r in c["results"]):  # a chip with energy figures: energy, EDP, NoC traffic
         for row, r in zip(rows, c["results"], strict=True):
+            if r["latency_cycles"] is None:
+                row[-1:-1] = ["", "", ""]
+                continue
             row[-1:-1] = [f"{r['energy_pj'] / 1e6:,.1f}", f"{r['edp']:.4g}",
                           "" if r["noc_byte_hops"] is None else r["noc_byte_hops"]]
         heads[-1:-1] = ["energy uJ", "EDP pJ x cycles", "NoC bytes x hops"]
@@ -328,7 +345,11 @@ def compare_text(c: dict) -> str:
                  "cycles)")
     tab = table(heads, rows, align)
     why = [f"{r['scheduler']} INVALID: " + ", ".join(f"{k} {n}" for k, n in sorted(r["violation_counts"].items()))
-           + "".join(f"\n  {m}" for m in r["violation_messages"][:2]) for r in c["results"] if not r["valid"]]
+           + ("" if registry.get(r["scheduler"]).buffers or set(r["violation_counts"]) != {"buffer"}
+              else " (it does not plan tile buffers)")
+           + "".join(f"\n  {m}" for m in r["violation_messages"][:2])
+           for r in c["results"] if r["valid"] is False]
+    why += [f"{r['scheduler']} {r['status']}: {r['error']}" for r in c["results"] if r["latency_cycles"] is None]
     if why:
         tab += "\n\n" + "\n".join(why)
     proof = "it is the optimum, proven" if c["optimum_proven"] else "the optimum is not proven"
@@ -365,7 +386,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
                     joint=args.joint, deterministic=not args.nondeterministic,
                     progress=_progress(args.quiet or args.json)).to_json()
     print(json.dumps(c, indent=1) if args.json else compare_text(c))
-    return _exit_code([r["valid"] for r in c["results"]], [r.get("interrupted") for r in c["results"]])
+    return _exit_code([compare_ok(r) for r in c["results"]], [r.get("interrupted") for r in c["results"]])
+
+
+def compare_ok(r: dict) -> bool:
+    """Whether a compare row keeps the exit code at 0: a valid schedule; a scheduler that gave none (its reason
+    is printed); or one that does not plan tile buffers and broke only them (what ignoring them costs)."""
+    if r["latency_cycles"] is None or r["valid"]:
+        return True
+    return not registry.get(r["scheduler"]).buffers and set(r["violation_counts"]) == {"buffer"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -72,6 +72,9 @@ class RunRecord:
     edp: float | None = None  # energy-delay product: energy_pj x latency_cycles (pJ x cycles)
     noc_energy_pj: float | None = None  # the `noc` part of `energy`
     noc_byte_hops: int | None = None  # NoC traffic, bytes x hops (None: the chip models no data volume)
+    spill_bytes: int = 0  # bytes moved through the memory tier (spills + fills)
+    spill_write_bytes: int = 0  # of which spilled (tile -> tier)
+    spill_read_bytes: int = 0  # of which filled back
     contention: bool = False  # NoC links as shared resources (`noc.contention`)
     link_peak_utilization: float | None = None  # under contention: the busiest link's busy cycles / latency
     busiest_link: str = ""  # under contention, e.g. "tile 2 -> tile 3 (east)"
@@ -142,7 +145,8 @@ def record_of(problem, run) -> RunRecord:
         peak_buffer_per_tile=tuple(int(x) for x in sim.peak_buffer),
         placement=getattr(problem, "placement", "sequential"),
         energy_pj=float(sim.energy_pj), edp=float(sim.energy_pj) * int(sim.latency),
-        noc_energy_pj=float(sim.energy["noc"]), noc_byte_hops=sim.noc_byte_hops,
+        noc_energy_pj=float(sim.energy["noc"]), noc_byte_hops=sim.noc_byte_hops, spill_bytes=int(sim.spill_bytes),
+        spill_write_bytes=int(sim.spill_write_bytes), spill_read_bytes=int(sim.spill_read_bytes),
         contention=bool(run.schedule.hardware.noc_contention), link_peak_utilization=sim.link_peak_utilization,
         busiest_link=sim.busiest_link or "", contention_delay_cycles=sim.contention_delay_cycles,
         energy=tuple((k, float(v)) for k, v in sim.energy.items()),

@@ -78,6 +78,7 @@ class ChipStudy:
     time_limit: float = 10.0
     placements: tuple[str, ...] = ("sequential", "optimized")
     contention: bool = False  # the energy study is of the contention-free model (the links part measures it)
+    buffer: str = "inf"  # and of unlimited tile buffers (the memory part measures the chip's own 64 KB)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,22 @@ class LinkStudy:
     schedulers: tuple[str, ...] = ("clsa", "cpsat", "lns")
     time_limit: float = 5.0
     heatmap: tuple[str, int] | None = ("resnet18", 1024)  # the network and extra PEs whose link load is drawn
+
+
+@dataclass(frozen=True)
+class MemoryStudy:
+    """The chip at its own memory: per network and granularity, CLSA-CIM with unlimited buffers (the reference)
+    and, at the preset's tile buffer with its memory tier, clsa-spill (CLSA-CIM made valid) against the
+    memory-aware scheduler: latency, bytes through the tier, energy, the proven gap (CP-SAT bounds the problem
+    through its unlimited-buffer relaxation)."""
+
+    name: str
+    models: tuple[ModelSpec, ...]
+    hardware: str = "isaac-like"
+    granularities: tuple[str, ...] = ("row", "pixel")
+    extra_pes: int = 64
+    duplication: str = "greedy"
+    time_limit: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -136,6 +153,7 @@ class Config:
     buffers: BufferStudy | None = None  # the `buffers` part's study
     throughput: ThroughputSweep | None = None  # the `throughput` part's streams
     links: LinkStudy | None = None  # the `links` part's study
+    memory: MemoryStudy | None = None  # the `memory` part's study
 
 
 def golden_chain() -> Workload:
@@ -151,8 +169,9 @@ QUICK = Config(
     gap=(GapSweep("gap-quick", (golden_chain, "mini-cnn", "mini-yolo"), ("row",), time_limit=30.0),
          GapSweep("gap-quick-dup", (golden_chain, "mini-cnn", "mini-yolo"), ("row",), (4,), ("greedy",),
                   time_limit=30.0)),
-    parts=("networks", "configs", "headline", "gap", "chip", "buffers", "throughput", "links"),
+    parts=("networks", "configs", "headline", "gap", "chip", "memory", "buffers", "throughput", "links"),
     chip=ChipStudy("chip-quick", ("resnet18",), time_limit=2.0),
+    memory=MemoryStudy("memory-quick", ("resnet18",), granularities=("row",), time_limit=2.0),
     buffers=BufferStudy(("tiny-yolov3", "resnet18")),
     throughput=ThroughputSweep("throughput-quick", ("resnet18",)),
     links=LinkStudy("links-quick", ("resnet18",), extra_pes=(64,), schedulers=("clsa", "cpsat"), time_limit=2.0,
@@ -167,8 +186,9 @@ FULL = Config(
                   time_limit=10.0),
          GapSweep("gap-zoo", ZOO_NETWORKS, ("row",), (0,), ("none",), time_limit=10.0),
          GapSweep("gap-zoo-dup", ZOO_NETWORKS, ("row",), (64,), ("greedy",), time_limit=10.0)),
-    parts=("networks", "configs", "headline", "gap", "chip", "buffers", "throughput", "links"),
+    parts=("networks", "configs", "headline", "gap", "chip", "memory", "buffers", "throughput", "links"),
     chip=ChipStudy("chip", ZOO_NETWORKS, time_limit=10.0),
+    memory=MemoryStudy("memory", ZOO_NETWORKS),
     buffers=BufferStudy(ZOO_NETWORKS, curve_networks=("tiny-yolov3", "resnet18")),
     throughput=ThroughputSweep("throughput", ZOO_NETWORKS),
     links=LinkStudy("links", ZOO_NETWORKS),
@@ -494,7 +514,7 @@ def chip_rows(study: ChipStudy, out: Path, progress: bool = False) -> tuple[list
             if not all(k in done for k in keys):
                 t = time.perf_counter()
                 p = api.prepare(wl, hw, dup=study.duplication, extra_pes=study.extra_pes, sets=study.granularity,
-                                placement=placement, contention=study.contention)
+                                placement=placement, contention=study.contention, buffer=study.buffer)
                 prep = time.perf_counter() - t
                 c = api.compare(p, names, time_limit=study.time_limit, workers=1)
                 for k, rec in zip(keys, c.records, strict=True):
@@ -740,12 +760,85 @@ def part_links(ctx: Context, n: int) -> Section:
     return Section(md, {"links": rows}, (), tuple(files))
 
 
+def memory_rows(study: MemoryStudy, out: Path, progress: bool = False) -> tuple[list[dict], float]:
+    """Run (or resume from `out/records.json`) the memory study: one row per network and granularity."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "records.json"
+    done = json.loads(path.read_text()) if path.exists() else {}
+    hw = load_hardware(study.hardware)
+    rows, t0 = [], time.perf_counter()
+    for m in study.models:
+        for gran in study.granularities:
+            key = f"{model_name(m)}|{gran}"
+            if key not in done:
+                wl = api.load_model(_model(m))
+                kw = {"dup": study.duplication, "extra_pes": study.extra_pes, "sets": gran}
+                free = api.prepare(wl, hw, buffer="inf", **kw)
+                ref = api.record(free, api.run(free, CLSA))
+                p = api.prepare(wl, hw, **kw)
+                c = api.compare(p, ("clsa-spill", "memory-aware", CPSAT), time_limit=study.time_limit, workers=1)
+                by = {r.scheduler: r.to_json() for r in c.records}
+                done[key] = {"model": model_name(m), "granularity": gran, "sets": p.sets.num_sets, "pes": p.budget.pes,
+                             "tiles": p.budget.tiles, "buffer_elements": hw.buffer_elements,
+                             "placement": p.placement, "unlimited": ref.to_json(), "runs": by,
+                             "bound_cycles": c.bound_cycles, "bound_rule": c.bound_rule}
+                path.write_text(json.dumps(done, indent=1) + "\n")
+                if progress:
+                    print(f"memory: {model_name(m)} {gran} done", flush=True)
+            rows.append(done[key])
+    return rows, time.perf_counter() - t0
+
+
+def part_memory(ctx: Context, n: int) -> Section:
+    study = ctx.cfg.memory
+    if study is None:
+        raise InputError("the memory part needs a MemoryStudy in the configuration")
+    rows, wall = memory_rows(study, ctx.out / study.name, ctx.progress)
+    hw = load_hardware(study.hardware)
+    out, wins = [], 0
+    for r in rows:
+        u, s, m = r["unlimited"], r["runs"]["clsa-spill"], r["runs"]["memory-aware"]
+        faster = (None if s["latency_cycles"] is None or m["latency_cycles"] is None
+                  else m["latency_cycles"] / s["latency_cycles"] - 1)
+        fewer = (None if s["latency_cycles"] is None or not s["spill_bytes"]
+                 else m["spill_bytes"] / s["spill_bytes"] - 1)
+        win = (faster is not None and faster <= -0.15) or (fewer is not None and fewer <= -0.15)
+        wins += win
+        best = m["latency_cycles"]
+        out.append([r["model"], r["granularity"], _fmt_int(r["sets"]), _fmt_int(u["latency_cycles"]),
+                    _uj(u["energy_pj"]), _fmt_int(s["latency_cycles"]), _fmt_int(s["spill_bytes"]),
+                    _uj(s["energy_pj"]), _fmt_int(m["latency_cycles"]), _fmt_int(m["spill_bytes"]),
+                    _uj(m["energy_pj"]), _fmt(faster, "+.1%"), _fmt(fewer, "+.1%"), "yes" if win else "",
+                    _fmt(None if best is None or u["latency_cycles"] is None else best / u["latency_cycles"] - 1,
+                         "+.1%"),
+                    _fmt_int(r["bound_cycles"]), _fmt(None if best is None else (best - r["bound_cycles"]) / best, ".1%"),
+                    "yes" if s["valid"] and m["valid"] else "NO"])
+    table = md_table(["network", "sets", "set count", "CLSA unlimited", "energy uJ", "clsa-spill", "tier bytes",
+                      "energy uJ", "memory-aware", "tier bytes", "energy uJ", "latency vs clsa-spill",
+                      "tier bytes vs clsa-spill", "15% better", "vs unlimited", "bound", "proven gap", "valid"],
+                     out, "llrrrrrrrrrrrlrrrl")
+    never = all(r["runs"]["memory-aware"]["latency_cycles"] is not None and r["runs"]["clsa-spill"]["latency_cycles"]
+                is not None and r["runs"]["memory-aware"]["latency_cycles"] <= r["runs"]["clsa-spill"]["latency_cycles"]
+                for r in rows)
+    valid = sum(1 for r in rows if r["runs"]["memory-aware"]["valid"] and r["runs"]["clsa-spill"]["valid"])
+    summary = (f"Both schedulers give valid schedules on {valid} of {len(rows)} cases; the memory-aware scheduler is "
+               f"{'never' if never else 'SOMETIMES'} slower than clsa-spill, and at least 15% faster or with at least "
+               f"15% fewer bytes through the memory tier on {wins} of {len(rows)}.")
+    made = (f"Made by `{ctx.command}` (records in `{study.name}/records.json`, {len(rows)} rows, {wall:.1f} s wall "
+            f"this run; CP-SAT time limit {study.time_limit:g} deterministic s, 1 worker, seed 0).")
+    md = render("memory", n=n, hw=study.hardware, cap=f"{hw.buffer_elements:,}", kb=hw.buffer_elements * hw.bits // 8192,
+                bw=hw.tier_bytes_per_cycle, lat=hw.tier_latency_cycles, pj=f"{hw.tier_pj_per_byte:g}",
+                dup=study.duplication, extra=study.extra_pes, table=table, summary=summary, made_by=made)
+    return Section(md, {"memory": rows}, (), ())
+
+
 PARTS: dict[str, Callable[[Context, int], Section]] = {
     "networks": part_networks,
     "configs": part_configs,
     "headline": part_headline,
     "gap": part_gap,
     "chip": part_chip,
+    "memory": part_memory,
     "buffers": part_buffers,
     "throughput": part_throughput,
     "links": part_links,
