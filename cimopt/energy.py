@@ -46,6 +46,13 @@ def energy_parts(hw: Hardware, a: Activity) -> dict[str, float]:
     }
 
 
+def steady_parts(hw: Hardware, parts: dict[str, float], tiles: int, interval: float) -> dict[str, float]:
+    """Energy per inference in steady state: the dynamic parts of one inference (`parts`, per inference) and
+    static power over the initiation interval (`static_pj x tiles x interval`), not over a latency: in a
+    stream the tiles are powered all the time and one inference finishes per interval."""
+    return parts | {"static": float(hw.energy_static_pj * tiles * interval)}
+
+
 def total(parts: dict[str, float]) -> float:
     """The sum of the parts, in `PARTS` order."""
     return sum(parts[p] for p in PARTS)
