@@ -14,12 +14,14 @@ Peak throughput: every crossbar busy, `2 x rows x cols / weight slices` operatio
 two) per `mvm_ns`. Efficiencies divide it by the chip's power (with the off-chip link) and area.
 
 Variants (`with_crossbar`, `with_link`): a sweep's crossbar size and link bandwidth. Rules (docs/model.md):
-energy and area per crossbar scale with its columns (each MVM converts every column: the ADCs dominate), the
-MVM time stays; the NoC's full rate and area scale with the link bandwidth.
+energy and area per crossbar scale with its columns (each MVM converts every column: the ADCs dominate) and
+with one more ADC bit per doubling of its rows, the MVM time stays; the NoC's full rate and area scale with the
+link bandwidth.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 
 from cimopt.hardware import Hardware
@@ -112,15 +114,24 @@ def chip_totals(hw: Hardware, tiles: int) -> ChipTotals:
         tile_area_parts_mm2=tuple(area.items()))
 
 
+#: Per extra bit of ADC resolution: energy and area per conversion (Accelergy's ISAAC ADC model, after Saberi et
+#: al. 2011 scaled to 32 nm: 8 bits 1.67 pJ and 1,200 um2, 9 bits 1.97 pJ and 1,828 um2).
+ADC_BIT_ENERGY = 1.97 / 1.67
+ADC_BIT_AREA = 1828 / 1200
+
+
 def with_crossbar(hw: Hardware, rows: int, cols: int) -> Hardware:
-    """`hw` with rows x cols crossbars: energy per activation and area per crossbar scale with the columns
-    (an MVM converts every column; ISAAC's ADCs are 2 of its 3 mW and 1.2 of its 1.6 thousandths of a mm2 per
-    crossbar), the MVM time stays (one ADC per 128 columns, as ISAAC)."""
+    """`hw` with rows x cols crossbars. Energy per activation and area per crossbar scale with the columns (an
+    MVM converts every column; ISAAC's ADCs are 2 of its 3 mW and 1.2 of its 1.6 thousandths of a mm2 per
+    crossbar) and with the ADC's resolution, one bit more per doubling of the rows (a column sums twice the
+    cells): x `ADC_BIT_ENERGY` and `ADC_BIT_AREA` per bit, applied to the whole crossbar as the ADCs dominate.
+    The MVM time stays (as many ADCs per column as before)."""
     if (rows, cols) == (hw.xbar_rows, hw.xbar_cols):
         return hw
+    bits = math.log2(rows / hw.xbar_rows)
     f = cols / hw.xbar_cols
-    return replace(hw, xbar_rows=rows, xbar_cols=cols, energy_mvm_pj=hw.energy_mvm_pj * f,
-                   area_pe_mm2=hw.area_pe_mm2 * f)
+    return replace(hw, xbar_rows=rows, xbar_cols=cols, energy_mvm_pj=hw.energy_mvm_pj * f * ADC_BIT_ENERGY ** bits,
+                   area_pe_mm2=hw.area_pe_mm2 * f * ADC_BIT_AREA ** bits)
 
 
 def with_link(hw: Hardware, bytes_per_cycle: int) -> Hardware:

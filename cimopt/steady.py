@@ -194,6 +194,7 @@ def periodic_record(problem: Problem, run: PeriodicRun) -> RunRecord:
         energy_pj=total(parts), edp=total(parts) * makespan, energy=tuple(parts.items()),
         noc_byte_hops=None if sim.noc_byte_hops is None else sim.noc_byte_hops // k * n,  # the same per inference
         self_timed_latency_cycles=None, periodic=True, steady_interval_cycles=float(ii),
+        bottleneck_busy_fraction=max((max(b, default=0) for b in sim.copy_busy), default=0) / k / ii,  # per period
         steady_latency_cycles=lat, steady_periods=k, steady_valid=bool(sim.valid),
         steady_peak_buffer_elements=max(sim.peak_buffer, default=0),
         **steady_fields(hw, dict(sim.energy), tiles, ii),

@@ -32,7 +32,7 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--buffer", metavar="LIST", help="tile buffer capacities, e.g. 8k,16k,32k,64k,inf: elements per "
                    "tile (k = 1024), bytes with a unit (64KB, via chip.bits), inf = unlimited; plots latency vs buffer")
     p.add_argument("--crossbar", metavar="LIST", help="square crossbar sizes, e.g. 128,256 (energy and area per "
-                   "crossbar scale with its columns; default: the hardware file's)")
+                   "crossbar scale with its columns and its ADC bits; default: the hardware file's)")
     p.add_argument("--link", metavar="LIST", help="NoC link bandwidths in bytes per cycle, e.g. 24,48,96 (the "
                    "router's full rate and area scale with it; default: the hardware file's)")
     p.add_argument("--pareto", action="store_true", help="a design sweep: each CLSA-CIM point's steady state "

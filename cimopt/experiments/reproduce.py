@@ -22,6 +22,7 @@ marks those: their status is FEASIBLE).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +37,7 @@ from cimopt.arith import ceil_div
 from cimopt.builder import conv_chain
 from cimopt.errors import InputError
 from cimopt.experiments.plots import bar_plot, safe_name
-from cimopt.experiments.sweep import SweepResult, SweepSpec, model_name, run_sweep
+from cimopt.experiments.sweep import SweepResult, SweepSpec, hardware_json, model_name, run_sweep
 from cimopt.hardware import Hardware, load_hardware
 from cimopt.schedulers import registry
 from cimopt.workload import Workload
@@ -477,15 +478,11 @@ def chip_rows(study: ChipStudy, out: Path, progress: bool = False) -> tuple[list
     seconds computed now."""
     from cimopt.mapping import min_pes
 
-    import hashlib
-
-    from cimopt.experiments.sweep import _hw_json
-
     out.mkdir(parents=True, exist_ok=True)
     path = out / "records.json"
     hw = load_hardware(study.hardware)
     # records of another chip (an edited preset, older figures) are recomputed, never reused
-    chip_id = hashlib.sha256(json.dumps(_hw_json(hw), sort_keys=True).encode()).hexdigest()[:16]
+    chip_id = hashlib.sha256(json.dumps(hardware_json(hw), sort_keys=True).encode()).hexdigest()[:16]
     done = {k: v for k, v in (json.loads(path.read_text()) if path.exists() else {}).items()
             if v.get("chip_id") == chip_id}
     rows, skipped, t0 = [], [], time.perf_counter()

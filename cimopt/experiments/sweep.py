@@ -392,7 +392,8 @@ def _run_dask(tasks: Sequence[Task], client) -> Iterator[dict]:
 # The sweep folder
 
 
-def _hw_json(hw: Hardware) -> dict:
+def hardware_json(hw: Hardware) -> dict:
+    """A chip as the sweep meta records it (figures at their defaults left out, as before they existed)."""
     d = asdict(hw)
     d.pop("source")
     if d.get("mvm_ns") is None:  # unset: as in sweeps made before the field existed
@@ -408,7 +409,7 @@ def sweep_meta(spec: SweepSpec, workloads: Sequence[Workload], hw: Hardware) -> 
     return {
         "format": FORMAT, "version": VERSION,
         "models": [{"name": model_name(m), "fingerprint": w.fingerprint} for m, w in zip(spec.models, workloads, strict=True)],
-        "hardware": _hw_json(hw),
+        "hardware": hardware_json(hw),
         "budget": {"kind": spec.budget_kind, "values": list(spec.budgets)},
         "granularities": list(spec.granularities), "duplications": list(spec.duplications),
         "schedulers": list(spec.schedulers),
