@@ -83,8 +83,8 @@ def min_buffer(problem: Problem) -> MinBuffer:
     the hold bound (what any schedule in CLSA-CIM's order must hold at once) and ends at
     CLSA-CIM's own set-level peak (where clsa-bp returns CLSA-CIM's schedule). It assumes the latency does not grow
     with the capacity; a probe that cannot finish counts as too small."""
+    from cimopt.analysis.buffers import footprint, hold_bound, schedule_peaks
     from cimopt.schedulers.backpressure import schedule_backpressure
-    from cimopt.schedulers.buffers import footprint, hold_bound, schedule_peaks
     from cimopt.schedulers.clsa import schedule_clsa
     from cimopt.simulator import simulate
 

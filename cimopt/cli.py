@@ -284,9 +284,7 @@ def _min_buffer(problem: api.Problem, as_json: bool) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from cimopt.schedule import Schedule
-
-    sched = Schedule.load(args.schedule)
+    sched = api.load_schedule(args.schedule)
     workload = api.load_schedule_model(sched, args.model)
     sim = api.simulate_schedule(workload, sched)
     st = stream_metrics(workload, sched)

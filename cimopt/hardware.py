@@ -23,6 +23,11 @@ File format (all sections optional except [crossbar] and [chip].pes_per_tile):
     link_bytes_per_cycle = 0 # optional: a transfer between tiles also takes ceil(bytes / this); 0 or absent: free
     [buffer]
     elements_per_tile = 0    # 0 or absent: unlimited
+    [memory]                 # optional: a memory tier below the tiles (an off-chip link, or a global buffer)
+    bytes_per_cycle = 0      # its bandwidth, one transfer at a time; 0 or absent: no tier
+    capacity_bytes = 0       # what it holds; 0 or absent: unlimited
+    latency_cycles = 0       # added to every transfer (spill or fill)
+    pj_per_byte = 0.0        # energy per byte moved to or from it
     [energy]                 # optional, picojoules (absent: energy 0)
     mvm_pj = 0.0             # per crossbar activation (one MVM of one crossbar, with its ADC conversions)
     buffer_pj = 0.0          # per element written to or read from a tile buffer
@@ -95,6 +100,10 @@ class Hardware:
     power_noc_bytes_per_ns: float = 0.0  # full rate of a tile's share of the NoC (bytes per hop per ns)
     power_gpeu_per_ns: tuple[tuple[str, float], ...] = ()  # full rate of the GPEU units by kind (elements per ns)
     power_offchip_mw: float = 0.0  # the off-chip link, always on (per chip)
+    tier_bytes_per_cycle: int = 0  # the memory tier's bandwidth; 0 = no tier
+    tier_capacity_bytes: int | None = None  # None = unlimited
+    tier_latency_cycles: int = 0
+    tier_pj_per_byte: float = 0.0
     source: str = field(default="<builtin>", compare=False)
 
     @property
@@ -132,6 +141,20 @@ class Hardware:
         if self.link_bytes_per_cycle <= 0:
             return elements * 0
         return ceil_div(self.transfer_bytes(elements), self.link_bytes_per_cycle)
+
+    @property
+    def has_tier(self) -> bool:
+        """Whether the chip has a memory tier below its tiles (`[memory] bytes_per_cycle > 0`)."""
+        return self.tier_bytes_per_cycle > 0
+
+    def tier_cycles(self, elements):
+        """Cycles one transfer of `elements` activation elements takes to or from the memory tier:
+        ceil(bytes / bytes_per_cycle) on its link, plus its latency (int or numpy array)."""
+        return ceil_div(self.transfer_bytes(elements), self.tier_bytes_per_cycle) + self.tier_latency_cycles
+
+    def tier_link_cycles(self, elements):
+        """Of `tier_cycles`, the cycles the tier's link is busy (without the latency, which is pipelined)."""
+        return ceil_div(self.transfer_bytes(elements), self.tier_bytes_per_cycle)
 
     def gpeu_energy(self, kind: str) -> float:
         """GPEU energy (pJ) per output element of an operation of this kind."""
@@ -205,6 +228,10 @@ FIELDS = (
                   number=float),
     HardwareField("power_noc_bytes_per_ns", "power", "noc_bytes_per_ns", low=0, high=1e9, default=0.0, number=float),
     HardwareField("power_offchip_mw", "power", "offchip_mw", low=0, high=1e12, default=0.0, number=float),
+    HardwareField("tier_bytes_per_cycle", "memory", "bytes_per_cycle", low=0, high=2**30, default=0),
+    HardwareField("tier_capacity_bytes", "memory", "capacity_bytes", low=0, high=2**50, zero_is_none=True),
+    HardwareField("tier_latency_cycles", "memory", "latency_cycles", low=0, high=10**6, default=0),
+    HardwareField("tier_pj_per_byte", "memory", "pj_per_byte", low=0, high=MAX_PJ, default=0.0, number=float),
 )
 #: Attributes only the chip totals read (cimopt.chip): saved schedules and sweep metas leave them out at their
 #: defaults, so files made before they existed stay byte for byte what they were.
@@ -215,7 +242,8 @@ CHIP_TOTAL_ATTRS = ("area_pe_mm2", "area_noc_mm2", "area_tile_mm2", "area_buffer
 KIND_TABLES = (("gpeu", "gpeu_cycles", int, "cycles per output element"),
                ("energy.gpeu", "energy_gpeu_pj", float, "pJ per output element"),
                ("power.gpeu", "power_gpeu_per_ns", float, "output elements per ns"))
-SECTIONS = ("crossbar", "chip", "gpeu", "noc", "buffer", "energy", "area", "power")  # and top-level name, description
+SECTIONS = ("crossbar", "chip", "gpeu", "noc", "buffer", "energy", "memory", "area",
+            "power")  # `name` and `description` are top-level
 OTHER_KEYS = {"noc": ("mesh",), "energy": ("gpeu",), "power": ("gpeu",)}  # table fields that are not plain numbers
 GPEU_HIGH = 10**6  # cycles per output element
 MESH_HIGH = 2**20

@@ -114,6 +114,11 @@ class Mapping:
     def home_tiles(self, layer: int) -> tuple[int, ...]:
         return tuple(p[0] for p in self.placement[layer])
 
+    def storage_tiles(self, layer: int, copy: int) -> tuple[int, ...]:
+        """The tiles whose buffers hold a copy's outputs: the distinct tiles its crossbars occupy, home tile
+        first (docs/model.md, "Buffers": a copy spanning several tiles buffers its sets on them in turn)."""
+        return tuple(dict.fromkeys(self.placement[layer][copy]))
+
     def to_json(self) -> dict:
         return {"pes": self.budget.pes, "tiles": self.budget.tiles, "crossbars": list(self.crossbars),
                 "copies": list(self.copies), "strategy": self.strategy,

@@ -90,7 +90,7 @@ def _placement_of(order: np.ndarray, size: np.ndarray, tile_order: np.ndarray, p
 
 
 def _clsa_latency(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph) -> int:
-    from cimopt.schedulers.list_scheduling import list_schedule
+    from cimopt.list_scheduling import list_schedule
 
     s = list_schedule(workload, hw, mapping, sets, barrier=False, name="clsa")
     return int(s.end.max()) if len(s) else 0

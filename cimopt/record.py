@@ -91,7 +91,7 @@ class RunRecord:
     violation_counts: tuple[tuple[str, int], ...] = ()  # kind -> count
     violation_messages: tuple[str, ...] = ()  # the first few, as the simulator words them
     peak_buffer_per_tile: tuple[int, ...] = ()  # elements, tile by tile
-    energy: tuple[tuple[str, float], ...] = ()  # part -> pJ per inference (mvm, buffer, noc, gpeu, static)
+    energy: tuple[tuple[str, float], ...] = ()  # part -> pJ per inference (mvm, buffer, noc, gpeu, static, memory)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -162,7 +162,7 @@ def record_of(problem, run) -> RunRecord:
 
 def _steady_of_stream(run, interval: float | None) -> dict:
     """A stream's steady-state energy (static power over its measured interval); nothing for one inference."""
-    from cimopt.steady import steady_fields
+    from cimopt.energy import steady_fields
 
     if interval is None:
         return {}

@@ -39,14 +39,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cimopt.arith import ceil_div
-from cimopt.energy import steady_parts, total
+from cimopt.energy import steady_fields, total
+from cimopt.list_scheduling import chain_starts, round_robin_copies, to_schedule
 from cimopt.problem import Problem
 from cimopt.record import RunRecord, record_of
 from cimopt.schedule import Schedule
-from cimopt.schedulers.list_scheduling import chain_starts, round_robin_copies, to_schedule
-from cimopt.schedulers.timing import edge_lags
 from cimopt.simulator import SimResult, simulate
 from cimopt.stream import interval_bound, per_second, stream_schedule
+from cimopt.timing import edge_lags
 from cimopt.workload import Workload
 
 NAME = "clsa"  # the period is CLSA-CIM's schedule, with the wrap
@@ -149,14 +149,6 @@ def run_periodic(problem: Problem) -> PeriodicRun:
     per = periodic_schedule(problem)
     checked, sim = check(problem.workload, per, problem.inferences)
     return PeriodicRun(per, checked, sim, problem.inferences)
-
-
-def steady_fields(hw, parts: dict[str, float], tiles: int, interval: float | None) -> dict:
-    """The record's steady-state energy fields from per-inference parts and an interval (None: none)."""
-    if interval is None:
-        return {"steady_energy_pj": None, "steady_static_pj": None}
-    steady = steady_parts(hw, parts, tiles, interval)
-    return {"steady_energy_pj": total(steady), "steady_static_pj": steady["static"]}
 
 
 def steady_of(problem: Problem) -> dict:

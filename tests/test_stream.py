@@ -11,10 +11,10 @@ from cimopt import api
 from cimopt.builder import conv_chain
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
+from cimopt.list_scheduling import list_schedule
 from cimopt.mapping import Budget, make_mapping
 from cimopt.problem import Problem, with_stream
 from cimopt.schedule import JOB_COLUMNS, Schedule
-from cimopt.schedulers.list_scheduling import list_schedule
 from cimopt.schedulers.stream_list import stream_list_schedule
 from cimopt.simulator import simulate
 from cimopt.stream import interval_bound, stream_metrics

@@ -10,10 +10,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cimopt.errors import InputError
-from cimopt.problem import Problem
 from cimopt.schedule import Schedule
+
+if TYPE_CHECKING:
+    from cimopt.problem import Problem
 
 Progress = Callable[[int, int, float], None]  # (best makespan, bound, seconds so far)
 

@@ -20,11 +20,27 @@ from numba import njit
 
 from cimopt.errors import InputError
 from cimopt.mapping import Mapping
-from cimopt.schedulers.timing import home_tiles
 from cimopt.sets import SetGraph
 from cimopt.workload import Workload
 
 UNLIMITED = None
+
+
+def storage_tiles(sets: SetGraph, mapping: Mapping, copy: np.ndarray) -> np.ndarray:
+    """The tile that buffers each set's outputs (global set order): set i of layer l run on copy c goes to
+    `mapping.storage_tiles(l, c)[(i // D_l) % n_c]`, the copy's tiles in turn (for round-robin copies, a copy's
+    k-th set to its k-th tile, cyclically). A copy on one tile buffers everything on its home tile."""
+    out = np.zeros(sets.num_sets, np.int64)
+    for li, d in enumerate(mapping.copies):
+        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
+        spans = [mapping.storage_tiles(li, c) for c in range(d)]
+        table = np.full((d, max(len(t) for t in spans)), -1, np.int64)
+        for c, t in enumerate(spans):
+            table[c, : len(t)] = t
+        c = copy[a:b]
+        n = np.asarray([len(t) for t in spans], np.int64)[c]
+        out[a:b] = table[c, (np.arange(b - a) // d) % n]
+    return out
 
 
 def set_elements(workload: Workload, sets: SetGraph) -> np.ndarray:
@@ -83,7 +99,7 @@ def schedule_peaks(workload: Workload, sets: SetGraph, mapping: Mapping, copy: n
                    *, reserve: bool = False) -> np.ndarray:
     """Set-level peak per tile of a (copy, start) assignment; `reserve`: space taken from each set's start."""
     end = start + sets.duration
-    return tile_peaks(home_tiles(sets, mapping, copy), set_elements(workload, sets), start if reserve else end,
+    return tile_peaks(storage_tiles(sets, mapping, copy), set_elements(workload, sets), start if reserve else end,
                       last_reads(sets, start), mapping.budget.tiles)
 
 
@@ -105,7 +121,7 @@ class Footprint:
 def footprint(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.ndarray) -> Footprint:
     """The largest per-tile receptive-field footprint of one set (see `Footprint`), for the given copies."""
     elem = set_elements(workload, sets)
-    tile = home_tiles(sets, mapping, copy)
+    tile = storage_tiles(sets, mapping, copy)
     n = sets.num_sets
     best = Footprint(0, 0, "", 0, "inputs")
     if n == 0:
@@ -186,7 +202,7 @@ def hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.nd
     if n == 0 or len(sets.src) == 0:
         return best
     elem = set_elements(workload, sets)
-    tile = home_tiles(sets, mapping, copy)
+    tile = storage_tiles(sets, mapping, copy)
     csrc, cdst = copy_chain_edges(sets, copy)
     src = np.concatenate([sets.src, csrc])
     dst = np.concatenate([sets.dst, cdst])
@@ -301,7 +317,7 @@ def _sampled_hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, co
                         sample: np.ndarray | None = None) -> Footprint:
     n = sets.num_sets
     elem = set_elements(workload, sets)
-    tile = home_tiles(sets, mapping, copy)
+    tile = storage_tiles(sets, mapping, copy)
     csrc, cdst = copy_chain_edges(sets, copy)
     nxt, prv = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
     nxt[csrc], prv[cdst] = cdst, csrc
