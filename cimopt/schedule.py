@@ -312,4 +312,18 @@ def _mapping(m: object, source: str) -> Mapping:
                 raise InputError(f"{where}.placement[{li}][{ci}] must list {x} tiles, one per crossbar")
             _ints(c, f"{where}.placement[{li}][{ci}]", 0, tiles - 1)
         placement.append(tuple(tuple(c) for c in layer))
-    return Mapping(Budget(pes, tiles), tuple(xb), tuple(copies), tuple(placement), strategy)
+    storage = None
+    if "storage" in m:
+        st = m["storage"]
+        if not isinstance(st, list) or len(st) != len(copies):
+            raise InputError(f"{where}.storage must list the copies of each of the {len(copies)} layers")
+        storage = []
+        for li, (layer, d) in enumerate(zip(st, copies, strict=True)):
+            if not isinstance(layer, list) or len(layer) != d:
+                raise InputError(f"{where}.storage[{li}] must list {d} copies (mapping.copies[{li}])")
+            for ci, c in enumerate(layer):
+                if not _ints(c, f"{where}.storage[{li}][{ci}]", 0, tiles - 1):
+                    raise InputError(f"{where}.storage[{li}][{ci}] must list at least one tile")
+            storage.append(tuple(tuple(c) for c in layer))
+        storage = tuple(storage)
+    return Mapping(Budget(pes, tiles), tuple(xb), tuple(copies), tuple(placement), strategy, storage)

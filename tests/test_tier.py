@@ -79,7 +79,9 @@ def test_read_after_a_spill_without_fill_is_rejected():
     (((1, 1, 0, TIER, 3, 5), (2, 1, TIER, 0, 4, 6)), "transfer", "before the job's spill ends at cycle 5"),
     (((1, 1, 0, TIER, 1, 3),), "transfer", "before the job ends at cycle 2"),
     (((1, 1, 0, TIER, 3, 6),), "transfer", "take 2 cycles"),
-    (((2, 1, TIER, 0, 5, 7),), "transfer", "never spilled"),
+    (((2, 1, TIER, 0, 5, 7),), "transfer", "a fill needs a spill before it"),
+    (((1, 1, 0, TIER, 3, 5), (1, 1, 0, TIER, 5, 7)), "transfer", "already away"),
+    (((1, 1, 0, TIER, 3, 5), (2, 1, TIER, 0, 5, 7), (1, 1, 0, TIER, 6, 8)), "transfer", "before the job's fill ends at 7"),
     (((1, 1, 0, TIER, 3, 5), (1, 2, 0, TIER, 3, 5), (2, 1, TIER, 0, 5, 7), (2, 2, TIER, 0, 7, 9)), "tier",
      "occupies it until cycle 4"),
     (((1, 7, 0, TIER, 3, 5),), "transfer", "no such job"),
@@ -107,3 +109,15 @@ def test_transfers_on_a_chip_without_a_tier_are_rejected():
     w, s = _schedule(Hardware(), transfers=GOOD)
     sim = simulate(w, s)
     assert sim.violation_counts == {"transfer": 2} and "no memory tier" in sim.violations[0].message
+
+
+def test_spilled_and_filled_twice_is_valid():
+    """a1 leaves at b1's start, comes back, leaves again, comes back for b2: two excursions, 16 bytes."""
+    rows = _spill_fill((1, 1, 0, TIER, 3, 5), (2, 1, TIER, 0, 5, 7), (1, 1, 0, TIER, 7, 9), (2, 1, TIER, 0, 9, 11))
+    w, s = _schedule(TIERED, b_starts=(2, 3, 11), transfers=rows)
+    sim = simulate(w, s)
+    assert sim.valid, sim.violations
+    assert sim.spill_bytes == 16
+    w, s = _schedule(TIERED, b_starts=(2, 3, 10), transfers=rows)  # b2 reads a1 during its second excursion
+    sim = simulate(w, s)
+    assert sim.violation_counts == {"residency": 1} and "its fill lands at cycle 11" in sim.violations[0].message

@@ -21,26 +21,10 @@ from numba import njit
 from cimopt.errors import InputError
 from cimopt.mapping import Mapping
 from cimopt.sets import SetGraph
+from cimopt.timing import storage_tiles
 from cimopt.workload import Workload
 
 UNLIMITED = None
-
-
-def storage_tiles(sets: SetGraph, mapping: Mapping, copy: np.ndarray) -> np.ndarray:
-    """The tile that buffers each set's outputs (global set order): set i of layer l run on copy c goes to
-    `mapping.storage_tiles(l, c)[(i // D_l) % n_c]`, the copy's tiles in turn (for round-robin copies, a copy's
-    k-th set to its k-th tile, cyclically). A copy on one tile buffers everything on its home tile."""
-    out = np.zeros(sets.num_sets, np.int64)
-    for li, d in enumerate(mapping.copies):
-        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
-        spans = [mapping.storage_tiles(li, c) for c in range(d)]
-        table = np.full((d, max(len(t) for t in spans)), -1, np.int64)
-        for c, t in enumerate(spans):
-            table[c, : len(t)] = t
-        c = copy[a:b]
-        n = np.asarray([len(t) for t in spans], np.int64)[c]
-        out[a:b] = table[c, (np.arange(b - a) // d) % n]
-    return out
 
 
 def set_elements(workload: Workload, sets: SetGraph) -> np.ndarray:
@@ -203,6 +187,22 @@ def hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.nd
         return best
     elem = set_elements(workload, sets)
     tile = storage_tiles(sets, mapping, copy)
+    top, top_u, top_t = 0, 0, 0
+    for c0, sums, groups in held_sums(sets, copy, elem, tile):
+        k = int(np.argmax(sums))
+        r, t = divmod(k, sums.shape[1])
+        if sums[r, t] > top:
+            top, top_u, top_t = int(round(sums[r, t])), c0 + r, int(groups[t])
+    if top == 0:
+        return best
+    li = int(sets.layer_of(np.array([top_u]))[0])
+    return Footprint(top, top_t, workload.layers[li].name, top_u - int(sets.offset[li]), "held")
+
+
+def held_bits(sets: SetGraph, copy: np.ndarray) -> list[int]:
+    """Per set u, the bitset (a Python int over set indices) of A(u) & P(u) (`hold_bound`'s proof): the sets
+    held at u's start in every schedule that keeps these copies and each copy's raster order."""
+    n = sets.num_sets
     csrc, cdst = copy_chain_edges(sets, copy)
     src = np.concatenate([sets.src, csrc])
     dst = np.concatenate([sets.dst, cdst])
@@ -233,31 +233,30 @@ def hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.nd
             pu |= below[w]
         below[u] = reads[u] | pu
         held[u] = anc[u] & pu
-    del anc, below, reads
-    # per-tile weighted sums of the held bits, in chunks of rows: columns sorted by tile
+    return held
+
+
+def held_sums(sets: SetGraph, copy: np.ndarray, elem: np.ndarray, group: np.ndarray):
+    """Yield (first row, sums, groups): for chunks of sets u, the `elem`-weighted sums of `held_bits(u)` per
+    group id (`group[h]`: a tile, a layer ...), over the groups that hold anything (`groups`, sorted)."""
+    n = sets.num_sets
+    held = held_bits(sets, copy)
     keep = np.flatnonzero(elem > 0)
-    by_tile = keep[np.argsort(tile[keep], kind="stable")]
-    tiles_sorted = tile[by_tile]
-    starts = np.flatnonzero(np.r_[True, tiles_sorted[1:] != tiles_sorted[:-1]])
-    w = elem[by_tile].astype(np.float64)
+    if not len(keep):
+        return
+    by_group = keep[np.argsort(group[keep], kind="stable")]
+    sorted_groups = group[by_group]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    w = elem[by_group].astype(np.float64)
     nbytes = (n + 7) // 8
     chunk = max(1, (1 << 22) // max(n, 1))
-    top, top_u, top_t = 0, 0, 0
     for c0 in range(0, n, chunk):
         rows = held[c0:c0 + chunk]
         if not any(rows):
             continue
         raw = np.frombuffer(b"".join(h.to_bytes(nbytes, "little") for h in rows), dtype=np.uint8)
         bits = np.unpackbits(raw.reshape(len(rows), nbytes), axis=1, count=n, bitorder="little")
-        sums = np.add.reduceat(bits[:, by_tile] * w, starts, axis=1)  # (rows, tiles with held sets)
-        k = int(np.argmax(sums))
-        r, t = divmod(k, sums.shape[1])
-        if sums[r, t] > top:
-            top, top_u, top_t = int(round(sums[r, t])), c0 + r, int(tiles_sorted[starts[t]])
-    if top == 0:
-        return best
-    li = int(sets.layer_of(np.array([top_u]))[0])
-    return Footprint(top, top_t, workload.layers[li].name, top_u - int(sets.offset[li]), "held")
+        yield c0, np.add.reduceat(bits[:, by_group] * w, starts, axis=1), sorted_groups[starts]
 
 
 def _sample(sets: SetGraph, rows: int = 6) -> np.ndarray:

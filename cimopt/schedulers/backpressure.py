@@ -43,7 +43,6 @@ from cimopt.analysis.buffers import (
     hold_bound,
     last_reads,
     set_elements,
-    storage_tiles,
     tile_count,
     tile_peaks,
 )
@@ -56,7 +55,7 @@ from cimopt.problem import Problem
 from cimopt.schedule import Schedule
 from cimopt.schedulers.registry import Options, Result
 from cimopt.sets import SetGraph
-from cimopt.timing import edge_lags
+from cimopt.timing import edge_lags, storage_tiles
 from cimopt.workload import Workload
 
 NAME = "clsa-bp"

@@ -87,6 +87,8 @@ SCHEDULERS: tuple[SchedulerSpec, ...] = (
     SchedulerSpec("lbl", "layer-by-layer", "cimopt.schedulers.layer_by_layer:schedule", "o", "-", baseline=True),
     SchedulerSpec("clsa", "CLSA-CIM", "cimopt.schedulers.clsa:schedule", "s", "-"),
     SchedulerSpec("clsa-bp", "CLSA-CIM + back-pressure", "cimopt.schedulers.backpressure:schedule", "D", "-."),
+    SchedulerSpec("clsa-spill", "CLSA-CIM + spills", "cimopt.schedulers.clsa_spill:schedule", "v", "-."),
+    SchedulerSpec("memory-aware", "memory-aware (ours)", "cimopt.schedulers.memory_aware:schedule", "*", "-"),
     SchedulerSpec("cpsat", "CP-SAT", "cimopt.schedulers.cpsat:schedule", "^", "--", exact=True),
     SchedulerSpec("layer-pipeline", "layer pipeline", "cimopt.schedulers.layer_pipeline:schedule", "D", ":",
                   stream=True),

@@ -98,9 +98,9 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     s = schedule.with_jobs(**{c: np.asarray(getattr(schedule, c), dtype=np.int64) for c in STREAM_COLUMNS})
     hw = s.hardware
     rep = Report(max_reports)
-    xb, spans = check_mapping(workload, hw, s, rep)
+    xb, homes, stores = check_mapping(workload, hw, s, rep)
     good = check_jobs(hw, workload, s, tuple(s.mapping.copies), rep)
-    plan = make_plan(workload, s, spans, good)
+    plan = make_plan(workload, s, homes, stores, good)
     check_coverage(plan, rep)
     check_overlap(plan, good, rep)
     req, ends, tiles = check_dependencies(plan, good, rep)

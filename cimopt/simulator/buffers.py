@@ -43,7 +43,8 @@ def held_jobs(plan: Plan, k: int, tier: Tier) -> tuple[list, ...]:
     """Inference k's held job outputs (the buffer rule, per job): arrays per MVM layer of (job, buffering
     tile, held from, held until, elements, layer). A job's outputs, all its pixels x channels, are held from
     its end until the last read of any of its pixels; a job none of whose pixels is read holds nothing. A
-    spilled job holds them until its spill ends, and again from its fill's start to its last read."""
+    spilled job holds them until each spill ends and again from each fill's start (the last one until its last
+    read)."""
     wl, s = plan.workload, plan.schedule
     last = last_reads(plan, k)
     job, tile, t0, t1, elems, lay = [], [], [], [], [], []
@@ -55,11 +56,8 @@ def held_jobs(plan: Plan, k: int, tier: Tier) -> tuple[list, ...]:
              else np.full(len(lj.idx), NEG, np.int64))
         e = s.end[lj.idx]
         el = np.diff(lj.offs) * layer.out.channels
-        sp, fs, fe = tier.spill_end[lj.idx], tier.fill_start[lj.idx], tier.fill_end[lj.idx]
-        gone = sp >= 0
-        held = ~gone & (r > e)
-        back = gone & (fs >= 0)
-        pieces = ((held, e, r), (gone, e, sp), (back, fs, np.maximum(fe, r)))
+        away = np.isin(lj.idx, tier.job)
+        pieces = [(~away & (r > e), e, r)]
         for sel, a, b in pieces:
             sel = sel & (b > a)
             job.append(lj.idx[sel])
@@ -68,6 +66,23 @@ def held_jobs(plan: Plan, k: int, tier: Tier) -> tuple[list, ...]:
             t1.append(b[sel])
             elems.append(el[sel])
             lay.append(np.full(int(sel.sum()), li, dtype=np.int64))
+        if away.any():  # spilled jobs: on their tile between the excursions, the last fill until the last read
+            ex = np.flatnonzero(np.isin(tier.job, lj.idx))
+            pos = np.searchsorted(lj.idx, tier.job[ex])
+            first = np.r_[True, tier.job[ex][1:] != tier.job[ex][:-1]]
+            last = np.r_[tier.job[ex][1:] != tier.job[ex][:-1], True]
+            since = np.maximum(np.where(first, e[pos], np.r_[0, tier.fill_start[ex][:-1]]), e[pos])
+            a_ = np.concatenate([since, np.where(last & (tier.fill_start[ex] >= 0), tier.fill_start[ex], 0)])
+            b_ = np.concatenate([tier.spill_end[ex],
+                                 np.where(last & (tier.fill_start[ex] >= 0), np.maximum(tier.fill_end[ex], r[pos]), 0)])
+            p_ = np.concatenate([pos, pos])
+            keep = b_ > a_
+            job.append(lj.idx[p_][keep])
+            tile.append(lj.store[p_][keep])
+            t0.append(a_[keep])
+            t1.append(b_[keep])
+            elems.append(el[p_][keep])
+            lay.append(np.full(int(keep.sum()), li, dtype=np.int64))
     return job, tile, t0, t1, elems, lay
 
 

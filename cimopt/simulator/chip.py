@@ -31,13 +31,14 @@ def check_input(workload: Workload, schedule: Schedule) -> None:
                          f"{schedule.arrival_interval} cycles (needs >= 1 inference, an interval >= 0)")
 
 
-def check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: Report) -> tuple[tuple[int, ...], list]:
-    """Mapping, placement and budget rules; returns the true crossbars per layer and, per layer and copy, its
-    tiles in order of first appearance (home tile first: where its outputs leave for the NoC; all of them:
-    where its sets are buffered, in turn)."""
+def check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: Report) -> tuple[tuple[int, ...], list,
+                                                                                             list]:
+    """Mapping, placement and budget rules; returns the true crossbars per layer and, per layer, the home tile of
+    each copy (where its outputs leave for the NoC) and the tiles that buffer its sets in turn (the mapping's
+    `storage`, else the home tile)."""
     m = schedule.mapping
     xb = tuple(layer_crossbars(layer, hw) for layer in workload.layers)
-    homes = []
+    homes, stores = [], []
     load: dict[int, int] = {}
     for li, layer in enumerate(workload.layers):
         d = int(m.copies[li])
@@ -51,7 +52,7 @@ def check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: Rep
         if len(places) != max(d, 0):
             rep.add("placement", layer.name, None, None,
                     f"{layer.name} has {d} copies but the placement lists {len(places)}")
-        spans = []
+        home = []
         for c in range(max(d, 0)):
             p = tuple(places[c]) if c < len(places) else ()
             if len(p) != xb[li]:
@@ -63,8 +64,9 @@ def check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: Rep
                         f"{layer.name} copy {c} is placed on tile {bad[0]}, the chip has tiles 0..{m.budget.tiles - 1}")
             for t in p:
                 load[int(t)] = load.get(int(t), 0) + 1
-            spans.append(tuple(dict.fromkeys(int(t) for t in p)) or (0,))
-        homes.append(tuple(spans))
+            home.append(int(p[0]) if p else 0)
+        homes.append(np.asarray(home, dtype=np.int64))
+        stores.append(_storage(m, li, layer.name, home, rep))
     for t in sorted(load):
         if load[t] > hw.pes_per_tile:
             holders = [f"{layer.name} copy {c}" for li, layer in enumerate(workload.layers)
@@ -81,7 +83,26 @@ def check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: Rep
                                             f"of {hw.pes_per_tile} PEs")
     if hw.tiles is not None and m.budget.tiles > hw.tiles:
         rep.add("budget", None, None, None, f"the budget has {m.budget.tiles} tiles, the chip ({hw.name}) has {hw.tiles}")
-    return xb, homes
+    return xb, homes, stores
+
+
+def _storage(m, li: int, name: str, home: list[int], rep: Report) -> tuple[tuple[int, ...], ...]:
+    """The storage tiles of each copy of layer li (checked: one non-empty list per copy, tiles on the chip)."""
+    if m.storage is None:
+        return tuple((h,) for h in home)
+    st = m.storage[li] if li < len(m.storage) else ()
+    if len(st) != len(home):
+        rep.add("placement", name, None, None, f"{name} has {len(home)} copies but the storage lists {len(st)}")
+    out = []
+    for c, h in enumerate(home):
+        tiles = tuple(int(t) for t in st[c]) if c < len(st) else ()
+        bad = [t for t in tiles if not 0 <= t < m.budget.tiles]
+        if not tiles or bad:
+            rep.add("placement", name, None, None,
+                    f"{name} copy {c} is buffered on tiles {list(tiles)}, the chip has tiles 0..{m.budget.tiles - 1}")
+            tiles = (h,)
+        out.append(tiles)
+    return tuple(out)
 
 
 def check_jobs(hw: Hardware, workload: Workload, schedule: Schedule, copies: tuple[int, ...],

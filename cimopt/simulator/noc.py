@@ -18,8 +18,8 @@ def noc_traffic(plan: Plan) -> int:
 def noc_traffic_of(plan: Plan, jobs: tuple[LayerJobs, ...]) -> int:
     """Bytes x hops of one inference's messages: a job sends all its outputs (`transfer_bytes(pixels *
     channels)`) once to every other home tile on which some MVM job reads one of its pixels (through GPEU ops,
-    which run on the way); readers are found by pushing each consumer tile's pixel mask back through the
-    windows."""
+    which run on the way), from the tile that buffers them (reached first from the copy's home tile when that
+    is another); readers are found by pushing each consumer tile's pixel mask back through the windows."""
     wl, hw, cols = plan.workload, plan.hw, plan.mesh_cols
     pos = {n.name: i for i, n in enumerate(wl.nodes)}
     reads: dict[int, dict[int, np.ndarray]] = {}  # producer layer -> consumer tile -> pixels read there
@@ -57,8 +57,13 @@ def noc_traffic_of(plan: Plan, jobs: tuple[LayerJobs, ...]) -> int:
         if not len(lj.idx):
             continue
         nbytes = np.asarray(hw.transfer_bytes(np.diff(lj.offs) * wl.layers[pli].out.channels), dtype=np.int64)
+        read = np.zeros(len(lj.idx), bool)
         for k, m in by_tile.items():
             hit = np.maximum.reduceat(m.ravel()[lj.flat].astype(np.int8), lj.offs[:-1]) > 0
-            hops = np.abs(lj.tile // cols - k // cols) + np.abs(lj.tile % cols - k % cols)
+            read |= hit
+            hops = np.abs(lj.store // cols - k // cols) + np.abs(lj.store % cols - k % cols)
             traffic += int((nbytes * hops * hit).sum())
+        # a job buffered away from its copy's home tile first goes there (once, when anyone reads it)
+        detour = np.abs(lj.tile // cols - lj.store // cols) + np.abs(lj.tile % cols - lj.store % cols)
+        traffic += int((nbytes * detour * read).sum())
     return traffic

@@ -7,15 +7,15 @@ first `ceil(b / bytes_per_cycle)` of them and carries one transfer at a time. Ru
 - the chip has a tier; a transfer names an existing job of the schedule (layer, set index, inference) and runs
   between that job's buffering tile and the tier (spill: tile -> tier, fill: tier -> tile); its duration is
   the rule above;
-- at most one spill and one fill per job; a spill starts no earlier than the job's end, a fill no earlier than
-  its spill's end, and a fill needs a spill;
+- per job the transfers alternate, spill first: spill, fill, spill, fill ...; a spill starts no earlier than the
+  job's end (the first) or the end of the fill before it, a fill no earlier than the end of the spill before it;
 - the link: no two transfers overlap on it; the tier's capacity (bytes held from a spill's start to its fill's
   end, or to the spill's end when it is never filled) is never exceeded;
-- residency: a job's outputs can be read on their tile from the job's end until its spill ends, and again from
-  its fill's end: every MVM job that reads one of its pixels (found by pushing the job's rectangle forward
-  through the receptive windows, GPEU ops included) starts inside one of those windows.
-The tile holds a spilled job's outputs over [end, spill end) and, once filled, from the fill's start until its
-last read (the buffer rule, `buffers.py`).
+- residency: a job's outputs can be read on their tile from the job's end until its first spill ends, and again
+  from each fill's end until the next spill ends: every MVM job that reads one of its pixels (found by pushing the
+  job's rectangle forward through the receptive windows, GPEU ops included) starts inside one of those windows.
+The tile holds a job's outputs over those windows, each fill counted from its start, the last one until the
+job's last read (the buffer rule, `buffers.py`).
 """
 
 from __future__ import annotations
@@ -37,9 +37,11 @@ NONE = -1  # no such transfer
 
 @dataclass(frozen=True, eq=False)
 class Tier:
-    """Per job of the schedule (its index): its accepted spill and fill ([start, end), NONE where there is
-    none), and what crossed the tier."""
+    """The accepted spills and fills as excursions: each spill of a job (`job`, by job index), [spill_start,
+    spill_end), and the fill that brings it back, [fill_start, fill_end) (NONE when it never comes back); sorted
+    by job and time. And what crossed the tier."""
 
+    job: np.ndarray
     spill_start: np.ndarray
     spill_end: np.ndarray
     fill_start: np.ndarray
@@ -49,13 +51,12 @@ class Tier:
     elements_spilled: int = 0  # activation elements read out of tile buffers by spills
     elements_filled: int = 0  # written back into them by fills
 
-    @property
-    def spilled(self) -> np.ndarray:
-        return self.spill_start >= 0
+    def __len__(self) -> int:
+        return len(self.job)
 
     @staticmethod
-    def none(n_jobs: int) -> Tier:
-        return Tier(*(np.full(n_jobs, NONE, np.int64) for _ in range(4)))
+    def none() -> Tier:
+        return Tier(*(np.zeros(0, np.int64) for _ in range(5)))
 
 
 def _job_keys(plan: Plan) -> tuple[np.ndarray, np.ndarray, int]:
@@ -73,7 +74,7 @@ def check_transfers(plan: Plan, rep: Report) -> Tier:
     """The spills and fills of the schedule against the rules of the module docstring; returns the accepted
     ones per job (a transfer that breaks a rule of its own is a violation and left out of the buffer count)."""
     s, hw, wl = plan.schedule, plan.hw, plan.workload
-    tier = Tier.none(len(s))
+    tier = Tier.none()
     t = s.transfers
     mem = np.flatnonzero((t.kind == SPILL) | (t.kind == FILL))
     if not len(mem):
@@ -120,31 +121,46 @@ def check_transfers(plan: Plan, rep: Report) -> Tier:
     bad(t.end[mem] - t.start[mem] != want, lambda k: (
         f"{int(hw.transfer_bytes(int(elems[k])))} bytes take {int(want[k])} cycles ({hw.tier_bytes_per_cycle} bytes "
         f"per cycle + {hw.tier_latency_cycles} latency), not {int(t.end[mem[k]] - t.start[mem[k]])}"))
-    # at most one spill and one fill per job
-    for kd in (SPILL, FILL):
-        sel = np.flatnonzero(ok & (kind == kd))
-        order = sel[np.lexsort((t.start[mem[sel]], job[sel]))]
-        dup = np.zeros(len(mem), bool)
-        dup[order[1:][job[order[1:]] == job[order[:-1]]]] = True
-        bad(dup, lambda k, kd=kd: f"the job has another {names[kd]} before it (at most one {names[kd]} per job)")
-    bad((kind == SPILL) & (t.start[mem] < s.end[jj]), lambda k: f"it starts before the job ends at cycle {int(s.end[jj[k]])}")
-    sp = np.flatnonzero(ok & (kind == SPILL))
-    tier.spill_start[job[sp]], tier.spill_end[job[sp]] = t.start[mem[sp]], t.end[mem[sp]]
-    bad((kind == FILL) & (tier.spill_end[jj] < 0), lambda k: "the job was never spilled")
-    bad((kind == FILL) & (t.start[mem] < tier.spill_end[jj]),
-        lambda k: f"it starts before the job's spill ends at cycle {int(tier.spill_end[jj[k]])}")
-    fl = np.flatnonzero(ok & (kind == FILL))
-    tier.fill_start[job[fl]], tier.fill_end[job[fl]] = t.start[mem[fl]], t.end[mem[fl]]
+    # per job, in time order: spill, fill, spill, fill ...
+    sel = np.flatnonzero(ok)
+    order = sel[np.lexsort((kind[sel], t.start[mem[sel]], job[sel]))]
+    first = np.r_[True, job[order[1:]] != job[order[:-1]]] if len(order) else np.zeros(0, bool)
+    prev_kind = np.where(first, FILL, np.r_[0, kind[order[:-1]]] if len(order) else 0)  # "filled": at home
+    prev_end = np.where(first, s.end[jj[order]], np.r_[0, t.end[mem[order[:-1]]]] if len(order) else 0)
+    seq = np.zeros(len(mem), bool)
+    seq[order] = kind[order] == prev_kind
+    bad(seq & (kind == SPILL), lambda k: "the job's outputs are already away (a spill needs a fill before it)")
+    bad(seq & (kind == FILL), lambda k: "the job's outputs are not away (a fill needs a spill before it)")
+    early = np.zeros(len(mem), bool)
+    early[order] = t.start[mem[order]] < prev_end
+    when = np.zeros(len(mem), np.int64)
+    when[order] = prev_end
+    bad(early & (kind == SPILL), lambda k: (f"it starts before the job ends at cycle {int(when[k])}" if when[k] ==
+                                             s.end[jj[k]] else f"it starts before the job's fill ends at {int(when[k])}"))
+    bad(early & (kind == FILL), lambda k: f"it starts before the job's spill ends at cycle {int(when[k])}")
     acc = np.flatnonzero(ok)
     link = np.asarray(hw.tier_link_cycles(elems[acc]), np.int64)
     _check_link(plan, t, mem[acc], link, rep)
     nbytes = np.asarray(hw.transfer_bytes(elems[acc]), np.int64)
-    written = int(nbytes[kind[acc] == SPILL].sum())
-    read = int(nbytes[kind[acc] == FILL].sum())
-    _check_capacity(plan, tier, rep)
     el = elems[acc]
-    return Tier(tier.spill_start, tier.spill_end, tier.fill_start, tier.fill_end, written, read,
+    tier = _excursions(job[acc], kind[acc], t.start[mem[acc]], t.end[mem[acc]])
+    _check_capacity(plan, tier, rep)
+    return Tier(tier.job, tier.spill_start, tier.spill_end, tier.fill_start, tier.fill_end,
+                int(nbytes[kind[acc] == SPILL].sum()), int(nbytes[kind[acc] == FILL].sum()),
                 int(el[kind[acc] == SPILL].sum()), int(el[kind[acc] == FILL].sum()))
+
+
+def _excursions(job: np.ndarray, kind: np.ndarray, start: np.ndarray, end: np.ndarray) -> Tier:
+    """Accepted transfers as excursions: each spill paired with the fill right after it (same job)."""
+    order = np.lexsort((kind, start, job))
+    job, kind, start, end = job[order], kind[order], start[order], end[order]
+    sp = np.flatnonzero(kind == SPILL)
+    nxt = sp + 1
+    has = (nxt < len(job)) & (job[np.minimum(nxt, len(job) - 1)] == job[sp]) & (kind[np.minimum(nxt, len(job) - 1)]
+                                                                               == FILL) if len(sp) else np.zeros(0, bool)
+    fill_start = np.where(has, start[np.minimum(nxt, len(job) - 1)], NONE) if len(sp) else np.zeros(0, np.int64)
+    fill_end = np.where(has, end[np.minimum(nxt, len(job) - 1)], NONE) if len(sp) else np.zeros(0, np.int64)
+    return Tier(job[sp], start[sp], end[sp], fill_start, fill_end)
 
 
 def _layer_name(plan: Plan, li: int) -> str | None:
@@ -201,12 +217,11 @@ def _check_capacity(plan: Plan, tier: Tier, rep: Report) -> None:
     cap = hw.tier_capacity_bytes
     if cap is None:
         return
-    j = np.flatnonzero(tier.spilled)
-    if not len(j):
+    if not len(tier):
         return
-    nbytes = np.asarray(hw.transfer_bytes(_elements(plan)[j]), np.int64)
-    until = np.where(tier.fill_end[j] >= 0, tier.fill_end[j], tier.spill_end[j])
-    times = np.concatenate([tier.spill_start[j], until])
+    nbytes = np.asarray(hw.transfer_bytes(_elements(plan)[tier.job]), np.int64)
+    until = np.where(tier.fill_end >= 0, tier.fill_end, tier.spill_end)
+    times = np.concatenate([tier.spill_start, until])
     delta = np.concatenate([nbytes, -nbytes])
     order = np.lexsort((delta, times))  # releases before additions at equal times
     level = np.cumsum(delta[order])
@@ -281,56 +296,54 @@ CHUNK = 2048  # jobs pushed forward at once (the masks are H x CHUNK)
 
 
 def check_residency(plan: Plan, tier: Tier, rep: Report) -> None:
-    """Every reader of a spilled job starts while its outputs are on their tile: before the spill ends, or
-    from the fill's end on (never again without a fill)."""
-    if not tier.spilled.any():
+    """Every reader of a spilled job starts while its outputs are on their tile: not from a spill's end until
+    the end of the fill that brings them back (never again without one)."""
+    if not len(tier):
         return
     s, wl = plan.schedule, plan.workload
-    starts = {}  # (inference, consumer layer) -> start map (NEG where no job)
-    owner = {}
+    starts = {}  # (inference, consumer layer) -> start map (NEG where no job), and whose job each pixel is
 
     def start_map(k: int, lc: int) -> tuple[np.ndarray, np.ndarray]:
         if (k, lc) not in starts:
             lj = plan.jobs[k][lc]
             shape = (wl.layers[lc].out.height, wl.layers[lc].out.width)
-            starts[(k, lc)], owner[(k, lc)] = paint(lj, s.start[lj.idx], shape, latest=False,
-                                                    extra=np.arange(len(lj.idx)))
-        return starts[(k, lc)], owner[(k, lc)]
+            starts[(k, lc)] = paint(lj, s.start[lj.idx], shape, latest=False, extra=np.arange(len(lj.idx)))
+        return starts[(k, lc)]
 
     for k in range(plan.inferences):
         for li, lj in enumerate(plan.jobs[k]):
-            sel = np.flatnonzero(tier.spilled[lj.idx])
+            sel = np.flatnonzero(np.isin(tier.job, lj.idx))  # this inference's excursions of layer li
             layer = wl.layers[li]
             for c0 in range(0, len(sel), CHUNK):
-                part = lj.idx[sel[c0:c0 + CHUNK]]
+                ex = sel[c0:c0 + CHUNK]
+                part = tier.job[ex]
                 y = np.arange(layer.out.height)[:, None]
                 x = np.arange(layer.out.width)[:, None]
                 rows = (y >= s.y0[part][None, :]) & (y < s.y1[part][None, :])
                 cols = (x >= s.x0[part][None, :]) & (x < s.x1[part][None, :])
-                lo = tier.spill_end[part]
-                hi = np.where(tier.fill_end[part] >= 0, tier.fill_end[part], np.iinfo(np.int64).max)
+                lo = tier.spill_end[ex]
+                hi = np.where(tier.fill_end[ex] >= 0, tier.fill_end[ex], np.iinfo(np.int64).max)
                 for lc, r, c in reader_masks(plan, li, rows, cols):
                     smap, own = start_map(k, lc)
                     hit = _first_bad_read(smap, r, c, lo, hi)
-                    bad = np.flatnonzero(hit >= 0)
-                    _report(plan, rep, k, lc, part, bad, hit, own, tier)
+                    _report(plan, rep, k, lc, ex, np.flatnonzero(hit >= 0), hit, own, tier)
 
 
-def _report(plan: Plan, rep: Report, k: int, lc: int, part: np.ndarray, bad: np.ndarray, hit: np.ndarray,
+def _report(plan: Plan, rep: Report, k: int, lc: int, ex: np.ndarray, bad: np.ndarray, hit: np.ndarray,
             own: np.ndarray, tier: Tier) -> None:
     s = plan.schedule
     cons = plan.jobs[k][lc]
 
     def make(b: int) -> Violation:
-        j = int(part[b])
+        e = int(ex[b])
+        j = int(tier.job[e])
         w = plan.workload.layers[lc].out.width
         r = int(cons.idx[own.ravel()[int(hit[b])]])
-        back = (f"its fill lands at cycle {int(tier.fill_end[j])}" if tier.fill_end[j] >= 0
+        back = (f"its fill lands at cycle {int(tier.fill_end[e])}" if tier.fill_end[e] >= 0
                 else "it is never filled back")
         return Violation("residency", plan.workload.layers[lc].name, int(s.set[r]), int(s.start[r]),
                          f"{desc(plan, r)} starts at cycle {int(s.start[r])}, but its pixel ({int(hit[b]) // w}, "
                          f"{int(hit[b]) % w}) reads {desc(plan, j)}, whose outputs left for the memory tier at cycle "
-                         f"{int(tier.spill_end[j])}; {back}")
+                         f"{int(tier.spill_end[e])}; {back}")
 
     rep.add_many("residency", len(bad), make, bad)
-
