@@ -72,6 +72,10 @@ class RunRecord:
     edp: float | None = None  # energy-delay product: energy_pj x latency_cycles (pJ x cycles)
     noc_energy_pj: float | None = None  # the `noc` part of `energy`
     noc_byte_hops: int | None = None  # NoC traffic, bytes x hops (None: the chip models no data volume)
+    contention: bool = False  # NoC links as shared resources (`noc.contention`)
+    link_peak_utilization: float | None = None  # under contention: the busiest link's busy cycles / latency
+    busiest_link: str = ""  # under contention, e.g. "tile 2 -> tile 3 (east)"
+    contention_delay_cycles: int | None = None  # under contention: sum over messages of (start - its job's end)
     solver_note: str = ""  # why the solver did not search, or what stopped it early
     interrupted: bool = False  # stopped by Ctrl-C: the best schedule so far
     # steady state of a stream (cimopt.steady): energy per inference with static power over the interval
@@ -152,6 +156,8 @@ def record_of(problem, run) -> RunRecord:
         placement=getattr(problem, "placement", "sequential"),
         energy_pj=float(sim.energy_pj), edp=float(sim.energy_pj) * int(sim.latency),
         noc_energy_pj=float(sim.energy["noc"]), noc_byte_hops=sim.noc_byte_hops,
+        contention=bool(run.schedule.hardware.noc_contention), link_peak_utilization=sim.link_peak_utilization,
+        busiest_link=sim.busiest_link or "", contention_delay_cycles=sim.contention_delay_cycles,
         energy=tuple((k, float(v)) for k, v in sim.energy.items()),
         **_steady_of_stream(run, st.interval_cycles),
         area_mm2=_area(run.schedule.hardware, m.budget.tiles),

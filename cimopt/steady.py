@@ -15,6 +15,11 @@ inference k's last).
   layers, final when the copy is placed, and the only cycle is the copy's own wrap: one pass gives the
   earliest periodic schedule of this order.
 
+Under link contention (`noc.contention`) the period also times its messages: after each layer, its jobs'
+messages (in order of the jobs' ends) each take the earliest slot of their route free modulo the interval
+(`ModuloCalendar`), so messages of different inferences never share a link; sets wait for the messages that
+carry their inputs. The interval is then at least the busiest link's load per inference too.
+
 The simulator is the judge, not this module: `check` expands the period into an ordinary stream of K
 inferences and simulates it. K = max(2, ceil(L / interval)) periods, L the period's latency (its last end),
 prove the schedule for every N:
@@ -34,6 +39,7 @@ Energy per inference in steady state: the dynamic parts of one inference plus st
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -41,9 +47,11 @@ import numpy as np
 from cimopt.arith import ceil_div
 from cimopt.energy import steady_fields, total
 from cimopt.list_scheduling import chain_starts, round_robin_copies, to_schedule
+from cimopt.messages import link_loads, noc_transfers, round_robin_messages
 from cimopt.problem import Problem
 from cimopt.record import RunRecord, record_of
-from cimopt.schedule import Schedule
+from cimopt.routing import Mesh
+from cimopt.schedule import TRANSFER_COLUMNS, Schedule, Transfers
 from cimopt.simulator import SimResult, simulate
 from cimopt.stream import interval_bound, per_second, stream_schedule
 from cimopt.timing import edge_lags
@@ -72,12 +80,20 @@ class Periodic:
         return max(2, ceil_div(self.latency, max(self.interval, 1)))
 
     def expand(self, n: int) -> Schedule:
-        """The ordinary stream schedule of its first `n` inferences (inference-major jobs)."""
+        """The ordinary stream schedule of its first `n` inferences (inference-major jobs; the period's
+        transfers, its NoC messages under contention, once per inference)."""
         shift = np.arange(n, dtype=np.int64)[:, None] * self.interval
         start = np.asarray(self.period.start, np.int64)[None, :] + shift
         end = np.asarray(self.period.end, np.int64)[None, :] + shift
         info = dict(self.period.info) | {"period_cycles": self.interval}
-        return stream_schedule(self.period, start, end, self.arrival_interval, info)
+        out = stream_schedule(self.period, start, end, self.arrival_interval, info)
+        t = self.period.transfers
+        if not len(t):
+            return out
+        rep = {c: np.tile(np.asarray(getattr(t, c), np.int64), n) for c in TRANSFER_COLUMNS}
+        k = np.repeat(np.arange(n, dtype=np.int64), len(t))
+        rep |= {"inference": k, "start": rep["start"] + k * self.interval, "end": rep["end"] + k * self.interval}
+        return replace(out, transfers=Transfers.of(**rep))
 
 
 def copy_work(problem: Problem) -> int:
@@ -92,26 +108,119 @@ def copy_work(problem: Problem) -> int:
     return best
 
 
+class NoSlot(Exception):
+    """A message finds no free slot on its links modulo the interval."""
+
+
+class ModuloCalendar:
+    """Busy intervals per directed link modulo the period (`messages.LinkCalendar`'s interface): a reservation
+    [t, t + length) holds the link at t + k x period for every k, so messages of different inferences of a
+    periodic schedule never meet on a link."""
+
+    def __init__(self, period: int) -> None:
+        self.p = period
+        self.starts: dict[int, list[int]] = {}
+        self.ends: dict[int, list[int]] = {}
+
+    def _clash(self, lk: int, r: int, length: int) -> int | None:
+        """How far past r (in [0, p)) a reservation meeting [r, r + length) mod p ends; None if none does."""
+        st, en = self.starts.get(lk), self.ends.get(lk)
+        if not st:
+            return None
+        i = bisect_right(en, r)
+        if i < len(st) and st[i] < min(r + length, self.p):
+            return en[i] - r
+        if r + length > self.p:  # the wrapped piece [0, r + length - p)
+            i = bisect_right(en, 0)
+            if i < len(st) and st[i] < r + length - self.p:
+                return en[i] + self.p - r
+        return None
+
+    def earliest(self, links: list[int], t: int, length: int) -> int:
+        """The least s >= t such that [s, s + length) is free modulo the period on every link of `links`;
+        `NoSlot` when a whole period has no such s."""
+        if length > self.p:
+            raise NoSlot
+        t0, moved = t, True
+        while moved:
+            moved = False
+            for lk in links:
+                step = self._clash(lk, t % self.p, length)
+                if step is not None:
+                    t, moved = t + step, True
+                    if t - t0 >= self.p:
+                        raise NoSlot
+        return t
+
+    def reserve(self, links: list[int], t: int, length: int) -> None:
+        r = t % self.p
+        pieces = [(r, min(r + length, self.p))] + ([(0, r + length - self.p)] if r + length > self.p else [])
+        for lk in links:
+            st = self.starts.setdefault(lk, [])
+            en = self.ends.setdefault(lk, [])
+            for a, b in pieces:
+                i = bisect_left(st, a)
+                st.insert(i, a)
+                en.insert(i, b)
+
+
+def least_interval(problem: Problem) -> int:
+    """The least interval of a periodic schedule with CLSA-CIM's copies: the busiest copy's work per inference,
+    the arrival interval, and under link contention the busiest link's load per inference."""
+    least = max(copy_work(problem), problem.arrival_interval, 1)
+    if problem.hardware.noc_contention:
+        copy = round_robin_copies(problem.sets, problem.mapping)
+        msg = round_robin_messages(problem.sets, problem.hardware, problem.mapping, copy)
+        least = max(least, int(link_loads(Mesh.of(problem.hardware, problem.budget.tiles), msg).max(initial=0)))
+    return least
+
+
 def periodic_schedule(problem: Problem, interval: int | None = None) -> Periodic:
     """The earliest periodic CLSA-CIM schedule of `problem`'s stream (module docstring) at `interval` (default
-    and at least: the busiest copy's work per inference and the arrival interval)."""
-    least = max(copy_work(problem), problem.arrival_interval, 1)
+    and at least: `least_interval`). Under link contention the period also times its messages, each on the
+    earliest slot of its route modulo the interval; where the default interval leaves a message no slot, the
+    interval grows by a sixteenth until every message has one."""
+    least = least_interval(problem)
     ii = least if interval is None else int(interval)
     if ii < least:
         raise ValueError(f"interval {ii} is below the least periodic interval {least} of this problem")
+    while True:
+        try:
+            return _period(problem, ii)
+        except NoSlot:
+            if interval is not None:
+                raise ValueError(f"interval {ii}: a message finds no free slot on its links") from None
+            ii += max(1, ii // 16)
+
+
+def _period(problem: Problem, ii: int) -> Periodic:
+    """One period at interval `ii`: layers in graph order, each copy's first set delayed for the wrap, then
+    CLSA-CIM's chain; under contention each layer's messages reserved (by end, then job) modulo `ii`."""
     p, sets = problem, problem.sets
     copy = round_robin_copies(sets, p.mapping)
-    lag = edge_lags(sets, p.hardware, p.mapping, copy)
+    contention = p.hardware.noc_contention
+    lag = sets.lag if contention else edge_lags(sets, p.hardware, p.mapping, copy)
+    msg = round_robin_messages(sets, p.hardware, p.mapping, copy) if contention else None
     order = sets.dst_order
     dst_sorted = sets.dst[order]
     start = np.zeros(sets.num_sets, np.int64)
     end = np.zeros(sets.num_sets, np.int64)
+    if msg is not None:
+        cal = ModuloCalendar(ii)
+        m_start, m_arrive = np.zeros(len(msg), np.int64), np.zeros(len(msg), np.int64)
+        m_ptr = np.searchsorted(msg.job, np.arange(sets.num_sets + 1)).tolist()
+        r_ptr, r_links, ser, flight = msg.ptr.tolist(), msg.links.tolist(), msg.ser.tolist(), msg.flight.tolist()
     for li, d in enumerate(p.mapping.copies):
         a, b = int(sets.offset[li]), int(sets.offset[li + 1])
         ready = sets.release[a:b].copy()
         e0, e1 = np.searchsorted(dst_sorted, [a, b])
         idx = order[e0:e1]
-        np.maximum.at(ready, sets.dst[idx] - a, end[sets.src[idx]] + lag[idx])
+        if msg is None:
+            need = end[sets.src[idx]] + lag[idx]
+        else:  # the message carrying the input, or the producer itself on the same tile
+            via = msg.of_edge[idx]
+            need = np.where(via < 0, end[sets.src[idx]], m_arrive[np.maximum(via, 0)]) + lag[idx]
+        np.maximum.at(ready, sets.dst[idx] - a, need)
         m = ceil_div(b - a, int(d))
         pad = m * int(d) - (b - a)
         r = np.concatenate([ready, np.zeros(pad, np.int64)]).reshape(m, int(d))
@@ -121,8 +230,17 @@ def periodic_schedule(problem: Problem, interval: int | None = None) -> Periodic
         st = chain_starts(r, dur, np.zeros(int(d), np.int64)).ravel()[: b - a]
         start[a:b] = st
         end[a:b] = st + sets.duration[a:b]
+        if msg is not None:
+            for j in (a + np.argsort(end[a:b], kind="stable")).tolist():
+                for k in range(m_ptr[j], m_ptr[j + 1]):
+                    links = r_links[r_ptr[k]:r_ptr[k + 1]]
+                    s0 = cal.earliest(links, int(end[j]), ser[k])
+                    cal.reserve(links, s0, ser[k])
+                    m_start[k], m_arrive[k] = s0, s0 + flight[k]
     one = to_schedule(p.workload, p.hardware, p.mapping, sets, copy, start, end, name=NAME, model=p.model,
                       info={"periodic": True})
+    if msg is not None:
+        one = replace(one, transfers=noc_transfers(sets, one, msg, m_start, m_arrive))
     return Periodic(one, ii, p.arrival_interval)
 
 

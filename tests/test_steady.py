@@ -147,3 +147,35 @@ def test_stream_records_report_steady_energy(capsys):
                  "64", "--inferences", "64", "--periodic"]) == 0
     out = capsys.readouterr().out
     assert "steady state" in out and "static power over the 501,760-cycle interval" in out
+
+
+def test_modulo_calendar_by_hand():
+    from cimopt.steady import ModuloCalendar, NoSlot
+
+    cal = ModuloCalendar(10)
+    cal.reserve([7], 8, 4)  # holds [8, 10) and [0, 2) of every period
+    assert cal.earliest([7], 0, 3) == 2 and cal.earliest([7], 25, 3) == 25 and cal.earliest([7], 17, 3) == 22
+    assert cal.earliest([5], 8, 3) == 8  # another link is free
+    cal.reserve([7], 2, 6)  # the link is now full but for nothing: [2, 8) taken too
+    with pytest.raises(NoSlot):
+        cal.earliest([7], 0, 1)
+    with pytest.raises(NoSlot):
+        ModuloCalendar(4).earliest([1], 0, 5)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(random_dags(), st.integers(1, 8), st.sampled_from(["row", "pixel"]), st.integers(0, 3))
+def test_periodic_under_link_contention(wl, bandwidth, gran, extra):
+    """With shared links the period also times its messages modulo the interval: valid on the simulator as
+    checked and expanded, never faster than the busiest copy or link allows."""
+    from cimopt.hardware import with_contention
+    from cimopt.steady import least_interval
+
+    hw = with_contention(Hardware(pes_per_tile=1, noc_hop_cycles=1, bits=16, link_bytes_per_cycle=bandwidth), True)
+    p = api.prepare(wl, hw, sets=gran, dup="greedy", extra_pes=extra, inferences=5)
+    per = periodic_schedule(p)
+    assert per.interval >= least_interval(p) >= copy_work(p)
+    _, sim = check(p.workload, per)
+    assert sim.valid, sim.violations[:3]
+    assert simulate(p.workload, per.expand(5)).valid
+    assert len(per.expand(3).transfers) == 3 * len(per.period.transfers)

@@ -398,9 +398,11 @@ def hardware_json(hw: Hardware) -> dict:
     d.pop("source")
     if d.get("mvm_ns") is None:  # unset: as in sweeps made before the field existed
         d.pop("mvm_ns", None)
-    for k in CHIP_TOTAL_ATTRS:  # the same for the chip-total figures, at their defaults
-        if d.get(k) == getattr(Hardware(), k):
-            d.pop(k, None)
+    default = asdict(Hardware())
+    for key in ("noc_contention", "tier_bytes_per_cycle", "tier_capacity_bytes", "tier_latency_cycles",
+                "tier_pj_per_byte", *CHIP_TOTAL_ATTRS):  # at their defaults: as in sweeps made before they existed
+        if key in d and d[key] == default.get(key):
+            d.pop(key)
     return json.loads(json.dumps(d))
 
 
