@@ -201,6 +201,8 @@ def _period(problem: Problem, ii: int) -> Periodic:
     contention = p.hardware.noc_contention
     lag = sets.lag if contention else edge_lags(sets, p.hardware, p.mapping, copy)
     msg = round_robin_messages(sets, p.hardware, p.mapping, copy) if contention else None
+    if msg is not None and not len(msg):  # nothing crosses the NoC: nothing to time
+        msg = None
     order = sets.dst_order
     dst_sorted = sets.dst[order]
     start = np.zeros(sets.num_sets, np.int64)
