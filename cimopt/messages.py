@@ -32,6 +32,7 @@ from cimopt.mapping import Mapping
 from cimopt.routing import Mesh, routes
 from cimopt.schedule import Schedule, Transfers
 from cimopt.sets import SetGraph
+from cimopt.timing import storage_of
 
 MODES = ("set", "layer")  # what a job waits for: its own inputs, or every input of its layer (layer pipeline)
 
@@ -51,28 +52,44 @@ class Messages:
     ptr: np.ndarray
     links: np.ndarray
     of_edge: np.ndarray
+    after: np.ndarray
 
     def __len__(self) -> int:
         return len(self.job)
 
 
 def messages(hw: Hardware, tiles: int, src: np.ndarray, dst: np.ndarray, tile: np.ndarray,
-             elements: np.ndarray) -> Messages:
+             elements: np.ndarray, store: np.ndarray | None = None) -> Messages:
     """The messages of dependency edges `src -> dst` between jobs on home tiles `tile` (per job), each job
-    carrying `elements` activation elements (per job) on a chip of `tiles` tiles."""
+    carrying `elements` activation elements (per job) on a chip of `tiles` tiles. With `store` (per job, the
+    tile that buffers its outputs; docs/model.md, "Buffers"), a job buffered away from its home first sends
+    its outputs there, and its readers get them from there."""
     n_t = max(int(tiles), 1)
-    cross = tile[src] != tile[dst]
-    key = src.astype(np.int64) * n_t + tile[dst]
-    uniq, inv = np.unique(key[cross], return_inverse=True)
+    st_of = tile if store is None else store
+    read = st_of[src] != tile[dst]  # edges whose reader is not where the outputs are buffered
+    detour_jobs = np.unique(src[st_of[src] != tile[src]])  # jobs buffered away from home that are read
+    # (job, kind, destination): kind 0 the detour to the storage tile, 1 a message to a reader's tile
+    key_r = (src[read].astype(np.int64) * 2 + 1) * n_t + tile[dst[read]]
+    key_d = (detour_jobs.astype(np.int64) * 2) * n_t + st_of[detour_jobs]
+    uniq, inv = np.unique(np.concatenate([key_d, key_r]), return_inverse=True)
+    job, kind, dt = uniq // n_t // 2, (uniq // n_t) % 2, uniq % n_t
     of_edge = np.full(len(src), -1, dtype=np.int64)
-    of_edge[cross] = inv
-    job, dt = uniq // n_t, uniq % n_t
-    st = tile[job]
+    of_edge[read] = inv[len(key_d):]
+    if len(detour_jobs):  # a reader on the storage tile waits for the detour
+        on_store = ~read & (st_of[src] != tile[src])
+        d_pos = np.searchsorted(uniq, (src[on_store].astype(np.int64) * 2) * n_t + st_of[src[on_store]])
+        of_edge[on_store] = d_pos
+    sm = np.where(kind == 0, tile[job], st_of[job])
     ser = np.asarray(hw.serialise_cycles(elements[job]), np.int64)
     mesh = Mesh.of(hw, tiles)
-    ptr, links = routes(mesh, st, dt)
+    ptr, links = routes(mesh, sm, dt)
     flight = np.diff(ptr) * hw.noc_hop_cycles + ser
-    return Messages(job, st, dt, ser, flight, ptr, links, of_edge)
+    after = np.full(len(job), -1, np.int64)
+    if len(detour_jobs):
+        d_idx = np.flatnonzero(kind == 0)
+        has = np.isin(job, job[d_idx]) & (kind == 1)
+        after[has] = d_idx[np.searchsorted(job[d_idx], job[has])]
+    return Messages(job, sm, dt, ser, flight, ptr, links, of_edge, after)
 
 
 class LinkCalendar:
@@ -119,6 +136,7 @@ class JobGraph:
     dst: np.ndarray
     lag: np.ndarray
     tile: np.ndarray  # home tile per job
+    store: np.ndarray  # the tile that buffers each job's outputs
     elements: np.ndarray  # output elements per job
     release: np.ndarray  # earliest start per job (release from the graph input plus the arrival of its inference)
 
@@ -148,7 +166,8 @@ def job_graph(sets: SetGraph, schedule: Schedule) -> JobGraph:
         sel = layer == li
         tile[sel] = h[np.asarray(schedule.copy, np.int64)[sel]]
     release = sets.release[g] + k * schedule.arrival_interval
-    return JobGraph(g, k, src, dst, np.tile(sets.lag, n_inf), tile, sets.elements[g], release)
+    store = storage_of(schedule.mapping, layer, np.asarray(schedule.copy, np.int64), k * counts[layer] + local)
+    return JobGraph(g, k, src, dst, np.tile(sets.lag, n_inf), tile, store, sets.elements[g], release)
 
 
 def retime(sets: SetGraph, schedule: Schedule, *, mode: str = "set", barrier: bool = False) -> Schedule:
@@ -182,7 +201,7 @@ def retime(sets: SetGraph, schedule: Schedule, *, mode: str = "set", barrier: bo
         if (rank[jg.src] >= first[step[jg.dst]]).any():
             raise InputError(f"schedule {schedule.scheduler!r}: a layer starts before all of its producers have "
                              "started; it cannot be re-timed as a layer pipeline")
-    msg = messages(hw, mapping.budget.tiles, jg.src, jg.dst, jg.tile, jg.elements)
+    msg = messages(hw, mapping.budget.tiles, jg.src, jg.dst, jg.tile, jg.elements, jg.store)
     dur = (np.asarray(schedule.end, np.int64) - start0).tolist()
     copy_key = (layer * (max(mapping.copies) + 1) + np.asarray(schedule.copy, np.int64)).tolist()
     # in-edges per job (CSR by destination) and messages per job (sorted by job)
@@ -193,7 +212,7 @@ def retime(sets: SetGraph, schedule: Schedule, *, mode: str = "set", barrier: bo
     e_src, e_lag, e_msg = jg.src[e_order].tolist(), jg.lag[e_order].tolist(), msg.of_edge[e_order].tolist()
     e_ptr_l, m_ptr_l = e_ptr.tolist(), m_ptr.tolist()
     rel, step_l = jg.release.tolist(), step.tolist()
-    ser, flight = msg.ser.tolist(), msg.flight.tolist()
+    ser, flight, after = msg.ser.tolist(), msg.flight.tolist(), msg.after.tolist()
     r_ptr, r_links = msg.ptr.tolist(), msg.links.tolist()
     # layer mode: every in-edge of a job's (inference, layer) step, gathered per step
     step_edges: dict[int, list[int]] = {}
@@ -232,7 +251,7 @@ def retime(sets: SetGraph, schedule: Schedule, *, mode: str = "set", barrier: bo
         done_max = max(done_max, end[j])
         for m in range(m_ptr_l[j], m_ptr_l[j + 1]):
             links = r_links[r_ptr[m]:r_ptr[m + 1]]
-            s0 = cal.earliest(links, end[j], ser[m])
+            s0 = cal.earliest(links, end[j] if after[m] < 0 else m_arrive[after[m]], ser[m])
             cal.reserve(links, s0, ser[m])
             m_start[m], m_arrive[m] = s0, s0 + flight[m]
     out = schedule.with_jobs(start=np.asarray(start, np.int64), end=np.asarray(end, np.int64))
@@ -253,7 +272,7 @@ def noc_transfers(sets: SetGraph, schedule: Schedule, msg: Messages, start: np.n
 def schedule_messages(sets: SetGraph, schedule: Schedule) -> Messages:
     """The messages `schedule`'s jobs must send (whatever its transfers table says)."""
     jg = job_graph(sets, schedule)
-    return messages(schedule.hardware, schedule.mapping.budget.tiles, jg.src, jg.dst, jg.tile, jg.elements)
+    return messages(schedule.hardware, schedule.mapping.budget.tiles, jg.src, jg.dst, jg.tile, jg.elements, jg.store)
 
 
 def link_loads(mesh: Mesh, msg: Messages) -> np.ndarray:
@@ -264,8 +283,9 @@ def link_loads(mesh: Mesh, msg: Messages) -> np.ndarray:
 
 def round_robin_messages(sets: SetGraph, hw: Hardware, mapping: Mapping, copy: np.ndarray) -> Messages:
     """The messages of one inference of `sets` with set s on copy `copy[s]` (set-level, job = set)."""
-    from cimopt.timing import home_tiles
+    from cimopt.timing import home_tiles, storage_tiles
 
     tile = home_tiles(sets, mapping, copy)
-    return messages(hw, mapping.budget.tiles, sets.src, sets.dst, tile, sets.elements)
+    store = storage_tiles(sets, mapping, copy) if mapping.storage is not None else None
+    return messages(hw, mapping.budget.tiles, sets.src, sets.dst, tile, sets.elements, store)
 

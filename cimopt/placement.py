@@ -391,15 +391,14 @@ def place_buffer(workload: Workload, sets: SetGraph, hw: Hardware, mapping: Mapp
             load[t] += share[lc] / len(store[lc])
         return True
 
-    for _ in range(0 if hw.noc_contention else 4 * len(store)):  # the estimated needs (see below: contention)
+    for _ in range(4 * len(store)):  # the estimated needs
         over = int(np.argmax(load))
         if load[over] <= cap:
             break
         lender = [lc for lc, st in store.items() if over in st and len(st) < max_storage]
         if not lender or not lend(max(lender, key=lambda x: (share[x] / len(store[x]), -x[0], -x[1])), load[over]):
             break
-    if not hw.noc_contention:  # under link contention messages leave from home tiles: no storage is lent
-        _lend_for_footprints(workload, rows, copy, mapping, place_of, store, lend, cap)
+    _lend_for_footprints(workload, rows, copy, mapping, place_of, store, lend, cap)
     placement = tuple(tuple(place_of[(li, c)] for c in range(d)) for li, d in enumerate(mapping.copies))
     storage = tuple(tuple(store[(li, c)] for c in range(d)) for li, d in enumerate(mapping.copies))
     if all(len(t) == 1 for layer in storage for t in layer):

@@ -43,7 +43,9 @@ class Ready:
         if self.links is not None:
             if ("arrive", li, key) not in self.cache:
                 self.cache[("arrive", li, key)] = self.links.arrival_map(self.plan, self.k, li, key, e.shape)
-            return np.where(self.tiles[li] == key, e, self.cache[("arrive", li, key)])
+            here = self.tiles[li] if self.stos[li] is None else np.where(self.stos[li] == self.tiles[li],
+                                                                           self.tiles[li], -1)
+            return np.where(here == key, e, self.cache[("arrive", li, key)])
         if self.stos[li] is None:
             return e + self._leg(li, self.tiles[li], key)
         return e + self._leg(li, self.tiles[li], self.stos[li]) + self._leg(li, self.stos[li], key)

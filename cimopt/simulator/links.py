@@ -42,7 +42,8 @@ class LinkTimes:
         the contention-free arrival for a message that is missing, reported as such)."""
         lj = plan.jobs[k][li]
         s, hw, cols = plan.schedule, plan.hw, plan.mesh_cols
-        hops = np.abs(lj.tile // cols - key // cols) + np.abs(lj.tile % cols - key % cols)
+        hops = (np.abs(lj.tile // cols - lj.store // cols) + np.abs(lj.tile % cols - lj.store % cols)
+                + np.abs(lj.store // cols - key // cols) + np.abs(lj.store % cols - key % cols))
         val = s.end[lj.idx] + hops * hw.noc_hop_cycles + np.where(hops > 0, lj.ser, 0)
         got = self.arrivals.get((k, li))
         if got is not None:
@@ -66,14 +67,22 @@ def check_links(plan: Plan, rep: Report) -> LinkTimes | None:
     n_tiles = max(s.mapping.budget.tiles, 1)
     wl = plan.workload
     n_layers = len(wl.layers)
-    # the messages that must exist: (job, destination tile)
+    # the messages that must exist: (job, destination tile), from the tile that buffers the job's outputs to
+    # every other tile that reads them, and first from its copy's home tile to that tile when they differ
     need_job, need_dst = [], []
     for jobs in plan.jobs:
+        read: dict[int, np.ndarray] = {}
         for pli, key, hit in message_reads(plan, jobs):
             lj = jobs[pli]
-            sel = hit & (lj.tile != key)
+            sel = hit & (lj.store != key)
             need_job.append(lj.idx[sel])
             need_dst.append(np.full(int(sel.sum()), key, np.int64))
+            read[pli] = read[pli] | hit if pli in read else hit
+        for pli, hit in read.items():
+            lj = jobs[pli]
+            sel = hit & (lj.store != lj.tile)
+            need_job.append(lj.idx[sel])
+            need_dst.append(lj.store[sel])
     need_job = np.concatenate(need_job) if need_job else np.zeros(0, np.int64)
     need_dst = np.concatenate(need_dst) if need_dst else np.zeros(0, np.int64)
     need_key = need_job * n_tiles + need_dst
@@ -98,10 +107,11 @@ def check_links(plan: Plan, rep: Report) -> LinkTimes | None:
     else:
         job = np.full(len(noc), -1, np.int64)
     home = np.zeros(len(s), np.int64)
+    store = np.zeros(len(s), np.int64)
     ser = np.zeros(len(s), np.int64)
     for jobs in plan.jobs:
         for lj in jobs:
-            home[lj.idx], ser[lj.idx] = lj.tile, lj.ser
+            home[lj.idx], store[lj.idx], ser[lj.idx] = lj.tile, lj.store, lj.ser
     jsafe = np.maximum(job, 0)
     hops = np.where(dst_t >= 0, np.abs(src_t // mesh.cols - dst_t // mesh.cols)
                     + np.abs(src_t % mesh.cols - dst_t % mesh.cols), 0)
@@ -121,8 +131,12 @@ def check_links(plan: Plan, rep: Report) -> LinkTimes | None:
 
     err = bad(~found, lambda i: f"{name(i)} names layer {int(layer_t[i])} set {int(set_t[i])} of inference "
                                 f"{int(inf_t[i])}, which no well-formed job computes")
-    err |= bad(found & (src_t != home[jsafe]), lambda i: f"{name(i)} leaves from tile {int(src_t[i])}, but "
-                                                         f"the job's copy has its home on tile {int(home[jsafe[i]])}")
+    detour = store[jsafe] != home[jsafe]
+    want_src = np.where(detour & (dst_t == store[jsafe]), home[jsafe], store[jsafe])
+    err |= bad(found & (src_t != want_src), lambda i: (
+        f"{name(i)} leaves from tile {int(src_t[i])}, but the job's outputs leave from tile {int(want_src[i])} ("
+        + ("its copy's home, for the tile that buffers them)" if want_src[i] == home[jsafe[i]] and detour[i]
+           else "where they are buffered)" if detour[i] else "its copy's home tile)")))
     err |= bad(~err & ((dst_t == src_t) | (dst_t < 0)),
                lambda i: f"{name(i)} goes from tile {int(src_t[i])} to tile {int(dst_t[i])}: a message goes to "
                          "another tile")
@@ -142,6 +156,13 @@ def check_links(plan: Plan, rep: Report) -> LinkTimes | None:
     err |= bad(~err & (en_t - st_t != flight), lambda i: (
         f"{name(i)} runs [{int(st_t[i])}, {int(en_t[i])}) = {int(en_t[i] - st_t[i])} cycles, but {int(hops[i])} "
         f"hops of {hw.noc_hop_cycles} cycles and {int(ser[jsafe[i]])} cycles on each link take {int(flight[i])}"))
+    # a message from the storage tile leaves once the outputs are there (after the detour message arrives)
+    det_end = np.full(len(s), -1, np.int64)
+    d_ok = np.flatnonzero(~err & detour & (dst_t == store[jsafe]))
+    det_end[job[d_ok]] = en_t[d_ok]
+    late = ~err & detour & (dst_t != store[jsafe]) & (st_t < det_end[jsafe])
+    err |= bad(late, lambda i: f"{name(i)} starts at cycle {int(st_t[i])}, before the outputs reach the tile that "
+                               f"buffers them at cycle {int(det_end[jsafe[i]])}")
     # missing messages
     have = np.unique(tkey_m[~err])
     missing = np.flatnonzero(~np.isin(need_key, have))
