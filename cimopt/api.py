@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cimopt.errors import InputError
 from cimopt.hardware import load_hardware
+from cimopt.mapping import resolve_budget
 from cimopt.problem import (
     DEFAULT_MODEL,
     Problem,
@@ -29,11 +30,12 @@ from cimopt.schedule import Schedule
 from cimopt.schedulers import registry
 from cimopt.schedulers.registry import Options, Progress, SolveFacts
 from cimopt.simulator import SimResult, simulate
+from cimopt.steady import PeriodicRun, periodic_record, run_periodic
 from cimopt.workload import Workload
 
-__all__ = ["DEFAULT_MODEL", "SCHEDULERS", "Options", "Problem", "Run", "RunRecord", "load_hardware", "load_model",
-           "prepare", "record", "references", "run", "simulate_schedule", "with_duplication", "with_placement",
-           "with_stream"]
+__all__ = ["DEFAULT_MODEL", "SCHEDULERS", "Options", "PeriodicRun", "Problem", "Run", "RunRecord", "load_hardware",
+           "load_model", "periodic_record", "prepare", "record", "run_periodic", "references", "resolve_budget", "run", "simulate_schedule", "with_duplication",
+           "with_placement", "with_stream"]
 
 SCHEDULERS = registry.NAMES
 

@@ -70,9 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cimopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("inspect", help="MVM layers, crossbars and MACs of a model")
+    p = sub.add_parser("inspect", help="MVM layers, crossbars and MACs of a model; the chip's power, area, peak")
     p.add_argument("model", nargs="?", default=api.DEFAULT_MODEL)
     p.add_argument("--hw")
+    _budget_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
 
@@ -84,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="save the schedule as JSON")
     p.add_argument("--min-buffer", action="store_true", help="instead: the smallest tile buffer at which the "
                    "buffer-aware heuristic (clsa-bp) is as fast as CLSA-CIM with unlimited buffers (binary search)")
+    p.add_argument("--periodic", action="store_true", help="schedule the stream of --inferences as one period of "
+                   "CLSA-CIM repeated at the initiation interval, checked on the simulator over enough periods to "
+                   "hold for any N: as fast for 1,000 inferences as for one")
     _solver_args(p)
     p.set_defaults(func=cmd_schedule)
 
@@ -115,7 +119,10 @@ def _warn(workload) -> None:
 def cmd_inspect(args: argparse.Namespace) -> int:
     workload = api.load_model(args.model)
     hw = api.load_hardware(args.hw)
-    summary = workload_summary(workload, hw)
+    sized = any(v is not None for v in (args.pes, args.tiles, args.extra_pes))
+    tiles = api.resolve_budget(workload, hw, pes=args.pes, tiles=args.tiles, extra_pes=args.extra_pes).tiles \
+        if sized else None  # the chip of the totals: as the flags size it, else chip.tiles / tiles_per_chip, else the minimum
+    summary = workload_summary(workload, hw, tiles)
     print(json.dumps(summary, indent=1) if args.json else workload_text(summary))
     return 0
 
@@ -157,15 +164,29 @@ def stream_text(r: RunRecord | StreamMetrics, width: int = 16) -> list[str]:
     return out
 
 
+def pj_text(v: float) -> str:
+    """Picojoules in the largest unit that keeps them >= 1 (`4.607 mJ`)."""
+    for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.4g} {unit}"
+    return f"{v:.4g} pJ"
+
+
 def energy_text(total: float, parts: dict[str, float]) -> str:
     """`12.3 uJ per inference (mvm 4.6 mJ, ...)`: the total and each part."""
-    def pj(v: float) -> str:
-        for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
-            if abs(v) >= scale:
-                return f"{v / scale:.4g} {unit}"
-        return f"{v:.4g} pJ"
+    pj = pj_text
     shares = ", ".join(f"{k} {pj(v)}" for k, v in parts.items())
     return f"{pj(total)} per inference ({shares})"
+
+
+def steady_text(r: RunRecord) -> list[str]:
+    """The steady-state line of a stream with energy figures: energy per inference with static power over the
+    interval, next to the stream's own (static over its makespan)."""
+    if r.steady_energy_pj is None or not r.energy_pj:
+        return []
+    return [f"  steady state  {pj_text(r.steady_energy_pj)} per inference: static {pj_text(r.steady_static_pj)} "
+            f"(static power over the {r.steady_interval_cycles:,.0f}-cycle interval) + dynamic "
+            f"{pj_text(r.steady_energy_pj - r.steady_static_pj)}"]
 
 
 def links_text(peak: float | None, busiest: str | None, delay: int | None) -> str:
@@ -178,14 +199,17 @@ def links_text(peak: float | None, busiest: str | None, delay: int | None) -> st
 def schedule_text(r: RunRecord, out: str | None) -> str:
     """What `cimopt schedule` prints."""
     copies = ", ".join(f"{k} x{v}" for k, v in r.copies if v > 1) or "one each"
+    kind = (f", periodic: one period every {r.steady_interval_cycles:,.0f} cycles, {r.steady_periods} periods "
+            "checked") if r.periodic else ""
     lines = [f"{r.scheduler} on {r.model} ({r.hardware}, {r.granularity} sets, {r.sets:,} sets, "
-             f"duplication {r.duplication})",
+             f"duplication {r.duplication}{kind})",
              f"  latency       {r.latency_cycles:,} cycles{_self_timed(r.self_timed_latency_cycles)}",
-             f"  utilization   {r.utilization:.2%} of the chip, {r.utilization_mapped:.2%} of mapped PEs",
-             f"  speedup       {r.speedup_vs_lbl:.2f}x over layer-by-layer without duplication "
-             f"({r.lbl_latency_cycles:,}), {r.speedup_vs_lbl_same_dup:.2f}x over layer-by-layer with the same "
-             f"duplication ({r.lbl_same_dup_latency_cycles:,})",
-             f"  PEs           {r.pes_used:,} used of {r.pes:,} ({r.tiles:,} tiles)",
+             f"  utilization   {r.utilization:.2%} of the chip, {r.utilization_mapped:.2%} of mapped PEs"]
+    if r.speedup_vs_lbl is not None:
+        lines.append(f"  speedup       {r.speedup_vs_lbl:.2f}x over layer-by-layer without duplication "
+                     f"({r.lbl_latency_cycles:,}), {r.speedup_vs_lbl_same_dup:.2f}x over layer-by-layer with the "
+                     f"same duplication ({r.lbl_same_dup_latency_cycles:,})")
+    lines += [f"  PEs           {r.pes_used:,} used of {r.pes:,} ({r.tiles:,} tiles)",
              f"  copies        {copies}",
              f"  bottleneck    {r.bottleneck_layer} (busiest copy busy {r.bottleneck_busy_fraction:.0%} of the time, "
              f"{dict(r.copies).get(r.bottleneck_layer, 0)} copies)"]
@@ -201,6 +225,7 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
                      f"{r.spill_read_bytes:,} filled back)")
     if r.energy_pj:
         lines.append(f"  energy        {energy_text(r.energy_pj, dict(r.energy))}, EDP {r.edp:.4g} pJ x cycles")
+        lines += steady_text(r)
     if r.noc_byte_hops is not None:
         lines.append(f"  NoC traffic   {r.noc_byte_hops:,} bytes x hops ({r.placement} placement)")
     if r.contention:
@@ -214,21 +239,30 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
 def cmd_schedule(args: argparse.Namespace) -> int:
     if args.out:
         arguments.check_output_file(args.out, "--out")
+    if args.periodic and args.scheduler not in (None, registry.HEURISTIC):
+        raise InputError(f"--periodic repeats CLSA-CIM's schedule ({registry.HEURISTIC}), not --scheduler "
+                         f"{args.scheduler}")
+    if args.periodic and args.min_buffer:
+        raise InputError("--periodic and --min-buffer do not go together")
     problem = _prepare(args)
     if args.min_buffer:
         return _min_buffer(problem, args.json)
-    name = args.scheduler or registry.default_for(problem.hardware)
-    run = api.run(problem, name, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
-                  joint=args.joint, deterministic=not args.nondeterministic, progress=_progress(args.json))
+    if args.periodic:  # the periodic stream: the record from one period, the checked periods saved with --out
+        prun = api.run_periodic(problem)
+        schedule, sim, rec = prun.checked, prun.sim, api.periodic_record(problem, prun)
+    else:
+        name = args.scheduler or registry.default_for(problem.hardware)
+        run = api.run(problem, name, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
+                      joint=args.joint, deterministic=not args.nondeterministic, progress=_progress(args.json))
+        schedule, sim, rec = run.schedule, run.sim, api.record(problem, run)
     if args.out:
-        run.schedule.save(args.out)
-    rec = api.record(problem, run)
+        schedule.save(args.out)
     if args.json:
         print(json.dumps(rec.to_json(), indent=1))
     else:
         print(schedule_text(rec, args.out))
         if not rec.valid:
-            print(violations_text(run.sim))
+            print(violations_text(sim))
     return _exit_code([rec.valid], [rec.interrupted])
 
 
@@ -336,6 +370,12 @@ def compare_text(c: dict) -> str:
         heads[-1:-1] = ["energy uJ", "EDP pJ x cycles", "NoC bytes x hops"]
         align = align[:-1] + "rrrl"
     streams = [r for r in c["results"] if r.get("inferences", 1) > 1]
+    if streams and any(r.get("energy_pj") for r in c["results"]):  # energy per inference in steady state
+        at = heads.index("energy uJ") + 1
+        for row, r in zip(rows, c["results"], strict=True):
+            row[at:at] = ["" if r.get("steady_energy_pj") is None else f"{r['steady_energy_pj'] / 1e6:,.1f}"]
+        heads[at:at] = ["steady uJ"]
+        align = align[:at] + "r" + align[at:]
     if streams:  # a stream: the makespan is the latency column; the initiation interval next to it
         for row, r in zip(rows, c["results"], strict=True):
             row[2:2] = ["" if r["interval_cycles"] is None else f"{r['interval_cycles']:,.1f}"]
