@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cimopt.errors import InputError
 from cimopt.hardware import load_hardware
+from cimopt.mapping import resolve_budget
 from cimopt.problem import (
     DEFAULT_MODEL,
     Problem,
@@ -30,11 +31,12 @@ from cimopt.schedule import Schedule
 from cimopt.schedulers import registry
 from cimopt.schedulers.registry import Options, Progress, SolveFacts
 from cimopt.simulator import SimResult, simulate
+from cimopt.steady import PeriodicRun, periodic_record, run_periodic
 from cimopt.workload import Workload
 
-__all__ = ["DEFAULT_MODEL", "SCHEDULERS", "Options", "Problem", "Run", "RunRecord", "load_hardware", "load_model",
-           "prepare", "record", "references", "run", "simulate_schedule", "with_duplication", "with_placement",
-           "with_stream"]
+__all__ = ["DEFAULT_MODEL", "SCHEDULERS", "Options", "PeriodicRun", "Problem", "Run", "RunRecord", "load_hardware",
+           "load_model", "periodic_record", "prepare", "record", "run_periodic", "references", "resolve_budget", "run", "simulate_schedule", "with_duplication",
+           "with_placement", "with_stream"]
 
 SCHEDULERS = registry.NAMES
 
@@ -115,6 +117,22 @@ def record(problem: Problem, result: Run, *, bound: int | None = None,
     return with_references(record_of(problem, result), lbl=lbl, lbl_same=same, bound=bound)
 
 
+def failed_record(problem: Problem, scheduler: str, message: str) -> RunRecord:
+    """The record of a scheduler that gave no schedule: INFEASIBLE (the problem is beyond what its rules can
+    do, e.g. a capacity below one set's inputs) or REFUSED (a combination it does not handle), and why."""
+    from cimopt.mapping import min_pes
+
+    infeasible = any(w in message for w in ("too small", "cannot finish", "does not fit"))
+    return RunRecord(model=problem.model, hardware=problem.hardware.name, pes=problem.budget.pes,
+                     tiles=problem.budget.tiles, scheduler=scheduler, duplication=problem.mapping.strategy,
+                     granularity=problem.sets.granularity.spec, latency_cycles=None, utilization=None,
+                     utilization_mapped=None, status="INFEASIBLE" if infeasible else "REFUSED", valid=None,
+                     error=message, sets=problem.sets.num_sets, pes_used=problem.mapping.pes_used,
+                     min_pes=min_pes(problem.workload, problem.hardware),
+                     buffer_elements=problem.hardware.buffer_elements, placement=problem.placement,
+                     inferences=problem.inferences, arrival_interval=problem.arrival_interval)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Several schedulers on one problem: their runs and records, and the best lower bound known."""
@@ -131,6 +149,7 @@ class Comparison:
 
     def to_json(self) -> dict:
         p = self.problem
+        seconds = {r.scheduler: {"cpu_seconds": r.cpu_seconds, "wall_seconds": r.wall_seconds} for r in self.runs}
         return {"model": p.model, "hardware": p.hardware.name, "granularity": p.sets.granularity.spec,
                 "duplication": self.records[0].duplication if self.records else p.mapping.strategy,
                 "pes": p.budget.pes, "sets": p.sets.num_sets, "bound_cycles": self.bound_cycles,
@@ -138,8 +157,8 @@ class Comparison:
                 "lower_bounds": self.lower_bounds, "interrupted": any(r.interrupted for r in self.records),
                 "cpu_seconds": self.cpu_seconds, "wall_seconds": self.wall_seconds,
                 **certificate(self.records, self.bound_cycles),
-                "results": [r.to_json() | {"cpu_seconds": run.cpu_seconds, "wall_seconds": run.wall_seconds}
-                            for r, run in zip(self.records, self.runs, strict=True)]}
+                "results": [r.to_json() | seconds.get(r.scheduler, {"cpu_seconds": None, "wall_seconds": None})
+                            for r in self.records]}
 
 
 def certificate(records: tuple[RunRecord, ...], bound: int) -> dict:
@@ -161,10 +180,12 @@ def certificate(records: tuple[RunRecord, ...], bound: int) -> dict:
 def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time_limit: float = 20.0,
             workers: int = 2, seed: int = 0, joint: bool = False, deterministic: bool = True,
             progress: Progress | None = None) -> Comparison:
-    """Run `schedulers` (default: every registered one; the stream baselines only for a stream) on one problem, heuristics first; the exact ones are
-    warm-started from the best heuristic schedule. Every run is checked on the simulator, and every record's
-    gap is measured against the best lower bound known (the exact runs' proven bounds, else the
-    combinatorial bounds)."""
+    """Run `schedulers` (default: `registry.defaults` for this problem) on one problem, heuristics first; the
+    exact ones are warm-started from the best heuristic schedule. Every run is checked on the simulator, and
+    every record's gap is measured against the best lower bound known (the exact runs' proven bounds, else the
+    combinatorial bounds). A scheduler that cannot schedule the problem (a capacity below what it needs, a
+    combination it refuses) is a record of its own with status INFEASIBLE or REFUSED and the reason in
+    `error`; only when none of them gives a schedule is that an error."""
     from cimopt.analysis.bounds import lower_bounds, lower_bounds_joint
 
     cpu, wall = time.process_time(), time.perf_counter()
@@ -172,18 +193,24 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
     if any(s.exact for s in specs) and not time_limit > 0:  # before the heuristics run, naming the flag
         raise InputError(f"--time-limit must be > 0 seconds, got {time_limit:g}")
     runs: dict[str, Run] = {}
+    failed: dict[str, str] = {}
     for spec in sorted(specs, key=lambda s: s.exact):
         heur = [r for r in runs.values() if r.sim.valid]
         hint = min(heur, key=lambda r: r.sim.latency).schedule if heur and spec.exact else None
-        runs[spec.name] = run(problem, spec.name, time_limit=time_limit, workers=workers, seed=seed, joint=joint,
-                              hint=hint, deterministic=deterministic, progress=progress)
-    ordered = tuple(runs[s.name] for s in specs)
+        try:
+            runs[spec.name] = run(problem, spec.name, time_limit=time_limit, workers=workers, seed=seed,
+                                  joint=joint, hint=hint, deterministic=deterministic, progress=progress)
+        except InputError as exc:
+            failed[spec.name] = str(exc)
+    if not runs:
+        raise InputError("no scheduler gave a schedule: " + "; ".join(f"{n}: {m}" for n, m in failed.items()))
+    ordered = tuple(runs[s.name] for s in specs if s.name in runs)
     exact = [r for r in ordered if r.solve is not None]
     # CP-SAT already computed the combinatorial bounds (and took the best of them and its own): reuse them
     solved = None if problem.is_stream else next((r for r in exact if "critical_path" in r.schedule.info), None)
     if solved is not None:
         info = solved.schedule.info
-        lower = {k: info[k] for k in ("critical_path", "layer_work", "bottleneck")}
+        lower = {k: info[k] for k in ("critical_path", "layer_work", "bottleneck", "link_bound") if k in info}
         bound, rule = solved.solve.bound, solved.solve.bound_rule or solved.scheduler
     else:
         if joint and exact:  # the exact runs may choose the copies: only bounds over every duplication hold
@@ -191,6 +218,12 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
         else:
             lb = lower_bounds(problem.workload, problem.hardware, problem.mapping, problem.sets)
         lower = {"critical_path": lb.critical_path, "layer_work": lb.layer_work, "bottleneck": lb.bottleneck}
+        if problem.hardware.noc_contention and not problem.is_stream:
+            from cimopt.analysis.bounds import link_bound, with_link_bound
+
+            link = link_bound(problem.sets, problem.hardware, problem.mapping)
+            lower["link_bound"] = link.value
+            lb = with_link_bound(lb, link)
         bound, rule = lb.best, lb.rule or "combinatorial"
         if problem.is_stream:  # the bounds above are one inference's
             from cimopt.stream import makespan_bound
@@ -203,7 +236,8 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
     proven = any(r.sim.valid and r.sim.latency == bound for r in ordered)
     same = runs[registry.BASELINE].sim.latency if registry.BASELINE in runs else None
     refs = references(problem, same=same)
-    records = tuple(record(problem, r, bound=bound, refs=refs) for r in ordered)
+    done = {r.scheduler: record(problem, r, bound=bound, refs=refs) for r in ordered}
+    records = tuple(done[s.name] if s.name in done else failed_record(problem, s.name, failed[s.name]) for s in specs)
     for r in exact:
         lower |= {k: r.schedule.info[k] for k in ("closure_bound", "cp_sat_bound") if k in r.schedule.info}
     return Comparison(problem, ordered, records, int(bound), rule, proven, lower, time.process_time() - cpu,

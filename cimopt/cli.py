@@ -40,9 +40,12 @@ def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
                    help="schedule a stream of N inferences sharing the copies (default: 1)")
     p.add_argument("--arrival-interval", type=arguments.cycles, default=0, metavar="C",
                    help="input k of the stream is available at cycle k * C (default: 0, all at once)")
-    p.add_argument("--placement", default="sequential", choices=("sequential", "optimized"),
-                   help="copies on tiles: sequential (in layer order) | optimized (least NoC bytes x hops); "
-                        "default: sequential")
+    p.add_argument("--placement", default="auto", choices=("auto", "sequential", "optimized", "buffer"),
+                   help="copies on tiles: sequential (in layer order) | optimized (least NoC bytes x hops, or the "
+                        "most loaded link under contention) | buffer (spread for the tile buffers); default auto: "
+                        "buffer when tile buffers are finite, else sequential")
+    p.add_argument("--contention", choices=("on", "off"), help="NoC links as shared resources (messages wait for "
+                   "their links) or not; default: the hardware file's noc.contention")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -69,19 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cimopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("inspect", help="MVM layers, crossbars and MACs of a model")
+    p = sub.add_parser("inspect", help="MVM layers, crossbars and MACs of a model; the chip's power, area, peak")
     p.add_argument("model", nargs="?", default=api.DEFAULT_MODEL)
     p.add_argument("--hw")
+    _budget_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("schedule", help="schedule a model, check it on the simulator, print latency and utilization")
     _common(p, "pixel")
-    p.add_argument("--scheduler", default=registry.HEURISTIC, metavar="NAME",
-                   help=f"{' | '.join(registry.NAMES)} (default: {registry.HEURISTIC})")
+    p.add_argument("--scheduler", metavar="NAME",
+                   help=f"{' | '.join(registry.NAMES)} (default: {registry.MEMORY} where tile buffers are finite, "
+                        f"which returns CLSA-CIM's schedule when that fits; else {registry.HEURISTIC})")
     p.add_argument("--out", help="save the schedule as JSON")
     p.add_argument("--min-buffer", action="store_true", help="instead: the smallest tile buffer at which the "
                    "buffer-aware heuristic (clsa-bp) is as fast as CLSA-CIM with unlimited buffers (binary search)")
+    p.add_argument("--periodic", action="store_true", help="schedule the stream of --inferences as one period of "
+                   "CLSA-CIM repeated at the initiation interval, checked on the simulator over enough periods to "
+                   "hold for any N: as fast for 1,000 inferences as for one")
     _solver_args(p)
     p.set_defaults(func=cmd_schedule)
 
@@ -113,7 +121,10 @@ def _warn(workload) -> None:
 def cmd_inspect(args: argparse.Namespace) -> int:
     workload = api.load_model(args.model)
     hw = api.load_hardware(args.hw)
-    summary = workload_summary(workload, hw)
+    sized = any(v is not None for v in (args.pes, args.tiles, args.extra_pes))
+    tiles = api.resolve_budget(workload, hw, pes=args.pes, tiles=args.tiles, extra_pes=args.extra_pes).tiles \
+        if sized else None  # the chip of the totals: as the flags size it, else chip.tiles / tiles_per_chip, else the minimum
+    summary = workload_summary(workload, hw, tiles)
     print(json.dumps(summary, indent=1) if args.json else workload_text(summary))
     return 0
 
@@ -121,12 +132,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace) -> api.Problem:
     p = api.prepare(args.model, args.hw, dup=args.dup, pes=args.pes, tiles=args.tiles, extra_pes=args.extra_pes,
                     sets=args.sets, inferences=args.inferences, arrival_interval=args.arrival_interval,
-                    placement=args.placement)
+                    placement=args.placement, buffer=getattr(args, "buffer", None),
+                    contention=None if args.contention is None else args.contention == "on")
     _warn(p.workload)
-    if getattr(args, "buffer", None) is not None:
-        from cimopt.capacity import parse_capacity, with_buffer
-
-        p = with_buffer(p, parse_capacity(args.buffer, p.hardware))
     return p
 
 
@@ -158,28 +166,52 @@ def stream_text(r: RunRecord | StreamMetrics, width: int = 16) -> list[str]:
     return out
 
 
+def pj_text(v: float) -> str:
+    """Picojoules in the largest unit that keeps them >= 1 (`4.607 mJ`)."""
+    for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.4g} {unit}"
+    return f"{v:.4g} pJ"
+
+
 def energy_text(total: float, parts: dict[str, float]) -> str:
     """`12.3 uJ per inference (mvm 4.6 mJ, ...)`: the total and each part."""
-    def pj(v: float) -> str:
-        for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
-            if abs(v) >= scale:
-                return f"{v / scale:.4g} {unit}"
-        return f"{v:.4g} pJ"
+    pj = pj_text
     shares = ", ".join(f"{k} {pj(v)}" for k, v in parts.items())
     return f"{pj(total)} per inference ({shares})"
+
+
+def steady_text(r: RunRecord) -> list[str]:
+    """The steady-state line of a stream with energy figures: energy per inference with static power over the
+    interval, next to the stream's own (static over its makespan)."""
+    if r.steady_energy_pj is None or not r.energy_pj:
+        return []
+    return [f"  steady state  {pj_text(r.steady_energy_pj)} per inference: static {pj_text(r.steady_static_pj)} "
+            f"(static power over the {r.steady_interval_cycles:,.0f}-cycle interval) + dynamic "
+            f"{pj_text(r.steady_energy_pj - r.steady_static_pj)}"]
+
+
+def links_text(peak: float | None, busiest: str | None, delay: int | None) -> str:
+    """`busiest tile 2 -> tile 3 (east) busy 57.5% of the time; messages waited 29,036,323 cycles in all`."""
+    if not busiest:
+        return "no message crosses the NoC"
+    return f"busiest {busiest} busy {peak:.1%} of the time; messages waited {delay:,} cycles in all for links"
 
 
 def schedule_text(r: RunRecord, out: str | None) -> str:
     """What `cimopt schedule` prints."""
     copies = ", ".join(f"{k} x{v}" for k, v in r.copies if v > 1) or "one each"
+    kind = (f", periodic: one period every {r.steady_interval_cycles:,.0f} cycles, {r.steady_periods} periods "
+            "checked") if r.periodic else ""
     lines = [f"{r.scheduler} on {r.model} ({r.hardware}, {r.granularity} sets, {r.sets:,} sets, "
-             f"duplication {r.duplication})",
+             f"duplication {r.duplication}{kind})",
              f"  latency       {r.latency_cycles:,} cycles{_self_timed(r.self_timed_latency_cycles)}",
-             f"  utilization   {r.utilization:.2%} of the chip, {r.utilization_mapped:.2%} of mapped PEs",
-             f"  speedup       {r.speedup_vs_lbl:.2f}x over layer-by-layer without duplication "
-             f"({r.lbl_latency_cycles:,}), {r.speedup_vs_lbl_same_dup:.2f}x over layer-by-layer with the same "
-             f"duplication ({r.lbl_same_dup_latency_cycles:,})",
-             f"  PEs           {r.pes_used:,} used of {r.pes:,} ({r.tiles:,} tiles)",
+             f"  utilization   {r.utilization:.2%} of the chip, {r.utilization_mapped:.2%} of mapped PEs"]
+    if r.speedup_vs_lbl is not None:
+        lines.append(f"  speedup       {r.speedup_vs_lbl:.2f}x over layer-by-layer without duplication "
+                     f"({r.lbl_latency_cycles:,}), {r.speedup_vs_lbl_same_dup:.2f}x over layer-by-layer with the "
+                     f"same duplication ({r.lbl_same_dup_latency_cycles:,})")
+    lines += [f"  PEs           {r.pes_used:,} used of {r.pes:,} ({r.tiles:,} tiles)",
              f"  copies        {copies}",
              f"  bottleneck    {r.bottleneck_layer} (busiest copy busy {r.bottleneck_busy_fraction:.0%} of the time, "
              f"{dict(r.copies).get(r.bottleneck_layer, 0)} copies)"]
@@ -190,10 +222,16 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
                      f"{r.solve_seconds:.1f} s" + (f": {r.solver_note}" if r.solver_note else ""))
     cap = "unlimited" if r.buffer_elements is None else f"{r.buffer_elements:,} per tile"
     lines.append(f"  buffer        peak {r.peak_buffer_elements:,} elements on one tile (capacity {cap})")
+    if r.spill_bytes:
+        lines.append(f"  memory tier   {r.spill_bytes:,} bytes moved ({r.spill_write_bytes:,} spilled, "
+                     f"{r.spill_read_bytes:,} filled back)")
     if r.energy_pj:
         lines.append(f"  energy        {energy_text(r.energy_pj, dict(r.energy))}, EDP {r.edp:.4g} pJ x cycles")
+        lines += steady_text(r)
     if r.noc_byte_hops is not None:
         lines.append(f"  NoC traffic   {r.noc_byte_hops:,} bytes x hops ({r.placement} placement)")
+    if r.contention:
+        lines.append(f"  links         {links_text(r.link_peak_utilization, r.busiest_link, r.contention_delay_cycles)}")
     lines.append(f"  valid         {'yes' if r.valid else 'NO'}")
     if out:
         lines.append(f"  saved         {out}")
@@ -203,20 +241,30 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
 def cmd_schedule(args: argparse.Namespace) -> int:
     if args.out:
         arguments.check_output_file(args.out, "--out")
+    if args.periodic and args.scheduler not in (None, registry.HEURISTIC):
+        raise InputError(f"--periodic repeats CLSA-CIM's schedule ({registry.HEURISTIC}), not --scheduler "
+                         f"{args.scheduler}")
+    if args.periodic and args.min_buffer:
+        raise InputError("--periodic and --min-buffer do not go together")
     problem = _prepare(args)
     if args.min_buffer:
         return _min_buffer(problem, args.json)
-    run = api.run(problem, args.scheduler, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
-                  joint=args.joint, deterministic=not args.nondeterministic, progress=_progress(args.json))
+    if args.periodic:  # the periodic stream: the record from one period, the checked periods saved with --out
+        prun = api.run_periodic(problem)
+        schedule, sim, rec = prun.checked, prun.sim, api.periodic_record(problem, prun)
+    else:
+        name = args.scheduler or registry.default_for(problem.hardware)
+        run = api.run(problem, name, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
+                      joint=args.joint, deterministic=not args.nondeterministic, progress=_progress(args.json))
+        schedule, sim, rec = run.schedule, run.sim, api.record(problem, run)
     if args.out:
-        run.schedule.save(args.out)
-    rec = api.record(problem, run)
+        schedule.save(args.out)
     if args.json:
         print(json.dumps(rec.to_json(), indent=1))
     else:
         print(schedule_text(rec, args.out))
         if not rec.valid:
-            print(violations_text(run.sim))
+            print(violations_text(sim))
     return _exit_code([rec.valid], [rec.interrupted])
 
 
@@ -262,8 +310,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             "latency_cycles": sim.latency, "self_timed_latency_cycles": sim.self_timed_latency,
             "utilization": sim.utilization, "utilization_mapped": sim.utilization_mapped,
             "energy_pj": sim.energy_pj, "energy": sim.energy, "noc_byte_hops": sim.noc_byte_hops,
+            **({} if sim.link_busy is None else {
+                "link_peak_utilization": sim.link_peak_utilization, "busiest_link": sim.busiest_link,
+                "contention_delay_cycles": sim.contention_delay_cycles, "messages": sim.messages}),
             "violation_counts": sim.violation_counts,
-            "buffer_elements": sched.hardware.buffer_elements,
+            "buffer_elements": sched.hardware.buffer_elements, "spill_bytes": sim.spill_bytes,
+            "spill_write_bytes": sim.spill_write_bytes, "spill_read_bytes": sim.spill_read_bytes,
             "peak_buffer_elements": max(sim.peak_buffer, default=0), "peak_buffer_per_tile": list(sim.peak_buffer),
             "violations": [{"kind": v.kind, "layer": v.layer, "set": v.set, "cycle": v.cycle, "message": v.message}
                            for v in sim.violations],
@@ -278,6 +330,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(f"  energy      {energy_text(sim.energy_pj, sim.energy)}")
         if sim.noc_byte_hops is not None:
             print(f"  NoC traffic {sim.noc_byte_hops:,} bytes x hops")
+        if sim.link_busy is not None:
+            print(f"  links       {links_text(sim.link_peak_utilization, sim.busiest_link, sim.contention_delay_cycles)}")
         print("  valid       yes" if sim.valid else violations_text(sim))
     return 0 if sim.valid else 1
 
@@ -287,6 +341,9 @@ def compare_text(c: dict) -> str:
     rows = []
     for r in c["results"]:
         gap = r["gap"]
+        if r["latency_cycles"] is None:  # no schedule: its reason follows the table
+            rows.append([r["scheduler"], "", "", "", "", r["status"], "", "", "-"])
+            continue
         rows.append([r["scheduler"], r["latency_cycles"], f"{r['utilization']:.2%}",
                      f"{r['speedup_vs_lbl_same_dup']:.2f}x", "" if gap is None else f"{gap:+.1%}", r["status"],
                      "" if r["solve_seconds"] is None else f"{r['solve_seconds']:.1f} s", r["peak_buffer_elements"],
@@ -302,13 +359,27 @@ def compare_text(c: dict) -> str:
     heads = ["scheduler", "latency", "utilization", "speedup", "gap to bound", "status", "time", "peak buffer",
              "valid"]
     align = "lrrrrlrrl"
+    if caps != {None}:  # finite tile buffers: what crossed the memory tier
+        for row, r in zip(rows, c["results"], strict=True):
+            row[-1:-1] = ["" if r["latency_cycles"] is None else r.get("spill_bytes", 0)]
+        heads[-1:-1] = ["tier bytes"]
+        align = align[:-1] + "rl"
     if any(r.get("energy_pj") for r in c["results"]):  # a chip with energy figures: energy, EDP, NoC traffic
         for row, r in zip(rows, c["results"], strict=True):
+            if r["latency_cycles"] is None:
+                row[-1:-1] = ["", "", ""]
+                continue
             row[-1:-1] = [f"{r['energy_pj'] / 1e6:,.1f}", f"{r['edp']:.4g}",
                           "" if r["noc_byte_hops"] is None else r["noc_byte_hops"]]
         heads[-1:-1] = ["energy uJ", "EDP pJ x cycles", "NoC bytes x hops"]
         align = align[:-1] + "rrrl"
     streams = [r for r in c["results"] if r.get("inferences", 1) > 1]
+    if streams and any(r.get("energy_pj") for r in c["results"]):  # energy per inference in steady state
+        at = heads.index("energy uJ") + 1
+        for row, r in zip(rows, c["results"], strict=True):
+            row[at:at] = ["" if r.get("steady_energy_pj") is None else f"{r['steady_energy_pj'] / 1e6:,.1f}"]
+        heads[at:at] = ["steady uJ"]
+        align = align[:at] + "r" + align[at:]
     if streams:  # a stream: the makespan is the latency column; the initiation interval next to it
         for row, r in zip(rows, c["results"], strict=True):
             row[2:2] = ["" if r["interval_cycles"] is None else f"{r['interval_cycles']:,.1f}"]
@@ -318,7 +389,11 @@ def compare_text(c: dict) -> str:
                  "cycles)")
     tab = table(heads, rows, align)
     why = [f"{r['scheduler']} INVALID: " + ", ".join(f"{k} {n}" for k, n in sorted(r["violation_counts"].items()))
-           + "".join(f"\n  {m}" for m in r["violation_messages"][:2]) for r in c["results"] if not r["valid"]]
+           + ("" if registry.get(r["scheduler"]).buffers or set(r["violation_counts"]) != {"buffer"}
+              else " (it does not plan tile buffers)")
+           + "".join(f"\n  {m}" for m in r["violation_messages"][:2])
+           for r in c["results"] if r["valid"] is False]
+    why += [f"{r['scheduler']} {r['status']}: {r['error']}" for r in c["results"] if r["latency_cycles"] is None]
     if why:
         tab += "\n\n" + "\n".join(why)
     proof = "it is the optimum, proven" if c["optimum_proven"] else "the optimum is not proven"
@@ -360,7 +435,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
                     progress=_progress(args.quiet or args.json)).to_json()
     c |= {"prepare_cpu_seconds": cpu, "prepare_wall_seconds": wall}  # model, mapping (a duplication search), sets
     print(json.dumps(c, indent=1) if args.json else compare_text(c))
-    return _exit_code([r["valid"] for r in c["results"]], [r.get("interrupted") for r in c["results"]])
+    return _exit_code([compare_ok(r) for r in c["results"]], [r.get("interrupted") for r in c["results"]])
+
+
+def compare_ok(r: dict) -> bool:
+    """Whether a compare row keeps the exit code at 0: a valid schedule; a scheduler that gave none (its reason
+    is printed); or one that does not plan tile buffers and broke only them (what ignoring them costs)."""
+    if r["latency_cycles"] is None or r["valid"]:
+        return True
+    return not registry.get(r["scheduler"]).buffers and set(r["violation_counts"]) == {"buffer"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -101,7 +101,7 @@ def copies_search(workload: Workload, hw: Hardware, budget: Budget, sets: SetGra
     list schedules were made (default: `SEARCH_WORK` / sets, at least 50 and at most 5,000). Each candidate is
     a full, valid list schedule, so the result is never worse than `start` for CLSA-CIM; it is kept only if the
     forward-backward schedule (`list_orders.forward_backward`, what `compare` runs) on it is no slower than on
-    `start` either, else `start` is returned. (Scoring every candidate by the forward-backward schedule found
+    `start` either (without link contention, which it does not plan), else `start` is returned. (Scoring every candidate by the forward-backward schedule found
     the same copies on the zoo at row sets, at 5-7 times the cost.) Returns (copies, CLSA-CIM's makespan).
     Deterministic.
     """
@@ -151,7 +151,7 @@ def copies_search(workload: Workload, hw: Hardware, budget: Budget, sets: SetGra
         if step is None:
             break
         cur = step
-    if cur != first and (forward_backward(workload, hw, mapping(cur), sets).makespan
-                         > forward_backward(workload, hw, mapping(first), sets).makespan):
+    if cur != first and not hw.noc_contention and (forward_backward(workload, hw, mapping(cur), sets).makespan
+                                                   > forward_backward(workload, hw, mapping(first), sets).makespan):
         return first, first_score[0]
     return cur, best[0]

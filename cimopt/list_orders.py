@@ -18,7 +18,7 @@ by construction:
   layer's last sets a corner, not a whole row: what its consumers can finish early is then largest), and keeps
   the best forward schedule, so it is never worse than CLSA-CIM or the ready order. Deterministic.
 With NoC costs the decisions use the least transfer between the two layers; the starts then use the exact
-transfer of the chosen copies (`copy_chain`), so the schedule is valid.
+transfer of the chosen copies (`left_shift`, the same per-copy orders), so the schedule is valid.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from cimopt.list_scheduling import list_schedule, to_schedule
 from cimopt.mapping import Mapping
 from cimopt.schedule import Schedule
 from cimopt.sets import SetGraph
-from cimopt.timing import edge_lags, home_tiles, min_transfer_lags, transfer_cycles
+from cimopt.timing import edge_lags, min_transfer_lags
 from cimopt.workload import Workload
 
 FB_ROUNDS = 3  # backward + forward passes per seed at most (each seed converges in one or two on the zoo)
@@ -123,24 +123,12 @@ def ready_order_schedule(workload: Workload, hw: Hardware, mapping: Mapping, set
         rank = np.empty(b - a, np.int64)
         rank[np.lexsort((np.arange(b - a), ready))] = np.arange(b - a)
         copy[a:b], key[a:b] = rank % d, rank
-        exact = ready if not hw.noc_costs else _exact_ready(sets, hw, mapping, li, copy, end, order, dst_sorted)
-        start[a:b] = copy_chain(exact, sets.duration[a:b], copy[a:b], key[a:b])
+        start[a:b] = copy_chain(ready, sets.duration[a:b], copy[a:b], key[a:b])
         end[a:b] = start[a:b] + sets.duration[a:b]
+    if hw.noc_costs:  # the exact transfers of the chosen copies
+        start = left_shift(sets, hw, mapping, copy, key)
+        end = start + sets.duration
     return to_schedule(workload, hw, mapping, sets, copy, start, end, name="ready-order", model=model)
-
-
-def _exact_ready(sets: SetGraph, hw: Hardware, mapping: Mapping, li: int, copy: np.ndarray, end: np.ndarray,
-                 order: np.ndarray, dst_sorted: np.ndarray) -> np.ndarray:
-    """Ready times of layer li's sets with the exact NoC transfers of the copies chosen for them and for the
-    earlier layers (only the edges into li are priced)."""
-    a, b = int(sets.offset[li]), int(sets.offset[li + 1])
-    e0, e1 = np.searchsorted(dst_sorted, [a, b])
-    idx = order[e0:e1]
-    tiles = home_tiles(sets, mapping, copy)
-    u, v = sets.src[idx], sets.dst[idx]
-    lag = np.zeros(len(sets.src), np.int64)
-    lag[idx] = sets.lag[idx] + transfer_cycles(hw, mapping, tiles[u], tiles[v], sets.elements[u])
-    return ready_times(sets, li, end, lag, order, dst_sorted, sets.src, sets.dst, True)
 
 
 @njit(cache=True)
@@ -181,8 +169,9 @@ def priority_pass(sets: SetGraph, hw: Hardware, mapping: Mapping, priority: np.n
                   backward: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(copy, start) of the most-urgent-first list schedule (least `priority` first, set number on ties).
 
-    Forward: layers in graph order, each set ready at its release and its predecessors' ends plus lag (exact
-    NoC transfers, so the schedule is valid). Backward: the reversed instance (successors as predecessors,
+    Forward: layers in graph order, each set ready at its release and its predecessors' ends plus lag (the
+    least NoC transfer for the decisions; then `left_shift` with the chosen copies' exact transfers, so the
+    schedule is valid). Backward: the reversed instance (successors as predecessors,
     the layers in reverse order, no releases, least transfers): its starts count from the end of the schedule.
     """
     n = sets.num_sets
@@ -190,18 +179,17 @@ def priority_pass(sets: SetGraph, hw: Hardware, mapping: Mapping, priority: np.n
     src, dst = (sets.dst, sets.src) if backward else (sets.src, sets.dst)
     order = np.argsort(dst, kind="stable")
     dst_sorted = dst[order]
-    urgency = np.empty(n, np.int64)
+    urgency, seq = np.empty(n, np.int64), np.empty(n, np.int64)
     copy, start, end = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     layers = range(len(sets.layers) - 1, -1, -1) if backward else range(len(sets.layers))
     for li in layers:
         a, b = int(sets.offset[li]), int(sets.offset[li + 1])
         urgency[a:b][np.lexsort((np.arange(b - a), priority[a:b]))] = np.arange(b - a)
         ready = ready_times(sets, li, end, lag, order, dst_sorted, src, dst, not backward)
-        st, copy[a:b], seq = _most_urgent_first(ready, sets.duration[a:b], urgency[a:b], int(mapping.copies[li]))
-        if hw.noc_costs and not backward:
-            st = copy_chain(_exact_ready(sets, hw, mapping, li, copy, end, order, dst_sorted), sets.duration[a:b],
-                            copy[a:b], seq)
+        st, copy[a:b], seq[a:b] = _most_urgent_first(ready, sets.duration[a:b], urgency[a:b], int(mapping.copies[li]))
         start[a:b], end[a:b] = st, st + sets.duration[a:b]
+    if hw.noc_costs and not backward:  # the exact transfers of the chosen copies, in the same per-copy order
+        start = left_shift(sets, hw, mapping, copy, seq)
     return copy, start
 
 

@@ -212,13 +212,13 @@ def test_cli_reports_peak_buffer_violations_and_infeasible_capacity(capsys):
     from cimopt.cli import main
 
     args = ["schedule", "mini-yolo", "--hw", "noc-mesh", "--extra-pes", "16", "--dup", "greedy", "--sets", "row",
-            "--json"]
+            "--json", "--placement", "sequential"]
     assert main(args) == 0
     d = json.loads(capsys.readouterr().out)
     peak = d["peak_buffer_elements"]
     assert peak == max(d["peak_buffer_per_tile"]) > 0 and d["buffer_elements"] is None
     half = str(peak * 3 // 4)
-    assert main(args + ["--buffer", half]) == 1  # CLSA-CIM ignores the buffer: invalid, and says why
+    assert main(args + ["--buffer", half, "--scheduler", "clsa"]) == 1  # it ignores the buffer: invalid, says why
     d = json.loads(capsys.readouterr().out)
     assert d["violation_counts"]["buffer"] >= 1 and "its buffer holds" in d["violation_messages"][0]
     assert main(args + ["--buffer", half, "--scheduler", "clsa-bp"]) == 0

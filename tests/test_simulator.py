@@ -307,7 +307,7 @@ def test_buffer_peak_hand_computed():
     assert sim.violation_counts == {"buffer": 1}
     v = sim.violations[0]
     assert (v.kind, v.layer, v.cycle) == ("buffer", "pw0", 15)
-    assert v.message == "tile 0 holds 60 elements at cycle 15, its buffer holds 59 (pw0: 15 pixels = 60 elements)"
+    assert v.message == "tile 0 holds 60 elements at cycle 15, its buffer holds 59 (pw0: 15 jobs = 60 elements)"
 
 
 def test_buffer_through_gpeu_ops_and_per_tile():

@@ -74,48 +74,69 @@ class SchedulerSpec:
     baseline: bool = False  # the reference the speedups are measured against
     stream: bool = False  # a throughput baseline: run by default (compare) only for a stream of inferences
     default: bool = True  # run by `compare` when no schedulers are named (opt-in searches: False)
+    contention: bool = True  # gives valid schedules under link contention (`noc.contention`); else refused
+    buffers: bool = False  # plans for finite tile buffers (the others ignore them: the simulator reports overflows)
+    memory: bool = False  # run by `compare` by default only where tile buffers are finite (else it is CLSA-CIM)
     one_inference: bool = False  # schedules a single inference only: not a default for a stream
-    finite_buffers: bool = True  # a default also where tile buffers are finite (False: it ignores them, would add
-    # only invalid rows there)
+
 
     def function(self) -> Callable[[Problem, Options], Result]:
         module, _, func = self.entry.partition(":")
         return getattr(importlib.import_module(module), func)
 
     def run(self, problem: Problem, options: Options | None = None) -> Result:
+        if problem.hardware.noc_contention and not self.contention:
+            raise InputError(f"scheduler {self.name} does not plan link contention (noc.contention on "
+                             f"{problem.hardware.name}); use --contention off, or one of "
+                             f"{', '.join(s.name for s in SCHEDULERS if s.contention)}")
         return self.function()(problem, options or Options())
 
 
 SCHEDULERS: tuple[SchedulerSpec, ...] = (
     SchedulerSpec("lbl", "layer-by-layer", "cimopt.schedulers.layer_by_layer:schedule", "o", "-", baseline=True),
     SchedulerSpec("clsa", "CLSA-CIM", "cimopt.schedulers.clsa:schedule", "s", "-"),
-    SchedulerSpec("clsa-bp", "CLSA-CIM + back-pressure", "cimopt.schedulers.backpressure:schedule", "D", "-."),
+    SchedulerSpec("clsa-bp", "CLSA-CIM + back-pressure", "cimopt.schedulers.backpressure:schedule", "D", "-.",
+                  contention=False, buffers=True),
+    SchedulerSpec("clsa-spill", "CLSA-CIM + spills", "cimopt.schedulers.clsa_spill:schedule", "v", "-.",
+                  buffers=True, memory=True),
+    SchedulerSpec("memory-aware", "memory-aware (ours)", "cimopt.schedulers.memory_aware:schedule", "*", "-",
+                  buffers=True, memory=True),
     SchedulerSpec("ready-order", "ready-order list scheduling", "cimopt.schedulers.priority:schedule_ready", "v", "-",
-                  default=False, one_inference=True, finite_buffers=False),  # clsa-fb starts from it: never better
+                  default=False, contention=False, one_inference=True),  # clsa-fb starts from it: never better
     SchedulerSpec("clsa-fb", "CLSA-CIM + forward-backward orders", "cimopt.schedulers.priority:schedule_fb", "X",
-                  "-", one_inference=True, finite_buffers=False),
-    SchedulerSpec("cpsat", "CP-SAT", "cimopt.schedulers.cpsat:schedule", "^", "--", exact=True),
+                  "-", contention=False, one_inference=True),
+    SchedulerSpec("cpsat", "CP-SAT", "cimopt.schedulers.cpsat:schedule", "^", "--", exact=True, buffers=True),
     SchedulerSpec("layer-pipeline", "layer pipeline", "cimopt.schedulers.layer_pipeline:schedule", "D", ":",
                   stream=True),
     SchedulerSpec("lns", "LNS (CP-SAT windows)", "cimopt.schedulers.lns:schedule", "P", ":", exact=True,
-                  default=False, one_inference=True, finite_buffers=False),  # no gain after clsa-fb on the zoo
+                  default=False, one_inference=True),  # no gain after clsa-fb on the zoo (docs/model.md)
 )
 
 BY_NAME: dict[str, SchedulerSpec] = {s.name: s for s in SCHEDULERS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 BASELINE: str = next(s.name for s in SCHEDULERS if s.baseline)
-HEURISTIC: str = "clsa"  # the scheduler the project is about: the default of `schedule`
+HEURISTIC: str = "clsa"  # the scheduler the project is about: the default of `schedule` on unlimited buffers
+MEMORY: str = "memory-aware"  # the default of `schedule` where tile buffers are finite (it plans for them)
 PIPELINE: str = "layer-pipeline"  # the classic throughput baseline (ISAAC, PIMCOMP)
 EXACT: str = "cpsat"  # the exact reference that `reproduce` measures the heuristic against
 
 
 def defaults(problem: Problem) -> tuple[str, ...]:
     """The schedulers `compare` runs on `problem` when none are named: every default entry, the stream baselines
-    only for a stream, no one-inference scheduler for a stream, and where the hardware has a finite tile buffer
-    none that ignores it (besides the references, which are shown invalid there)."""
-    stream, finite = problem.is_stream, problem.hardware.buffer_elements is not None
-    return tuple(s.name for s in SCHEDULERS if s.default and (stream or not s.stream)
-                 and not (stream and s.one_inference) and not (finite and not s.finite_buffers))
+    and no one-inference scheduler only for a stream, those that plan link contention only under it, the memory
+    schedulers only where tile buffers are finite, and there none that ignores them but the references
+    (layer-by-layer, CLSA-CIM and the layer pipeline, reported invalid when they overflow)."""
+    hw = problem.hardware
+    stream, contention, finite = problem.is_stream, hw.noc_contention, hw.buffer_elements is not None
+    return tuple(s.name for s in SCHEDULERS if s.default and (stream or not s.stream) and (s.contention or not contention)
+                 and (finite or not s.memory) and not (stream and s.one_inference)
+                 and (not finite or s.buffers or s.baseline or s.stream or s.name == HEURISTIC))
+
+
+def default_for(hardware) -> str:
+    """What `schedule` runs when no scheduler is named: the one that plans for the chip as written (finite tile
+    buffers: `MEMORY`, which returns CLSA-CIM's schedule whenever that fits), else CLSA-CIM."""
+    return MEMORY if hardware.buffer_elements is not None else HEURISTIC
 
 
 def get(name: str) -> SchedulerSpec:

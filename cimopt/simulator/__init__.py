@@ -78,10 +78,12 @@ from cimopt.simulator.chip import check_input, check_jobs, check_mapping
 from cimopt.simulator.copies import check_overlap
 from cimopt.simulator.coverage import check_coverage
 from cimopt.simulator.dependencies import check_dependencies
+from cimopt.simulator.links import LinkTimes, check_links
 from cimopt.simulator.measure import activity, measure, self_timed_run
 from cimopt.simulator.noc import noc_traffic
 from cimopt.simulator.plan import make_plan
 from cimopt.simulator.result import KINDS, Report, SimResult, Violation
+from cimopt.simulator.tier import check_residency, check_transfers
 from cimopt.workload import Workload
 
 __all__ = ["KINDS", "SimResult", "Violation", "simulate"]
@@ -97,17 +99,20 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     s = schedule.with_jobs(**{c: np.asarray(getattr(schedule, c), dtype=np.int64) for c in STREAM_COLUMNS})
     hw = s.hardware
     rep = Report(max_reports)
-    xb, homes = check_mapping(workload, hw, s, rep)
+    xb, homes, stores = check_mapping(workload, hw, s, rep)
     good = check_jobs(hw, workload, s, tuple(s.mapping.copies), rep)
-    plan = make_plan(workload, s, homes, good)
+    plan = make_plan(workload, s, homes, stores, good)
     check_coverage(plan, rep)
     check_overlap(plan, good, rep)
-    req, ends, tiles = check_dependencies(plan, good, rep)
-    peak = check_buffers(plan, ends, tiles, rep)
+    links = check_links(plan, rep)
+    req, ends, tiles = check_dependencies(plan, good, rep, links)
+    tier = check_transfers(plan, rep)
+    check_residency(plan, tier, rep)
+    peak = check_buffers(plan, tier, rep)
     meas = measure(plan, xb, good)
-    st_latency, st_start = self_timed_run(plan, req) if self_timed and not rep.counts["job"] else (None, None)
+    st_latency, st_start = self_timed_run(plan, req, links) if self_timed and not rep.counts["job"] else (None, None)
     traffic = noc_traffic(plan) if hw.link_bytes_per_cycle > 0 or hw.energy_noc_pj > 0 else None
-    parts = (energy_parts(hw, activity(plan, xb, meas.latency, traffic or 0)) if has_energy(hw)
+    parts = (energy_parts(hw, activity(plan, xb, meas.latency, traffic or 0, tier)) if has_energy(hw)
              else dict.fromkeys(PARTS, 0.0))
     violations, counts = rep.result()
     return SimResult(
@@ -127,4 +132,18 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
         energy=parts,
         energy_pj=total(parts),
         noc_byte_hops=traffic,
+        spill_bytes=tier.bytes_written + tier.bytes_read,
+        spill_write_bytes=tier.bytes_written,
+        spill_read_bytes=tier.bytes_read,
+        **({} if links is None else link_measures(links, meas.latency)),
     )
+
+
+def link_measures(links: LinkTimes, latency: int) -> dict:
+    """The SimResult fields of link contention: per-link load, the busiest link's utilisation, the delay."""
+    top = int(np.argmax(links.busy)) if len(links.busy) else 0
+    peak = int(links.busy[top]) if len(links.busy) else 0
+    return {"link_busy": links.busy, "link_bytes": links.nbytes,
+            "link_peak_utilization": peak / latency if latency else 0.0,
+            "busiest_link": links.mesh.name(top) if peak else "", "contention_delay_cycles": links.delay,
+            "messages": links.messages}

@@ -31,11 +31,14 @@ def check_input(workload: Workload, schedule: Schedule) -> None:
                          f"{schedule.arrival_interval} cycles (needs >= 1 inference, an interval >= 0)")
 
 
-def check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: Report) -> tuple[tuple[int, ...], list]:
-    """Mapping, placement and budget rules; returns the true crossbars per layer and home tiles per copy."""
+def check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: Report) -> tuple[tuple[int, ...], list,
+                                                                                             list]:
+    """Mapping, placement and budget rules; returns the true crossbars per layer and, per layer, the home tile of
+    each copy (where its outputs leave for the NoC) and the tiles that buffer its sets in turn (the mapping's
+    `storage`, else the home tile)."""
     m = schedule.mapping
     xb = tuple(layer_crossbars(layer, hw) for layer in workload.layers)
-    homes = []
+    homes, stores = [], []
     load: dict[int, int] = {}
     for li, layer in enumerate(workload.layers):
         d = int(m.copies[li])
@@ -63,6 +66,7 @@ def check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: Rep
                 load[int(t)] = load.get(int(t), 0) + 1
             home.append(int(p[0]) if p else 0)
         homes.append(np.asarray(home, dtype=np.int64))
+        stores.append(_storage(m, li, layer.name, home, rep))
     for t in sorted(load):
         if load[t] > hw.pes_per_tile:
             holders = [f"{layer.name} copy {c}" for li, layer in enumerate(workload.layers)
@@ -79,7 +83,26 @@ def check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: Rep
                                             f"of {hw.pes_per_tile} PEs")
     if hw.tiles is not None and m.budget.tiles > hw.tiles:
         rep.add("budget", None, None, None, f"the budget has {m.budget.tiles} tiles, the chip ({hw.name}) has {hw.tiles}")
-    return xb, homes
+    return xb, homes, stores
+
+
+def _storage(m, li: int, name: str, home: list[int], rep: Report) -> tuple[tuple[int, ...], ...]:
+    """The storage tiles of each copy of layer li (checked: one non-empty list per copy, tiles on the chip)."""
+    if m.storage is None:
+        return tuple((h,) for h in home)
+    st = m.storage[li] if li < len(m.storage) else ()
+    if len(st) != len(home):
+        rep.add("placement", name, None, None, f"{name} has {len(home)} copies but the storage lists {len(st)}")
+    out = []
+    for c, h in enumerate(home):
+        tiles = tuple(int(t) for t in st[c]) if c < len(st) else ()
+        bad = [t for t in tiles if not 0 <= t < m.budget.tiles]
+        if not tiles or bad:
+            rep.add("placement", name, None, None,
+                    f"{name} copy {c} is buffered on tiles {list(tiles)}, the chip has tiles 0..{m.budget.tiles - 1}")
+            tiles = (h,)
+        out.append(tiles)
+    return tuple(out)
 
 
 def check_jobs(hw: Hardware, workload: Workload, schedule: Schedule, copies: tuple[int, ...],

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from cimopt.simulator.links import LinkTimes
 from cimopt.simulator.plan import Plan, desc, paint
 from cimopt.simulator.result import NEG, Report, Violation
 from cimopt.simulator.windows import window_max
@@ -17,21 +18,37 @@ class Ready:
     """Ready maps of every node of inference k at a consumer tile key, from the MVM layers' end maps of
     inference k (lazy, memoized)."""
 
-    def __init__(self, plan: Plan, k: int, ends: list, tiles: list, sers: list) -> None:
-        self.plan, self.k, self.ends, self.tiles, self.sers, self.cache = plan, k, ends, tiles, sers, {}
+    def __init__(self, plan: Plan, k: int, ends: list, tiles: list, sers: list, stos: list,
+                 links: LinkTimes | None = None) -> None:
+        self.plan, self.k, self.ends, self.tiles, self.sers, self.stos = plan, k, ends, tiles, sers, stos
+        self.links = links
+        self.cache: dict = {}
 
-    def layer_map(self, li: int, key: int | None) -> np.ndarray:
-        """End map of layer `li` as seen from tile `key` (plus NoC transfer: hops and serialisation)."""
-        e = self.ends[li]
-        if not self.plan.hw.noc_costs or key is None:
-            return e
+    def _leg(self, li: int, a: np.ndarray, b) -> np.ndarray:
+        """NoC cycles from tiles `a` to tiles `b`: hops and, between different tiles, serialisation."""
         cols = self.plan.mesh_cols
-        t = self.tiles[li]
-        hops = np.abs(t // cols - key // cols) + np.abs(t % cols - key % cols)
-        out = e + self.plan.hw.noc_hop_cycles * hops
+        hops = np.abs(a // cols - b // cols) + np.abs(a % cols - b % cols)
+        out = self.plan.hw.noc_hop_cycles * hops
         if self.sers[li] is not None:
             out = out + np.where(hops > 0, self.sers[li], 0)
         return out
+
+    def layer_map(self, li: int, key: int | None) -> np.ndarray:
+        """End map of layer `li` as seen from tile `key` (plus NoC transfer: hops and serialisation; by way of
+        the tile that buffers the pixel when that is not its copy's home; under link contention the arrival of
+        the message that carries each pixel there)."""
+        e = self.ends[li]
+        if not self.plan.hw.noc_costs or key is None:
+            return e
+        if self.links is not None:
+            if ("arrive", li, key) not in self.cache:
+                self.cache[("arrive", li, key)] = self.links.arrival_map(self.plan, self.k, li, key, e.shape)
+            here = self.tiles[li] if self.stos[li] is None else np.where(self.stos[li] == self.tiles[li],
+                                                                           self.tiles[li], -1)
+            return np.where(here == key, e, self.cache[("arrive", li, key)])
+        if self.stos[li] is None:
+            return e + self._leg(li, self.tiles[li], key)
+        return e + self._leg(li, self.tiles[li], self.stos[li]) + self._leg(li, self.stos[li], key)
 
     def get(self, name: str, key: int | None) -> np.ndarray:
         wl = self.plan.workload
@@ -85,12 +102,15 @@ def requirements(plan: Plan, k: int, li: int, get) -> np.ndarray:
     return np.maximum(np.maximum.reduceat(val, lj.offs[:-1]), plan.arrival[k])
 
 
-def ready_pass(plan: Plan, decide: Callable[[int, list], list]) -> tuple[np.ndarray, list, list, list]:
+def ready_pass(plan: Plan, decide: Callable[[int, list], list], links: LinkTimes | None = None
+               ) -> tuple[np.ndarray, list, list, list, list]:
     """One pass over the graph in node order: requirement of every job, then its end from `decide(layer, reqs)`
-    (`reqs` and the answer: one array per inference, over that inference's jobs of the layer).
+    (`reqs` and the answer: one array per inference, over that inference's jobs of the layer). `links`: under
+    link contention, the messages' arrivals (fixed: the links' calendar is the schedule's).
 
     Returns the per-job requirements (NEG for malformed jobs) and, per inference and layer, the end map, the
-    home-tile map and the serialisation map (None without a link bandwidth). GPEU maps are computed once per
+    home-tile map, the serialisation map (None without a link bandwidth) and the storage-tile map (None when
+    every copy buffers on its home tile). GPEU maps are computed once per
     inference and needed tile key and dropped after their last consumer. Inference k's maps are made of
     inference k's end maps only.
     """
@@ -99,9 +119,11 @@ def ready_pass(plan: Plan, decide: Callable[[int, list], list]) -> tuple[np.ndar
     ends: list = [[None] * n_layers for _ in range(n_inf)]
     tiles: list = [[None] * n_layers for _ in range(n_inf)]
     sers: list = [[None] * n_layers for _ in range(n_inf)]
+    stos: list = [[None] * n_layers for _ in range(n_inf)]
     req = np.full(len(plan.schedule), NEG, dtype=np.int64)
     maps: list[dict[str, dict]] = [{} for _ in range(n_inf)]
-    ready = [Ready(plan, k, ends[k], tiles[k], sers[k]) for k in range(n_inf)]
+    ready = [Ready(plan, k, ends[k], tiles[k], sers[k], stos[k], links) for k in range(n_inf)]
+    detour = plan.schedule.mapping.storage is not None
 
     def getter(k: int) -> Callable[[str, int | None], np.ndarray]:
         def get(name: str, key: int | None) -> np.ndarray:
@@ -127,6 +149,8 @@ def ready_pass(plan: Plan, decide: Callable[[int, list], list]) -> tuple[np.ndar
                 ends[k][li], tiles[k][li] = paint(lj, es[k], shape, latest=False, extra=lj.tile)
                 if plan.hw.link_bytes_per_cycle > 0:
                     sers[k][li] = paint(lj, es[k], shape, latest=False, extra=lj.ser)[1]
+                if detour:
+                    stos[k][li] = paint(lj, es[k], shape, latest=False, extra=lj.store)[1]
         else:
             for k in range(n_inf):
                 maps[k][node.name] = {t: node_map(plan, node, t, gets[k], plan.arrival[k])
@@ -135,7 +159,7 @@ def ready_pass(plan: Plan, decide: Callable[[int, list], list]) -> tuple[np.ndar
         for name in drop.pop(p, []):
             for k in range(n_inf):
                 maps[k].pop(name, None)
-    return req, ends, tiles, sers
+    return req, ends, tiles, sers, stos
 
 
 def blame(plan: Plan, ready: Ready, j: int, need: int) -> str:
@@ -202,16 +226,19 @@ def blame(plan: Plan, ready: Ready, j: int, need: int) -> str:
         e, oy, ox = nxt, iy, ix
 
 
-def check_dependencies(plan: Plan, good: np.ndarray, rep: Report) -> tuple[np.ndarray, list, list]:
-    """Every job against the ready times of the pixels it reads, on the scheduled ends; returns each job's
-    requirement (its earliest valid start) and the ends and home tiles the maps were built from."""
+def check_dependencies(plan: Plan, good: np.ndarray, rep: Report, links: LinkTimes | None = None
+                       ) -> tuple[np.ndarray, list, list]:
+    """Every job against the ready times of the pixels it reads, on the scheduled ends (and, under link
+    contention, the scheduled messages' arrivals); returns each job's requirement (its earliest valid start)
+    and the ends and home tiles the maps were built from."""
     s, workload, n_inf = plan.schedule, plan.workload, plan.schedule.inferences
     start, end, layer = s.start, s.end, s.layer
-    req, ends, tiles, sers = ready_pass(plan, lambda li, rs: [end[plan.jobs[k][li].idx] for k in range(n_inf)])
+    req, ends, tiles, sers, stos = ready_pass(
+        plan, lambda li, rs: [end[plan.jobs[k][li].idx] for k in range(n_inf)], links)
     late = np.nonzero(good & (start < req))[0]
     late = late[np.lexsort((late, start[late]))]
     if len(late):
-        ready = [Ready(plan, k, ends[k], tiles[k], sers[k]) for k in range(n_inf)]
+        ready = [Ready(plan, k, ends[k], tiles[k], sers[k], stos[k], links) for k in range(n_inf)]
 
         def make(j: int) -> Violation:
             return Violation("dependency", workload.layers[int(layer[j])].name, int(s.set[j]), int(start[j]),

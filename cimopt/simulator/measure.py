@@ -9,15 +9,18 @@ import numpy as np
 
 from cimopt.energy import Activity
 from cimopt.simulator.dependencies import ready_pass
+from cimopt.simulator.links import LinkTimes
 from cimopt.simulator.plan import Plan
+from cimopt.simulator.tier import Tier
 from cimopt.simulator.windows import stable_order
 
 
-def activity(plan: Plan, xb: tuple[int, ...], latency: int, noc_byte_hops: int) -> Activity:
+def activity(plan: Plan, xb: tuple[int, ...], latency: int, noc_byte_hops: int, tier: Tier) -> Activity:
     """Activity counts of the whole schedule (see `cimopt.energy`): every computed pixel activates each
     crossbar of its copy once, writes its `channels` outputs to its tile buffer and reads its input vector
-    (`rows x groups` elements); every GPEU op writes its output elements once per inference; every tile is
-    powered for the latency (the makespan of all inferences)."""
+    (`rows x groups` elements); a spill reads a job's outputs out of its buffer, a fill writes them back, each
+    moving its bytes through the memory tier; every GPEU op writes its output elements once per inference;
+    every tile is powered for the latency (the makespan of all inferences)."""
     pixels = [sum(int(np.diff(jobs[li].offs).sum()) for jobs in plan.jobs) for li in range(len(xb))]
     layers = plan.workload.layers
     gpeu: dict[str, int] = {}
@@ -25,8 +28,10 @@ def activity(plan: Plan, xb: tuple[int, ...], latency: int, noc_byte_hops: int) 
         gpeu[op.kind] = gpeu.get(op.kind, 0) + op.out.pixels * op.out.channels * plan.inferences
     return Activity(
         crossbar_activations=sum(n * x for n, x in zip(pixels, xb, strict=True)),
-        buffer_writes=sum(n * lay.out.channels for n, lay in zip(pixels, layers, strict=True)),
-        buffer_reads=sum(n * lay.group_rows * lay.groups for n, lay in zip(pixels, layers, strict=True)),
+        buffer_writes=sum(n * lay.out.channels for n, lay in zip(pixels, layers, strict=True)) + tier.elements_filled,
+        buffer_reads=sum(n * lay.group_rows * lay.groups for n, lay in zip(pixels, layers, strict=True))
+        + tier.elements_spilled,
+        tier_bytes=tier.bytes_written + tier.bytes_read,
         noc_byte_hops=noc_byte_hops,
         gpeu_elements=tuple(sorted(gpeu.items())),
         tile_cycles=max(plan.schedule.mapping.budget.tiles, 0) * latency,
@@ -74,8 +79,9 @@ def measure(plan: Plan, xb: tuple[int, ...], good: np.ndarray) -> Measures:
                      tuple(copy_busy))
 
 
-def self_timed_run(plan: Plan, req: np.ndarray) -> tuple[int, np.ndarray]:
-    """Each copy runs its jobs in the scheduled order as soon as their inputs are ready: latency and starts."""
+def self_timed_run(plan: Plan, req: np.ndarray, links: LinkTimes | None = None) -> tuple[int, np.ndarray]:
+    """Each copy runs its jobs in the scheduled order as soon as their inputs are ready: latency and starts.
+    Under link contention the messages keep their scheduled times (`links`)."""
     s, duration = plan.schedule, plan.duration
     copy, start, end = s.copy, s.start, s.end
     n_inf, n_layers = s.inferences, len(plan.workload.layers)
@@ -109,6 +115,6 @@ def self_timed_run(plan: Plan, req: np.ndarray) -> tuple[int, np.ndarray]:
     for li in range(n_layers):
         chain(li, [req[plan.jobs[k][li].idx] for k in range(n_inf)])
     if not (np.array_equal(st_start, start) and np.array_equal(end, start + duration)):
-        ready_pass(plan, chain)
+        ready_pass(plan, chain, links)
     st_end = st_start + duration
     return (int(st_end.max()) if len(st_end) else 0), st_start

@@ -21,6 +21,7 @@ class LayerJobs:
     flat: np.ndarray  # flat OFM pixel index of every expanded pixel
     offs: np.ndarray  # len(idx) + 1
     tile: np.ndarray  # home tile of each job's copy
+    store: np.ndarray  # the tile that buffers each job's outputs (docs/model.md, "Buffers")
     ser: np.ndarray  # link serialisation cycles of each job's outputs (0 without a link bandwidth)
     key: np.ndarray  # consumer tile key of each job (its tile, or 0 without NoC cost)
     keys: tuple[int, ...]  # the distinct keys
@@ -137,9 +138,26 @@ def desc_raw(workload: Workload, s: Schedule, j: int) -> str:
             f"{int(s.x1[j]) - 1}) on copy {int(s.copy[j])}")
 
 
-def make_plan(workload: Workload, s: Schedule, homes: list, good: np.ndarray) -> Plan:
+def storage(spans: tuple[tuple[int, ...], ...], copy: np.ndarray, y0: np.ndarray, x0: np.ndarray,
+            base: int = 0) -> np.ndarray:
+    """The buffering tile of each job of one layer and inference: with D copies, the job of rank r on copy c
+    goes to `spans[c][(r // D + c) % len(spans[c])]`, r counting the layer's jobs in raster order (by their
+    rectangles' top-left pixels) over the inferences before this one (`base`) and this one."""
+    if not len(copy):
+        return np.zeros(0, np.int64)
+    rank = np.empty(len(copy), np.int64)
+    rank[np.lexsort((x0, y0))] = np.arange(base, base + len(copy))
+    table = np.full((len(spans), max(len(t) for t in spans)), -1, np.int64)
+    for c, t in enumerate(spans):
+        table[c, : len(t)] = t
+    n = np.asarray([len(t) for t in spans], np.int64)[copy]
+    return table[copy, (rank // len(spans) + copy) % n]
+
+
+def make_plan(workload: Workload, s: Schedule, homes: list, stores: list, good: np.ndarray) -> Plan:
     """The well-formed jobs grouped by (inference, layer), their pixels expanded, and what each node's map
-    is needed for."""
+    is needed for; `homes[l][c]` / `stores[l][c]`: copy c of layer l's home tile and storage tiles
+    (`chip.check_mapping`)."""
     hw, m = s.hardware, s.mapping
     layer, copy = s.layer, s.copy
     hop = hw.noc_costs
@@ -167,9 +185,10 @@ def make_plan(workload: Workload, s: Schedule, homes: list, good: np.ndarray) ->
                 doubled = len(flat) > 0 and int(np.bincount(flat, minlength=lay.out.pixels).max()) > 1
                 ser = np.asarray(hw.serialise_cycles(np.diff(offs) * lay.out.channels), np.int64)
             tile = homes[li][copy[idx]] if len(idx) else np.zeros(0, np.int64)
+            store = storage(stores[li], copy[idx], rects[0], rects[2], k * len(idx))
             key = tile if hop else np.zeros_like(tile)
             keys = (0,) if not hop and len(key) else tuple(int(t) for t in np.unique(key))
-            jobs.append(LayerJobs(idx, flat, offs, tile, ser, key, keys, doubled))
+            jobs.append(LayerJobs(idx, flat, offs, tile, store, ser, key, keys, doubled))
         jobs_t.append(tuple(jobs))
     needs = [needed_maps(workload, jobs, hop) for jobs in jobs_t]
     last_use = needs[0][1] if needs else ()
