@@ -18,6 +18,7 @@ from cimopt.analysis.bounds import (
     _meet,
     closure_bound,
     coarse_grid_closure,
+    copy_window_bound,
     grid_closure,
     heads_and_tails,
     interval_closure,
@@ -26,6 +27,8 @@ from cimopt.analysis.bounds import (
     max_copies,
     min_transfer_lags,
     pipeline_bound,
+    tile_path,
+    tile_times,
 )
 from cimopt.builder import WorkloadBuilder, conv_chain
 from cimopt.duplication import duplicate
@@ -389,3 +392,50 @@ def test_pipeline_bound_below_cpsat_optimum(case):
     assume(opt is not None)
     lb = lower_bounds(w, hw, m, s)
     assert lb.pipeline <= lb.best <= opt
+
+
+# ------------------------------------------------------------------------------------------ tiles (NoC)
+
+
+def test_tile_bounds_hand_checked():
+    """Two copies of c0 on tiles 0 and 1, c1's one copy on tile 2 (one PE per tile, a 2 x 2 mesh: 1 and 2 hops
+    to tile 2), a hop 1 cycle, ReLU 1 cycle per channel (2); two row sets of 1 cycle per layer, each c1 row
+    needs both c0 rows. The least transfer c0 -> c1 is 1 hop, so the critical path is 1 + 2 + 1 + 1 = 5 and
+    c1's layer work 4 + 2 = 6. But from tile 1 every input of c1 takes 2 hops: a c0 row there has tail
+    2 + 2 + 2 (both c1 rows on one copy) = 6, on tile 0 only 5; the copy windows of c0 are [0, C - 5] and
+    [0, C - 6], and two rows fit first at C = 7: the optimum (both rows on tile 0, or one on each)."""
+    b = WorkloadBuilder("tile-pair")
+    x = b.relu(b.conv(b.input(2, 2, 1), 2, name="c0"))
+    b.relu(b.conv(x, 2, name="c1"))
+    w = b.build()
+    hw = replace(HW, pes_per_tile=1, noc_hop_cycles=1, gpeu_cycles=(("default", 1),))
+    m, s = setup(w, hw, (2, 1), "row")
+    assert [m.home_tiles(li) for li in range(2)] == [(0, 1), (2,)]
+    lag = min_transfer_lags(s, hw, m)
+    head, tail = heads_and_tails(s, lag, m.copies)
+    assert tail.tolist() == [5, 5, 0, 0] and head.tolist() == [0, 0, 4, 4]
+    tt = tile_times(s, hw, m, head, tail)
+    assert tt.tail[0].tolist() == [[5, 6], [5, 6]] and tt.head[1].tolist() == [[4], [4]]
+    assert copy_window_bound(s, tt) == (7, 0) and tile_path(s, tt) == 6
+    lb = lower_bounds(w, hw, m, s)
+    assert (lb.critical_path, lb.layer_work, lb.best) == (5, 6, 7) == (5, 6, brute_force_optimum(w, hw, m, s))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(tiny_random(), st.sampled_from(["row", "pixel", "block:2x1", "block:1x2", "rows:2"]))
+def test_tile_bounds_below_enumerated_optimum_at_every_granularity(case, gran):
+    """Where the NoC costs cycles: the heads and tails per tile are no smaller than the tile-free ones, and the
+    critical path over tiles, the copy windows, the pipeline bound with tiles and `lower_bounds` are all at
+    most the enumerated optimum."""
+    w, hw, copies = case
+    assume(hw.noc_hop_cycles > 0)
+    m, s = setup(w, hw, copies, gran)
+    assume(s.num_sets <= 7)
+    opt = brute_force_optimum(w, hw, m, s)
+    lag = min_transfer_lags(s, hw, m)
+    head, tail = heads_and_tails(s, lag, m.copies)
+    tt = tile_times(s, hw, m, head, tail)
+    assert (tt.set_head >= head).all() and (tt.set_tail >= tail).all()
+    horizon = schedule_clsa(w, hw, m, s).makespan
+    pb = pipeline_bound(w, s, lag, m.copies, horizon=horizon, tiles=tt).value
+    assert max(tile_path(s, tt), copy_window_bound(s, tt)[0], pb, lower_bounds(w, hw, m, s).best) <= opt

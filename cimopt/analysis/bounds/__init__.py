@@ -18,6 +18,9 @@ not modelled, and none is needed for a lower bound.
 - joint duplication (`lower_bounds_joint`): D_l is unknown, but any duplication under the budget with
   makespan C needs, per layer, at least the smallest D whose layer bound is <= C; the bound is the smallest C
   for which those minimum copy counts fit in the PEs. Also: total crossbar-cycles / PEs.
+- tiles (`tiles`, when the NoC costs cycles): heads and tails per home tile of a set's copies, the critical
+  path over tiles, copy windows per tile, and the pipeline bound counting each tile's copies apart: the copy
+  interplay the least transfer between two layers leaves out.
 - `closure_bound` (small instances, asked for explicitly): how little of a layer can be finished while an
   upstream layer is still running (a max-closure problem per time point, solved with CP-SAT). This is what
   proves the golden chain's 84 cycles at pixel sets optimal, where the bounds above give 74.
@@ -46,10 +49,12 @@ from cimopt.analysis.bounds.pipeline import (
     interval_closure,
     pipeline_bound,
 )
+from cimopt.analysis.bounds.tiles import TileTimes, copy_window_bound, tile_path, tile_times
 from cimopt.timing import min_transfer_lags
 
 __all__ = ["CLOSURE_MAX_CELLS", "CLOSURE_MAX_SETS", "PIPELINE_MAX_CELLS", "PIPELINE_MAX_GRID_CELLS",
            "PIPELINE_MAX_INTERVAL_SETS", "ClosureBound", "LinkBound", "LowerBounds", "PipelineBound", "_completions",
            "_meet", "_preemptive_one_machine", "best_rule", "closure_bound", "closure_rule", "coarse_grid_closure",
            "grid_closure", "heads_and_tails", "interval_closure", "link_bound", "lower_bounds", "lower_bounds_joint",
-           "max_copies", "min_transfer_lags", "pipeline_bound", "with_link_bound"]
+           "max_copies", "min_transfer_lags", "pipeline_bound", "with_link_bound", "TileTimes", "copy_window_bound",
+           "tile_path", "tile_times"]

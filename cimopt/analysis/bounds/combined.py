@@ -10,6 +10,7 @@ import numpy as np
 from cimopt.analysis.bounds.closure import ClosureBound, closure_bound
 from cimopt.analysis.bounds.heads import heads_and_tails
 from cimopt.analysis.bounds.pipeline import PipelineBound, pipeline_bound
+from cimopt.analysis.bounds.tiles import copy_window_bound, tile_path, tile_times
 from cimopt.arith import ceil_div
 from cimopt.hardware import Hardware
 from cimopt.mapping import Budget, Mapping, crossbars_per_layer
@@ -80,7 +81,8 @@ def _profiles(sets: SetGraph, head: np.ndarray, tail: np.ndarray) -> list[_Layer
 
 def lower_bounds(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *, closure_solves: int = 0,
                  target: int | None = None) -> LowerBounds:
-    """Critical-path, per-layer work and pipeline bounds for the given mapping (its copies and placement).
+    """Critical-path, per-layer work and pipeline bounds for the given mapping (its copies and placement);
+    when the NoC costs cycles, with heads and tails per home tile and the tile bounds of `tiles`.
 
     With `closure_solves > 0`, also the closure bound with at most that many small CP-SAT solves (small
     instances only). `target`, the makespan of a known schedule, lets the closure bound stop once it is
@@ -89,6 +91,10 @@ def lower_bounds(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGr
     lag = min_transfer_lags(sets, hw, mapping)
     cp = _critical_path(sets, lag)
     head, tail = heads_and_tails(sets, lag, mapping.copies)
+    tt = None
+    if hw.noc_costs:  # where the copies sit matters: heads and tails per home tile (`tiles`)
+        tt = tile_times(sets, hw, mapping, head, tail)
+        head, tail = tt.set_head, tt.set_tail
     work, name = 0, ""
     for layer, prof, d in zip(workload.layers, _profiles(sets, head, tail), mapping.copies, strict=True):
         b = prof.bound(d)
@@ -98,13 +104,19 @@ def lower_bounds(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGr
         from cimopt.list_scheduling import list_schedule
 
         target = list_schedule(workload, hw, mapping, sets, barrier=False, name="clsa").makespan
-    pb = pipeline_bound(workload, sets, lag, mapping.copies, horizon=target)
+    pb = pipeline_bound(workload, sets, lag, mapping.copies, horizon=target, tiles=tt)
+    tile_rules = []
+    if tt is not None:
+        windows, wl = copy_window_bound(sets, tt)
+        tile_rules = [(tile_path(sets, tt), "critical path over tiles")]
+        if wl >= 0:
+            tile_rules.append((windows, f"copy windows, {workload.layers[wl].name}"))
     cl: ClosureBound | None = None
     if closure_solves > 0 and max(cp, work, pb.value) < target:
         cl = closure_bound(workload, sets, lag, mapping.copies, target=target, max_solves=closure_solves)
     direction = "" if pb.direction == "forward" else f" {pb.direction}"
     best, rule = best_rule([(cp, "critical path"), (work, f"layer work, {name}"),
-                            (pb.value, f"pipeline{direction}, {pb.layer}"), *closure_rule(cl)])
+                            (pb.value, f"pipeline{direction}, {pb.layer}"), *tile_rules, *closure_rule(cl)])
     return LowerBounds(cp, work, name, best, cl.value if cl else 0, pb.value, rule)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cimopt.analysis.bounds.heads import heads_and_tails
+from cimopt.analysis.bounds.tiles import TileTimes, tile_transfers
 from cimopt.arith import ceil_div, least_true
 from cimopt.sets import SetGraph
 from cimopt.workload import Workload
@@ -169,18 +170,26 @@ def _completions(avail: np.ndarray, copies: int, pmin: int) -> np.ndarray:
     return m.ravel()[:h]
 
 
+def _started(heads: np.ndarray, h: int) -> np.ndarray:
+    """#{sets with head <= s} for s = 0..h-1."""
+    return np.searchsorted(np.sort(heads), np.arange(h), side="right").astype(np.int64)
+
+
 def _pipeline_pass(sets: SetGraph, src: np.ndarray, dst: np.ndarray, lag: np.ndarray, copies: np.ndarray,
                    head: np.ndarray, tail: np.ndarray, order: list[int], h: int,
-                   closures: dict, done: dict[int, np.ndarray]) -> tuple[int, int]:
+                   closures: dict, done: dict[int, np.ndarray], groups: TileGroups | None = None) -> tuple[int, int]:
     """One direction of `pipeline_bound`: layers in `order` (producers first), edges src -> dst.
 
     Returns (bound, layer) and fills `done[l]` = M_l. `closures` caches `_pair_closure` per layer pair.
+    `groups`: each layer's copies counted per home tile as well (`pipeline_bound`, tiles).
     """
     src_l, dst_l = sets.layer_of(src), sets.layer_of(dst)
     best, where = 0, -1
     for li in order:
         a, b = int(sets.offset[li]), int(sets.offset[li + 1])
-        avail = np.searchsorted(np.sort(head[a:b]), np.arange(h), side="right").astype(np.int64)
+        avail = _started(head[a:b], h)
+        per_tile = None if groups is None else [_started(groups.heads[li][:, g], h)
+                                                for g in range(len(groups.copies[li]))]
         into = np.flatnonzero(dst_l == li)
         for p in np.unique(src_l[into]).tolist():
             if p == li or p not in done:
@@ -190,10 +199,20 @@ def _pipeline_pass(sets: SetGraph, src: np.ndarray, dst: np.ndarray, lag: np.nda
             if key not in closures:
                 closures[key] = _pair_closure(sets, p, li, src[e] - int(sets.offset[p]), dst[e] - a)
             g = closures[key]
-            d = int(lag[e].min())
-            shifted = np.concatenate([np.zeros(min(h, d), np.int64), done[p][: max(0, h - d)]])
-            avail = np.minimum(avail, g[np.minimum(shifted, len(g) - 1)])
-        m = _completions(avail, int(copies[li]), int(sets.duration[a:b].min()))
+
+            def ready(d: int, g=g, p=p) -> np.ndarray:  # at most g(M_p(s - d)) sets of l startable by s
+                shifted = np.concatenate([np.zeros(min(h, d), np.int64), done[p][: max(0, h - d)]])
+                return g[np.minimum(shifted, len(g) - 1)]
+
+            avail = np.minimum(avail, ready(int(lag[e].min())))
+            if per_tile is not None:
+                for k, d in enumerate(groups.least_lags(sets, p, li, e).tolist()):
+                    per_tile[k] = np.minimum(per_tile[k], ready(d))
+        pmin = int(sets.duration[a:b].min())
+        m = _completions(avail, int(copies[li]), pmin)
+        if per_tile is not None:
+            m = np.minimum(m, sum(_completions(x, int(c), pmin) for x, c in zip(per_tile, groups.copies[li],
+                                                                                 strict=True)))
         done[li] = m
         reach = np.flatnonzero(m >= b - a)
         value = (int(reach[0]) if len(reach) else h - 1) + int(tail[a:b].min())
@@ -219,8 +238,28 @@ def _meet(fwd: np.ndarray, bwd: np.ndarray, n: int, pmax: int, h: int) -> int:
     return least_true(0, h - 1, ok)  # h - 1 also when even it fails
 
 
+@dataclass(frozen=True, eq=False)
+class TileGroups:
+    """A layer's copies by home tile for one direction of the pipeline bound: the copies on each tile and the
+    sets' heads there (`tiles.TileTimes`; its tails for the backward pass)."""
+
+    times: TileTimes
+    heads: tuple[np.ndarray, ...]
+
+    @property
+    def copies(self) -> tuple[np.ndarray, ...]:
+        return self.times.copies
+
+    def least_lags(self, sets: SetGraph, p: int, li: int, e: np.ndarray) -> np.ndarray:
+        """Per tile of layer li: the least lag of the edges e between layers p and li (GPEU lag plus the least
+        transfer between any tile of p and that tile; hops are symmetric, so both directions are one)."""
+        t = self.times
+        tr = tile_transfers(t.hw, t.mapping, t.tiles[p], t.tiles[li], sets.elements[sets.src[e]])
+        return (sets.lag[e][:, None] + tr.min(axis=1)).min(axis=0)
+
+
 def pipeline_bound(workload: Workload, sets: SetGraph, lag: np.ndarray, copies: tuple[int, ...] | np.ndarray, *,
-                   horizon: int) -> PipelineBound:
+                   horizon: int, tiles: TileTimes | None = None) -> PipelineBound:
     """How many sets each layer can have finished by every time t, propagated down the layers (and up).
 
     Forward, per layer l and time t (0..horizon), an upper bound M_l(t) on its sets finished by t in any
@@ -236,6 +275,13 @@ def pipeline_bound(workload: Workload, sets: SetGraph, lag: np.ndarray, copies: 
     heads and tails swapped), which is a schedule of the reversed instance with the same makespan. Meet: both
     together per layer (`_meet`): what the producers let it finish early and what the consumers need it to
     start late must cover all its sets.
+    Tiles (`tiles`, when the NoC costs cycles: `tiles.tile_times`): heads and tails are the least over each
+    set's tiles, and each layer's sets are also counted per home tile g of its copies. A set of l started on a
+    copy of g by s has head H(v, g) <= s, and its p-predecessors ended by s - d_g, d_g the least lag from any
+    tile of p to g (`TileGroups.least_lags`), so at most min(#{H(., g) <= s}, G_pl(M_p(s - d_g))) of them;
+    `_completions` with g's k_g copies bounds those finished, and every set runs on one tile, so M_l(t) is
+    also at most the sum over g. The copies on the producers' own tile get the inputs first; the others wait
+    for the NoC.
     The value is the largest bound over layers and directions. `horizon` (a valid schedule's makespan, so
     T_l <= horizon) limits the time axis; the value is capped at horizon + 1 if that ever fails (the caller
     treats a bound above a valid makespan as an internal error).
@@ -245,12 +291,18 @@ def pipeline_bound(workload: Workload, sets: SetGraph, lag: np.ndarray, copies: 
     if sets.num_sets == 0 or 2 * (horizon + 2) * nl > PIPELINE_MAX_CELLS:
         return PipelineBound(0, "")
     h = horizon + 2
-    head, tail = heads_and_tails(sets, lag, copies)
+    fwd_g = bwd_g = None
+    if tiles is None:
+        head, tail = heads_and_tails(sets, lag, copies)
+    else:
+        head, tail = tiles.set_head, tiles.set_tail
+        if 2 * h * sum(len(c) for c in tiles.copies) <= PIPELINE_MAX_CELLS:
+            fwd_g, bwd_g = TileGroups(tiles, tiles.head), TileGroups(tiles, tiles.tail)
     done_f: dict[int, np.ndarray] = {}
     done_b: dict[int, np.ndarray] = {}
-    fwd = _pipeline_pass(sets, sets.src, sets.dst, lag, copies, head, tail, list(range(nl)), h, {}, done_f)
+    fwd = _pipeline_pass(sets, sets.src, sets.dst, lag, copies, head, tail, list(range(nl)), h, {}, done_f, fwd_g)
     bwd = _pipeline_pass(sets, sets.dst, sets.src, lag, copies, tail, head, list(range(nl - 1, -1, -1)), h, {},
-                         done_b)
+                         done_b, bwd_g)
     cands = [(fwd[0], fwd[1], "forward"), (bwd[0], bwd[1], "backward")]
     for li in range(nl):
         a, b = int(sets.offset[li]), int(sets.offset[li + 1])
