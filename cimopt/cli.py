@@ -44,16 +44,97 @@ def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+#: The CP-SAT flags and their defaults (the parser's defaults are None, so that a flag given explicitly is known:
+#: one that no scheduler of the run would read is refused, see `check_flags`).
+SOLVER_DEFAULTS = {"time_limit": 20.0, "workers": 2, "seed": 0, "nondeterministic": False, "joint": False}
+#: Registered schedulers that plan one inference only (their own refusal of a stream, made here before any work).
+ONE_INFERENCE = ("lns",)
+
+
 def _solver_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--time-limit", type=arguments.seconds, default=20.0,
+    p.add_argument("--time-limit", type=arguments.seconds,
                    help="CP-SAT time limit in CP-SAT deterministic seconds, about 1.5-3 s of wall time each on two "
                    "cores, so results repeat exactly (default: 20)")
-    p.add_argument("--nondeterministic", action="store_true",
+    p.add_argument("--nondeterministic", action="store_true", default=None,
                    help="wall-clock time limit and CP-SAT's default parallel portfolio: often better schedules "
                    "per second and less memory, but not reproducible")
-    p.add_argument("--workers", type=arguments.positive_int, default=2, help="CP-SAT workers (default: 2)")
-    p.add_argument("--seed", type=arguments.seed, default=0, help="CP-SAT random seed (default: 0)")
-    p.add_argument("--joint", action="store_true", help="CP-SAT chooses the copies per layer under the budget")
+    p.add_argument("--workers", type=arguments.positive_int, help="CP-SAT workers (default: 2)")
+    p.add_argument("--seed", type=arguments.seed, help="CP-SAT random seed (default: 0)")
+    p.add_argument("--joint", action="store_true", default=None,
+                   help=f"CP-SAT ({registry.EXACT}) chooses the copies per layer under the budget")
+
+
+def _solver(args: argparse.Namespace) -> dict:
+    """The solver options of `api.run` / `api.compare`, defaults filled in."""
+    v = {k: d if getattr(args, k) is None else getattr(args, k) for k, d in SOLVER_DEFAULTS.items()}
+    return {"time_limit": v["time_limit"], "workers": v["workers"], "seed": v["seed"], "joint": v["joint"],
+            "deterministic": not v["nondeterministic"]}
+
+
+def _stream(args: argparse.Namespace) -> bool:
+    """A stream of inferences (as `Problem.is_stream`)."""
+    return args.inferences != 1 or args.arrival_interval != 0
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_flags(args: argparse.Namespace, names: tuple[str, ...]) -> None:
+    """Refuse, before any work, flags that the schedulers `names` would ignore or refuse only after running:
+    solver flags without an exact scheduler, `--joint` without CP-SAT or where CP-SAT cannot choose copies (a NoC
+    with costs, finite buffers, an optimized placement), a one-inference scheduler on a stream."""
+    exact = [n for n in names if registry.get(n).exact]
+    which = f"scheduler {names[0]}" if len(names) == 1 else f"schedulers {', '.join(names)}"
+    for k in SOLVER_DEFAULTS:
+        if getattr(args, k) is not None and not exact:
+            raise InputError(f"{_flag(k)}: no exact scheduler in this run ({which}) reads it; it is a CP-SAT/LNS "
+                             "option")
+    stream = _stream(args)
+    if stream and (one := [n for n in names if n in ONE_INFERENCE]):
+        given = f"--inferences {args.inferences}" if args.inferences != 1 else \
+            f"--arrival-interval {args.arrival_interval}"
+        raise InputError(f"{given}: scheduler {one[0]} schedules one inference (no stream, no arrival interval); "
+                         "drop it from the run")
+    if not args.joint:
+        return
+    if registry.EXACT not in names:
+        raise InputError(f"--joint: only {registry.EXACT} chooses the copies per layer, and the {which} would "
+                         "ignore it")
+    if args.placement != "sequential":
+        raise InputError(f"--joint with --placement {args.placement}: the joint solution places its copies "
+                         "sequentially (placement follows the copy counts it chooses)")
+    hw = api.load_hardware(args.hw)
+    if hw.noc_costs:
+        raise InputError(f"--joint on {hw.source}: joint duplication needs a free NoC (noc.hop_cycles = 0 and no "
+                         f"noc.link_bytes_per_cycle; got {hw.noc_hop_cycles} and {hw.link_bytes_per_cycle}): copy "
+                         "placement would change with the copy counts")
+    if _finite_buffer(args, hw):
+        raise InputError("--joint with finite tile buffers (--buffer or buffer.elements_per_tile) is not supported: "
+                         "the home tiles would change with the copy counts; fix the duplication (--dup) instead")
+
+
+def _finite_buffer(args: argparse.Namespace, hw) -> bool:
+    """Whether the run has finite tile buffers: `--buffer` if given (`inf` lifts the file's), else the file's."""
+    if getattr(args, "buffer", None) is None:
+        return hw.buffer_elements is not None
+    from cimopt.capacity import parse_capacity
+
+    return parse_capacity(args.buffer, hw) is not None
+
+
+MIN_BUFFER_IGNORES = ("scheduler", "buffer", "out", *SOLVER_DEFAULTS)
+
+
+def check_min_buffer(args: argparse.Namespace) -> None:
+    """`schedule --min-buffer` runs clsa-bp probes on one inference and saves nothing: refuse, before any work,
+    the flags it would ignore."""
+    for k in MIN_BUFFER_IGNORES:
+        if getattr(args, k) is not None:
+            raise InputError(f"{_flag(k)} with --min-buffer: the search runs clsa-bp at capacities it chooses and "
+                             "saves no schedule, so it would ignore the flag")
+    if _stream(args):
+        raise InputError(f"--inferences {args.inferences} with --min-buffer: the search is for one inference")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schedule", help="schedule a model, check it on the simulator, print latency and utilization")
     _common(p, "pixel")
-    p.add_argument("--scheduler", default=registry.HEURISTIC, metavar="NAME",
+    p.add_argument("--scheduler", metavar="NAME",
                    help=f"{' | '.join(registry.NAMES)} (default: {registry.HEURISTIC})")
     p.add_argument("--out", help="save the schedule as JSON")
     p.add_argument("--min-buffer", action="store_true", help="instead: the smallest tile buffer at which the "
@@ -92,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="every scheduler (" + ", ".join(s.label for s in registry.SCHEDULERS)
                        + ") on one mapping and granularity")
     _common(p, "row")
-    p.add_argument("--schedulers", help=f"comma-separated, from {', '.join(registry.NAMES)} (default: all)")
+    p.add_argument("--schedulers", help=f"comma-separated, from {', '.join(registry.NAMES)} (default: "
+                   f"{', '.join(registry.defaults(False))}; for a stream of inferences also "
+                   f"{', '.join(n for n in registry.defaults(True) if n not in registry.defaults(False))})")
     _solver_args(p)
     p.add_argument("--quiet", action="store_true", help="no solver progress on stderr")
     p.set_defaults(func=cmd_compare)
@@ -117,6 +200,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> api.Problem:
+    from cimopt.memory import available_memory
+
+    available_memory()  # a bad $CIMOPT_MEMORY_AVAILABLE is an error before the model is loaded
     p = api.prepare(args.model, args.hw, dup=args.dup, pes=args.pes, tiles=args.tiles, extra_pes=args.extra_pes,
                     sets=args.sets, inferences=args.inferences, arrival_interval=args.arrival_interval,
                     placement=args.placement)
@@ -199,13 +285,15 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
+    if args.min_buffer:
+        check_min_buffer(args)
+        return _min_buffer(_prepare(args), args.json)
+    scheduler = registry.get(args.scheduler or registry.HEURISTIC).name
+    check_flags(args, (scheduler,))
     if args.out:
         arguments.check_output_file(args.out, "--out")
     problem = _prepare(args)
-    if args.min_buffer:
-        return _min_buffer(problem, args.json)
-    run = api.run(problem, args.scheduler, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
-                  joint=args.joint, deterministic=not args.nondeterministic, progress=_progress(args.json))
+    run = api.run(problem, scheduler, progress=_progress(args.json), **_solver(args))
     if args.out:
         run.schedule.save(args.out)
     rec = api.record(problem, run)
@@ -347,11 +435,15 @@ def certificate_text(c: dict) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    names = None
+    if args.schedulers is not None:
+        if not args.schedulers.replace(",", "").strip():
+            raise InputError(f"--schedulers: empty list {args.schedulers!r}: name at least one scheduler (default: "
+                             "leave the flag out)")
+        names = parse_names(args.schedulers, registry.NAMES, "--schedulers")
+    check_flags(args, names or registry.defaults(_stream(args)))
     problem = _prepare(args)
-    names = parse_names(args.schedulers, registry.NAMES, "--schedulers") if args.schedulers else None
-    c = api.compare(problem, names, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
-                    joint=args.joint, deterministic=not args.nondeterministic,
-                    progress=_progress(args.quiet or args.json)).to_json()
+    c = api.compare(problem, names, progress=_progress(args.quiet or args.json), **_solver(args)).to_json()
     print(json.dumps(c, indent=1) if args.json else compare_text(c))
     return _exit_code([r["valid"] for r in c["results"]], [r.get("interrupted") for r in c["results"]])
 

@@ -87,7 +87,9 @@ def _buffers(args: argparse.Namespace) -> tuple[str | None, ...]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from cimopt.experiments.sweep import DUPLICATIONS, SweepSpec, parse_int_axis, parse_names, run_sweep, sweep_text
+    from cimopt.memory import available_memory
 
+    available_memory()  # a bad $CIMOPT_MEMORY_AVAILABLE is an error before any folder or point
     arguments.check_output_dir(args.out, "--out")
 
     kind, budgets = _budget(args)
@@ -109,7 +111,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from cimopt.experiments.reproduce import reproduce
+    from cimopt.memory import available_memory
 
+    available_memory()  # a bad $CIMOPT_MEMORY_AVAILABLE is an error before any folder or point
     arguments.check_output_dir(args.out, "--out")
 
     argv = ["reproduce"] + (["--quick"] if args.quick else []) + (["--hw", args.hw] if args.hw else []) + [
