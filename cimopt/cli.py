@@ -11,7 +11,7 @@ from cimopt import api, arguments
 from cimopt.arith import ceil_div
 from cimopt.errors import InputError
 from cimopt.experiments.sweep import parse_names
-from cimopt.record import RunRecord
+from cimopt.record import RunRecord, energy_fields
 from cimopt.report import table, violations_text, workload_summary, workload_text
 from cimopt.schedulers import registry
 from cimopt.stream import StreamMetrics, stream_metrics
@@ -344,12 +344,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     workload = api.load_schedule_model(sched, args.model)
     sim = api.simulate_schedule(workload, sched)
     st = stream_metrics(workload, sched)
+    energy = energy_fields(sched.hardware, sim)  # absent without [energy] figures
     if args.json:
         print(json.dumps({
             "schedule": args.schedule, "scheduler": sched.scheduler, "model": sched.model, "valid": sim.valid,
             "latency_cycles": sim.latency, "self_timed_latency_cycles": sim.self_timed_latency,
             "utilization": sim.utilization, "utilization_mapped": sim.utilization_mapped,
-            "energy_pj": sim.energy_pj, "energy": sim.energy, "noc_byte_hops": sim.noc_byte_hops,
+            "energy_pj": energy["energy_pj"], "energy": dict(energy["energy"]) or None,
+            "noc_byte_hops": sim.noc_byte_hops,
             "violation_counts": sim.violation_counts,
             "buffer_elements": sched.hardware.buffer_elements,
             "peak_buffer_elements": max(sim.peak_buffer, default=0), "peak_buffer_per_tile": list(sim.peak_buffer),

@@ -316,3 +316,29 @@ def test_joint_still_runs_where_cpsat_honours_it():
     code, out, _ = cli("schedule", "mini-cnn", "--scheduler", "cpsat", "--joint", "--sets", "row", "--time-limit",
                        "2", "--buffer", "inf")
     assert code == 0 and "duplication cpsat-joint" in out
+
+
+# --- 6. a chip without [energy] figures reports no energy (not 0.0) ---------------------------------------------
+
+
+def test_energy_is_absent_without_energy_figures(tmp_path):
+    import json
+
+    sched = tmp_path / "s.json"
+    code, out, _ = cli("schedule", "mini-cnn", "--sets", "row", "--json", "--out", str(sched))
+    rec = json.loads(out)
+    assert code == 0 and (rec["energy_pj"], rec["edp"], rec["noc_energy_pj"], rec["energy"]) == (None,) * 4
+    assert "energy" not in cli("schedule", "mini-cnn", "--sets", "row")[1]
+    sim = json.loads(cli("simulate", str(sched), "--json")[1])
+    assert (sim["energy_pj"], sim["energy"]) == (None, None)
+    c = json.loads(cli("compare", "mini-cnn", "--schedulers", "lbl,clsa", "--json")[1])
+    assert all(r["energy_pj"] is None for r in c["results"])
+
+
+def test_energy_is_kept_with_energy_figures():
+    import json
+
+    rec = json.loads(cli("schedule", "mini-cnn", "--hw", "isaac-like", "--sets", "row", "--json")[1])
+    assert rec["energy_pj"] > 0 and rec["energy_pj"] == pytest.approx(sum(rec["energy"].values()))
+    assert rec["edp"] == pytest.approx(rec["energy_pj"] * rec["latency_cycles"])
+    assert "  energy        " in cli("schedule", "mini-cnn", "--hw", "isaac-like", "--sets", "row")[1]
