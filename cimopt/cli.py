@@ -170,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("compare", help="every scheduler (" + ", ".join(s.label for s in registry.SCHEDULERS)
-                       + ") on one mapping and granularity")
+    p = sub.add_parser("compare", help="several schedulers (default: " + ", ".join(
+                       registry.get(n).label for n in registry.defaults(False)) + ") on one mapping and granularity")
     _common(p, "row")
     p.add_argument("--schedulers", help=f"comma-separated, from {', '.join(registry.NAMES)} (default: "
                    f"{', '.join(registry.defaults(False))}; for a stream of inferences also "
