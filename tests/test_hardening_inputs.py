@@ -307,6 +307,14 @@ def test_combinations_a_solver_would_refuse_are_refused_first(no_solve, argv, ne
     assert refused(cli(*argv), *needles)
 
 
+def test_sweep_refuses_a_one_inference_scheduler_on_a_stream_axis(tmp_path, monkeypatch):
+    from cimopt.experiments import sweep
+
+    monkeypatch.setattr(sweep, "run_sweep", lambda *a, **k: pytest.fail("the sweep ran"))
+    assert refused(cli("sweep", "mini-cnn", "--schedulers", "clsa,lns", "--inferences", "1,2", "--out",
+                       str(tmp_path / "s"), "--quiet"), "--inferences 1,2", "lns")
+
+
 def test_finite_buffer_of_the_hardware_file_with_joint_and_inf_lifting_it(tmp_path, no_solve):
     path = hw_file(tmp_path, "[buffer]\nelements_per_tile = 4096\n")
     assert refused(cli("compare", "mini-cnn", "--hw", path, "--joint"), "--joint with finite tile buffers")
