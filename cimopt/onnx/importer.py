@@ -33,6 +33,9 @@ from cimopt.workload import WHOLE, Edge, GpeuOp, GraphInput, Layer, Node, Worklo
 WEIGHTS_AS_INPUTS_KEY = "cimopt.weights"
 WEIGHTS_AS_INPUTS = "graph-inputs"
 
+#: ONNX shape inference reruns with cimopt's folded constants per import (each costs a whole-graph inference).
+REFINED_RUNS = 4
+
 #: An op handler: the node -> one `Out` per ONNX output (None: output not produced).
 Handler = Callable[["Importer", onnx.NodeProto], list[Out | None]]
 
@@ -73,6 +76,7 @@ class Importer:
     external_files: set[str] = field(default_factory=set)  # external data files read (relative to base_dir)
     refined: dict[str, Dims] = field(default_factory=dict)  # ONNX inference with cimopt's folded constants
     refined_values: int = -1  # how many folded values `refined` was computed with (-1: not yet)
+    refined_runs: int = 0  # reruns so far, at most REFINED_RUNS per import
 
     # ------------------------------------------------------------------ helpers for the handlers
 
@@ -118,7 +122,8 @@ class Importer:
         if dims is not None or not self.use_onnx_inference:
             return dims
         values = {n: v.value for n, v in self.tensors.items() if v.const and v.value is not None}
-        if len(values) != self.refined_values:  # new constants since the last rerun
+        if len(values) != self.refined_values and self.refined_runs < REFINED_RUNS:  # new constants since then
+            self.refined_runs += 1
             self.refined, _ = graph.onnx_inferred_shapes(self.model, self.input_shapes(), constants.LOAD_LIMIT,
                                                          values)
             self.refined_values = len(values)
