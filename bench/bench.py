@@ -160,7 +160,7 @@ def memory_estimates() -> None:
 def bounds_section(wl, hw, mapping, sets, makespan: int, granularity: str) -> None:
     """The lower bounds' own cost (critical path, layer work, pipeline; no solver) at the bench's sets and at
     row sets: wall and CPU seconds, peak memory, and the proven gap they give CLSA-CIM."""
-    from cimopt.schedulers.bounds import lower_bounds
+    from cimopt.analysis.bounds import lower_bounds
 
     for gran, s, target in ((granularity, sets, makespan), ("row", None, None)):
         if s is None:

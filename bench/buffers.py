@@ -19,12 +19,12 @@ import sys
 import time
 
 from cimopt import api
+from cimopt.analysis.buffers import footprint, hold_bound
 from cimopt.arith import least_true
 from cimopt.capacity import with_buffer
 from cimopt.errors import InputError
+from cimopt.list_scheduling import round_robin_copies
 from cimopt.report import table
-from cimopt.schedulers.buffers import footprint, hold_bound
-from cimopt.schedulers.list_scheduling import round_robin_copies
 
 NETWORKS = ("resnet18", "squeezenet1_1", "tiny-yolov3")
 

@@ -66,6 +66,11 @@ def load_schedule_model(sched: Schedule, model: str | Path | None = None) -> Wor
                          "with --model PATH") from None
 
 
+def load_schedule(path: str | Path) -> Schedule:
+    """A saved schedule (`Schedule.load`), its scheduler checked against the registry."""
+    return Schedule.load(path, registry.NAMES)
+
+
 def simulate_schedule(problem_or_workload: Problem | Workload, schedule: Schedule) -> SimResult:
     wl = problem_or_workload.workload if isinstance(problem_or_workload, Problem) else problem_or_workload
     return simulate(wl, schedule)
@@ -149,7 +154,7 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
     warm-started from the best heuristic schedule. Every run is checked on the simulator, and every record's
     gap is measured against the best lower bound known (the exact runs' proven bounds, else the
     combinatorial bounds)."""
-    from cimopt.schedulers.bounds import lower_bounds, lower_bounds_joint
+    from cimopt.analysis.bounds import lower_bounds, lower_bounds_joint
 
     specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.defaults(problem.is_stream))]
     if any(s.exact for s in specs) and not time_limit > 0:  # before the heuristics run, naming the flag

@@ -38,9 +38,10 @@ def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
                    help="schedule a stream of N inferences sharing the copies (default: 1)")
     p.add_argument("--arrival-interval", type=arguments.cycles, default=0, metavar="C",
                    help="input k of the stream is available at cycle k * C (default: 0, all at once)")
-    p.add_argument("--placement", default="sequential", choices=("sequential", "optimized"),
-                   help="copies on tiles: sequential (in layer order) | optimized (least NoC bytes x hops); "
-                        "default: sequential")
+    p.add_argument("--placement", default="auto", choices=("auto", "sequential", "optimized", "buffer"),
+                   help="copies on tiles: sequential (in layer order) | optimized (least NoC bytes x hops) | buffer "
+                        "(spread for the tile buffers); default auto: buffer when tile buffers are finite, else "
+                        "sequential")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -205,12 +206,8 @@ def _prepare(args: argparse.Namespace) -> api.Problem:
     available_memory()  # a bad $CIMOPT_MEMORY_AVAILABLE is an error before the model is loaded
     p = api.prepare(args.model, args.hw, dup=args.dup, pes=args.pes, tiles=args.tiles, extra_pes=args.extra_pes,
                     sets=args.sets, inferences=args.inferences, arrival_interval=args.arrival_interval,
-                    placement=args.placement)
+                    placement=args.placement, buffer=getattr(args, "buffer", None))
     _warn(p.workload)
-    if getattr(args, "buffer", None) is not None:
-        from cimopt.capacity import parse_capacity, with_buffer
-
-        p = with_buffer(p, parse_capacity(args.buffer, p.hardware))
     return p
 
 
@@ -338,9 +335,7 @@ def _min_buffer(problem: api.Problem, as_json: bool) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from cimopt.schedule import Schedule
-
-    sched = Schedule.load(args.schedule)
+    sched = api.load_schedule(args.schedule)
     workload = api.load_schedule_model(sched, args.model)
     sim = api.simulate_schedule(workload, sched)
     st = stream_metrics(workload, sched)

@@ -89,7 +89,7 @@ def copies_search(workload: Workload, hw: Hardware, budget: Budget, sets, start:
     `max_evals` list schedules were made. Each candidate is a full, valid list
     schedule, so the result is never worse than `start`. Returns (copies, makespan). Deterministic.
     """
-    from cimopt.schedulers.list_scheduling import list_schedule
+    from cimopt.list_scheduling import list_schedule
 
     xb = crossbars_per_layer(workload, hw)
     counts = [ls.count for ls in sets.layers]

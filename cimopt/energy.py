@@ -1,12 +1,13 @@
 """Energy per inference from activity counts: the arithmetic of the `[energy]` hardware section.
 
 The simulator counts what happens (crossbar activations, buffer accesses, NoC bytes x hops, GPEU output
-elements, tile-cycles) on its own; this module only prices the counts. Five parts, in picojoules:
+elements, tile-cycles) on its own; this module only prices the counts. Six parts, in picojoules:
 - `mvm`: per crossbar activation (one MVM of one crossbar, its ADC conversions included);
 - `buffer`: per element written to or read from a tile buffer;
 - `noc`: per byte per hop;
 - `gpeu`: per output element of a GPEU operation, by kind;
-- `static`: per tile per cycle, over the latency.
+- `static`: per tile per cycle, over the latency;
+- `memory`: per byte moved to or from the memory tier (`[memory] pj_per_byte`: spills and fills).
 Counts are of the whole schedule; energies are per inference (a stream of N inferences: the counts / N, the
 static part of the chip powered for the whole stream shared by its N inferences). `energy_pj` is their sum,
 taken in this order (so it equals `sum(parts.values())` exactly).
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from cimopt.hardware import Hardware
 
-PARTS = ("mvm", "buffer", "noc", "gpeu", "static")
+PARTS = ("mvm", "buffer", "noc", "gpeu", "static", "memory")
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,11 @@ class Activity:
     gpeu_elements: tuple[tuple[str, int], ...]  # (kind, output elements)
     tile_cycles: int  # tiles x latency
     inferences: int = 1
+    tier_bytes: int = 0  # bytes moved to and from the memory tier
 
 
 def energy_parts(hw: Hardware, a: Activity) -> dict[str, float]:
-    """Picojoules per inference and part (all five, 0.0 where the hardware gives no figure)."""
+    """Picojoules per inference and part (every part of PARTS, 0.0 where the hardware gives no figure)."""
     n = max(a.inferences, 1)
     return {
         "mvm": float(a.crossbar_activations * hw.energy_mvm_pj) / n,
@@ -43,6 +45,7 @@ def energy_parts(hw: Hardware, a: Activity) -> dict[str, float]:
         "noc": float(a.noc_byte_hops * hw.energy_noc_pj) / n,
         "gpeu": float(sum(c * hw.gpeu_energy(kind) for kind, c in a.gpeu_elements)) / n,
         "static": float(a.tile_cycles * hw.energy_static_pj) / n,
+        "memory": float(a.tier_bytes * hw.tier_pj_per_byte) / n,
     }
 
 
@@ -54,4 +57,4 @@ def total(parts: dict[str, float]) -> float:
 def has_energy(hw: Hardware) -> bool:
     """Whether the hardware gives any energy figure."""
     return bool(hw.energy_mvm_pj or hw.energy_buffer_pj or hw.energy_noc_pj or hw.energy_static_pj
-                or any(v for _, v in hw.energy_gpeu_pj))
+                or hw.tier_pj_per_byte or any(v for _, v in hw.energy_gpeu_pj))

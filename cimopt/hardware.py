@@ -23,6 +23,11 @@ File format (all sections optional except [crossbar] and [chip].pes_per_tile):
     link_bytes_per_cycle = 0 # optional: a transfer between tiles also takes ceil(bytes / this); 0 or absent: free
     [buffer]
     elements_per_tile = 0    # 0 or absent: unlimited
+    [memory]                 # optional: a memory tier below the tiles (an off-chip link, or a global buffer)
+    bytes_per_cycle = 0      # its bandwidth, one transfer at a time; 0 or absent: no tier
+    capacity_bytes = 0       # what it holds; 0 or absent: unlimited
+    latency_cycles = 0       # added to every transfer (spill or fill)
+    pj_per_byte = 0.0        # energy per byte moved to or from it
     [energy]                 # optional, picojoules (absent: energy 0)
     mvm_pj = 0.0             # per crossbar activation (one MVM of one crossbar, with its ADC conversions)
     buffer_pj = 0.0          # per element written to or read from a tile buffer
@@ -71,6 +76,10 @@ class Hardware:
     energy_static_pj: float = 0.0  # per tile per cycle
     energy_gpeu_pj: tuple[tuple[str, float], ...] = ()  # (kind, pJ per output element); "default" for the rest
     mvm_ns: float | None = None  # wall time of one MVM; None = unknown (no per-second figures)
+    tier_bytes_per_cycle: int = 0  # the memory tier's bandwidth; 0 = no tier
+    tier_capacity_bytes: int | None = None  # None = unlimited
+    tier_latency_cycles: int = 0
+    tier_pj_per_byte: float = 0.0
     source: str = field(default="<builtin>", compare=False)
 
     @property
@@ -108,6 +117,20 @@ class Hardware:
         if self.link_bytes_per_cycle <= 0:
             return elements * 0
         return ceil_div(self.transfer_bytes(elements), self.link_bytes_per_cycle)
+
+    @property
+    def has_tier(self) -> bool:
+        """Whether the chip has a memory tier below its tiles (`[memory] bytes_per_cycle > 0`)."""
+        return self.tier_bytes_per_cycle > 0
+
+    def tier_cycles(self, elements):
+        """Cycles one transfer of `elements` activation elements takes to or from the memory tier:
+        ceil(bytes / bytes_per_cycle) on its link, plus its latency (int or numpy array)."""
+        return ceil_div(self.transfer_bytes(elements), self.tier_bytes_per_cycle) + self.tier_latency_cycles
+
+    def tier_link_cycles(self, elements):
+        """Of `tier_cycles`, the cycles the tier's link is busy (without the latency, which is pipelined)."""
+        return ceil_div(self.transfer_bytes(elements), self.tier_bytes_per_cycle)
 
     def gpeu_energy(self, kind: str) -> float:
         """GPEU energy (pJ) per output element of an operation of this kind."""
@@ -169,11 +192,15 @@ FIELDS = (
     HardwareField("energy_buffer_pj", "energy", "buffer_pj", low=0, high=MAX_PJ, default=0.0, number=float),
     HardwareField("energy_noc_pj", "energy", "noc_pj", low=0, high=MAX_PJ, default=0.0, number=float),
     HardwareField("energy_static_pj", "energy", "static_pj", low=0, high=MAX_PJ, default=0.0, number=float),
+    HardwareField("tier_bytes_per_cycle", "memory", "bytes_per_cycle", low=0, high=2**30, default=0),
+    HardwareField("tier_capacity_bytes", "memory", "capacity_bytes", low=0, high=2**50, zero_is_none=True),
+    HardwareField("tier_latency_cycles", "memory", "latency_cycles", low=0, high=10**6, default=0),
+    HardwareField("tier_pj_per_byte", "memory", "pj_per_byte", low=0, high=MAX_PJ, default=0.0, number=float),
 )
 #: Tables of cost per GPEU operation kind: (TOML section, Hardware attribute, number type, unit).
 KIND_TABLES = (("gpeu", "gpeu_cycles", int, "cycles per output element"),
                ("energy.gpeu", "energy_gpeu_pj", float, "pJ per output element"))
-SECTIONS = ("crossbar", "chip", "gpeu", "noc", "buffer", "energy")  # `name` and `description` are top-level
+SECTIONS = ("crossbar", "chip", "gpeu", "noc", "buffer", "energy", "memory")  # `name` and `description` are top-level
 OTHER_KEYS = {"noc": ("mesh",), "energy": ("gpeu",)}  # table fields that are not plain numbers
 GPEU_HIGH = 10**6  # cycles per output element
 MESH_HIGH = 2**20

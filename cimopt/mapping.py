@@ -100,7 +100,9 @@ class Mapping:
     """Copies per MVM layer (in workload layer order) and the tile of every crossbar of every copy.
 
     `placement[l][c]` lists the tiles holding copy `c` of layer `l`, one entry per crossbar; a copy's first
-    tile is its home tile, where its outputs leave for the NoC.
+    tile is its home tile, where its outputs leave for the NoC. `storage[l][c]`, when given, lists the tiles
+    whose buffers hold that copy's outputs, in turn (docs/model.md, "Buffers"); None: every copy buffers on its
+    home tile.
     """
 
     budget: Budget
@@ -108,6 +110,7 @@ class Mapping:
     copies: tuple[int, ...]
     placement: tuple[tuple[tuple[int, ...], ...], ...]
     strategy: str = "none"
+    storage: tuple[tuple[tuple[int, ...], ...], ...] | None = None
 
     @property
     def pes_used(self) -> int:
@@ -119,15 +122,19 @@ class Mapping:
     def home_tiles(self, layer: int) -> tuple[int, ...]:
         return tuple(p[0] for p in self.placement[layer])
 
-    def to_json(self) -> dict:
-        return {"pes": self.budget.pes, "tiles": self.budget.tiles, "crossbars": list(self.crossbars),
-                "copies": list(self.copies), "strategy": self.strategy,
-                "placement": [[list(c) for c in layer] for layer in self.placement]}
+    def storage_tiles(self, layer: int, copy: int) -> tuple[int, ...]:
+        """The tiles whose buffers hold a copy's outputs, in turn: `storage` if given, else its home tile."""
+        if self.storage is not None:
+            return self.storage[layer][copy]
+        return (self.placement[layer][copy][0],)
 
-    @staticmethod
-    def from_json(d: dict) -> Mapping:
-        return Mapping(Budget(int(d["pes"]), int(d["tiles"])), tuple(d["crossbars"]), tuple(d["copies"]),
-                       tuple(tuple(tuple(c) for c in layer) for layer in d["placement"]), d.get("strategy", "none"))
+    def to_json(self) -> dict:
+        d = {"pes": self.budget.pes, "tiles": self.budget.tiles, "crossbars": list(self.crossbars),
+             "copies": list(self.copies), "strategy": self.strategy,
+             "placement": [[list(c) for c in layer] for layer in self.placement]}
+        if self.storage is not None:  # written only when given: files without it stay as they were
+            d["storage"] = [[list(c) for c in layer] for layer in self.storage]
+        return d
 
 
 def place_sequential(crossbars: tuple[int, ...], copies: tuple[int, ...], pes_per_tile: int) -> tuple:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cimopt.errors import InputError
+from cimopt.granularity import Granularity
 from cimopt.hardware import Hardware
-from cimopt.sets import Granularity, SetCounts, count_sets
+from cimopt.sets import SetCounts, count_sets
 from cimopt.workload import Workload
 
 BUILD_BYTES_PER_PIXEL = 8

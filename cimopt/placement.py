@@ -13,6 +13,16 @@
   on sequential, so the result is never slower under CLSA-CIM either. The guard runs CLSA-CIM at most
   `latency_checks(sets)` times (fewer on large set graphs: a deterministic budget); the search stops there.
 
+- `buffer`: for finite tile buffers (docs/model.md, "Buffer-aware placement"). Each layer's buffer need is
+  estimated at row sets (rows are the unit of line buffers): the most of its outputs that one set reads at its
+  start plus what must still be held then in CLSA-CIM's copy order (the hold bound's sets, skip connections
+  included); a copy carries its layer's need divided by the layer's copies. Copies larger than a tile are laid
+  out contiguously first (their sets are buffered on all their tiles in turn); the others go, largest need
+  first, to the tile with room for their crossbars that carries the least need so far, so that the copies of a
+  buffer-heavy layer spread over tiles (and its consecutive rows, round robin over its copies, over their
+  buffers). The result is kept only if it lowers the per-tile overload (see `buffer_score`) against sequential.
+- `auto` (what `prepare` uses by default): `buffer` when the chip's tile buffers are finite, else `sequential`.
+
 The traffic model is the simulator's NoC rule under the list schedulers' copy choice (set i of a layer on
 copy i mod D): a set sends all its outputs (`Hardware.transfer_bytes(elements)`) once to every other home
 tile holding a copy that runs one of its dependent sets. The search scores copy pairs (each message counted
@@ -29,7 +39,8 @@ from cimopt.mapping import Mapping
 from cimopt.sets import SetGraph
 from cimopt.workload import Workload
 
-PLACEMENTS = ("sequential", "optimized")
+PLACEMENTS = ("sequential", "optimized", "buffer")
+CHOICES = (*PLACEMENTS, "auto")
 MAX_EVALUATIONS = 20_000
 MAX_LATENCY_CHECKS = 200
 
@@ -90,18 +101,26 @@ def _placement_of(order: np.ndarray, size: np.ndarray, tile_order: np.ndarray, p
 
 
 def _clsa_latency(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph) -> int:
-    from cimopt.schedulers.list_scheduling import list_schedule
+    from cimopt.list_scheduling import list_schedule
 
     s = list_schedule(workload, hw, mapping, sets, barrier=False, name="clsa")
     return int(s.end.max()) if len(s) else 0
+
+
+def resolve(strategy: str, hw: Hardware) -> str:
+    """`auto` as what it means on this chip: `buffer` with finite tile buffers, else `sequential`."""
+    if strategy not in CHOICES:
+        raise InputError(f"unknown placement {strategy!r} (choose from {', '.join(CHOICES)})")
+    if strategy == "auto":
+        return "buffer" if hw.buffer_elements is not None else "sequential"
+    return strategy
 
 
 def place(workload: Workload | None, sets: SetGraph, hw: Hardware, mapping: Mapping, strategy: str = "optimized", *,
           seed: int = 0, max_evaluations: int = MAX_EVALUATIONS, latency_guard: bool = True) -> Mapping:
     """The mapping with its copies placed by `strategy` (`PLACEMENTS`); copies and crossbars unchanged.
     `latency_guard` (needs `workload`): never a placement on which CLSA-CIM is slower than on sequential."""
-    if strategy not in PLACEMENTS:
-        raise InputError(f"unknown placement {strategy!r} (choose from {', '.join(PLACEMENTS)})")
+    strategy = resolve(strategy, hw)
     first, size = _copy_nodes(mapping)
     ppt, tiles = hw.pes_per_tile, mapping.budget.tiles
     if int(size.sum()) > tiles * ppt:
@@ -111,6 +130,8 @@ def place(workload: Workload | None, sets: SetGraph, hw: Hardware, mapping: Mapp
                          _placement_of(np.arange(len(size)), size, rowmajor, ppt, first), mapping.strategy)
     if strategy == "sequential" or len(size) < 2 or tiles < 2 or len(sets.src) == 0:
         return sequential
+    if strategy == "buffer":
+        return place_buffer(workload, sets, hw, mapping, sequential)
     src, dst, nbytes, node = _messages(sets, hw, mapping)
     a, b = node[src], dst
     same = a == b
@@ -178,3 +199,179 @@ def place(workload: Workload | None, sets: SetGraph, hw: Hardware, mapping: Mapp
     found = Mapping(mapping.budget, mapping.crossbars, mapping.copies,
                     _placement_of(best_order, size, best_tiles, ppt, first), mapping.strategy)
     return found if traffic(sets, hw, found) < traffic(sets, hw, sequential) else sequential
+
+
+def layer_needs(workload: Workload, hw: Hardware, mapping: Mapping) -> tuple[np.ndarray, object, np.ndarray]:
+    """Per MVM layer, its buffer need at row sets (module docstring, `buffer`): max over sets u of the layer's
+    outputs u reads plus those held at u's start in CLSA-CIM's copy order, plus one set per copy (the outputs
+    its copies finish together); also the row sets and their copies."""
+    from cimopt.analysis.buffers import held_sums, set_elements
+    from cimopt.list_scheduling import round_robin_copies
+    from cimopt.sets import build_sets
+
+    rows = build_sets(workload, hw, "row")
+    copy = round_robin_copies(rows, mapping)
+    elem = set_elements(workload, rows)
+    layer = rows.layer_of(np.arange(rows.num_sets))
+    n_layers = len(workload.layers)
+    reads = np.zeros((rows.num_sets, n_layers))
+    np.add.at(reads, (rows.dst, layer[rows.src]), elem[rows.src])
+    need = reads.max(axis=0, initial=0)
+    for c0, sums, groups in held_sums(rows, copy, elem, layer):
+        block = sums + reads[c0:c0 + len(sums)][:, groups]
+        need[groups] = np.maximum(need[groups], block.max(axis=0))
+    # and every copy's set in flight: a layer's D copies finish D sets at about the same time
+    biggest = np.zeros(n_layers)
+    np.maximum.at(biggest, layer, elem)
+    return need + np.asarray(mapping.copies) * biggest, rows, copy
+
+
+def buffer_score(workload: Workload, hw: Hardware, mapping: Mapping, rows, copy: np.ndarray,
+                 need: np.ndarray) -> tuple[int, int, int]:
+    """How far a placement's tiles are over their capacity at row sets, summed over tiles: (what one set's
+    inputs need on a tile beyond it: no schedule of these sets fits there; what must be held at once in
+    CLSA-CIM's copy order beyond it: spills, or waits; the layers' needs (`layer_needs`), each copy's share
+    spread over its storage tiles, beyond it: what a schedule at full speed would hold)."""
+    from cimopt.analysis.buffers import held_sums, set_elements
+    from cimopt.timing import storage_tiles
+
+    cap = hw.buffer_elements
+    n_tiles = max(mapping.budget.tiles, 1)
+    elem = set_elements(workload, rows)
+    tile = storage_tiles(rows, mapping, copy)
+    per = np.zeros((rows.num_sets, n_tiles))
+    np.add.at(per, (rows.dst, tile[rows.src]), elem[rows.src])
+    inputs = per.max(axis=0, initial=0)
+    held = np.zeros(n_tiles)
+    for _, sums, groups in held_sums(rows, copy, elem, tile):
+        held[groups] = np.maximum(held[groups], sums.max(axis=0))
+    load = np.zeros(n_tiles)
+    for li, d in enumerate(mapping.copies):
+        for c in range(d):
+            st = mapping.storage_tiles(li, c)
+            np.add.at(load, np.asarray(st), need[li] / d / len(st))
+    return (int(np.maximum(inputs - cap, 0).sum()), int(np.maximum(held - cap, 0).sum()),
+            int(np.maximum(load - cap, 0).sum()))
+
+
+def _lend_for_footprints(workload: Workload, rows, copy: np.ndarray, mapping: Mapping, place_of: dict, store: dict,
+                         lend, cap: int, max_lends: int = 400) -> None:
+    """While some row set must find more of its inputs on one tile than the tile holds, lend a storage tile to the
+    producer copy that puts most of them there (`lend`); stop when none is over or no copy can take one more."""
+    from cimopt.analysis.buffers import set_elements
+    from cimopt.timing import storage_tiles
+
+    elem = set_elements(workload, rows)
+    n_tiles = max(mapping.budget.tiles, 1)
+    layer = rows.layer_of(np.arange(rows.num_sets))
+    full: set[tuple[int, int]] = set()
+    for _ in range(max_lends):
+        storage = tuple(tuple(store[(li, c)] for c in range(d)) for li, d in enumerate(mapping.copies))
+        tile = storage_tiles(rows, Mapping(mapping.budget, mapping.crossbars, mapping.copies, mapping.placement,
+                                           mapping.strategy, storage), copy)
+        key = rows.dst * n_tiles + tile[rows.src]
+        sums = np.bincount(key, weights=elem[rows.src], minlength=rows.num_sets * n_tiles)
+        k = int(np.argmax(sums))
+        if sums[k] <= cap:
+            return
+        u, t = divmod(k, n_tiles)
+        e = np.flatnonzero((rows.dst == u) & (tile[rows.src] == t))
+        src = rows.src[e]
+        by_copy: dict[tuple[int, int], int] = {}
+        for q in src.tolist():
+            lc = (int(layer[q]), int(copy[q]))
+            by_copy[lc] = by_copy.get(lc, 0) + int(elem[q])
+        lent = False
+        for lc in sorted(by_copy, key=lambda lc: (-by_copy[lc], lc)):
+            if lc in full:
+                continue
+            if lend(lc):
+                lent = True
+                break
+            full.add(lc)
+        if not lent:
+            return
+
+
+def place_buffer(workload: Workload, sets: SetGraph, hw: Hardware, mapping: Mapping, sequential: Mapping,
+                 max_storage: int = 16) -> Mapping:
+    """The `buffer` placement (module docstring): copies packed by buffer need, then storage tiles lent to the
+    copies whose need their own tiles cannot hold; kept if it beats sequential (`buffer_score`)."""
+    if hw.buffer_elements is None or workload is None:
+        return sequential
+    cap = hw.buffer_elements
+    need, rows, copy = layer_needs(workload, hw, sequential)
+    ppt, tiles = hw.pes_per_tile, mapping.budget.tiles
+    free = np.full(tiles, ppt, np.int64)
+    load = np.zeros(tiles)
+    place_of: dict[tuple[int, int], tuple[int, ...]] = {}
+    share = {(li, c): need[li] / d for li, d in enumerate(mapping.copies) for c in range(d)}
+    # copies larger than a tile: contiguous, from the first tile on, in layer order
+    k = 0
+    for li, (xb, d) in enumerate(zip(mapping.crossbars, mapping.copies, strict=True)):
+        if xb <= ppt:
+            continue
+        for c in range(d):
+            span = tuple(int((k + i) // ppt) for i in range(xb))
+            k += xb
+            place_of[(li, c)] = span
+            for t in span:
+                free[t] -= 1
+    small = [(li, c) for li, (xb, d) in enumerate(zip(mapping.crossbars, mapping.copies, strict=True)) if xb <= ppt
+             for c in range(d)]
+    small.sort(key=lambda lc: (-share[lc], lc[0], lc[1]))
+    for li, c in small:
+        xb = int(mapping.crossbars[li])
+        fits = np.flatnonzero(free >= xb)
+        if len(fits):
+            t = int(fits[np.argmin(load[fits])])
+            span = (t,) * xb
+            free[t] -= xb
+        else:  # no tile has room for the whole copy: its crossbars on the least loaded tiles with room
+            span_l: list[int] = []
+            for t in np.argsort(load, kind="stable").tolist():
+                take = int(min(free[t], xb - len(span_l)))
+                span_l += [t] * take
+                free[t] -= take
+                if len(span_l) == xb:
+                    break
+            span = tuple(span_l)
+        place_of[(li, c)] = span
+        load[span[0]] += share[(li, c)]
+    # storage: each copy on its home tile, then tiles lent to the copies on overloaded tiles
+    store = {lc: (span[0],) for lc, span in place_of.items()}
+    load[:] = 0
+    for lc, st in store.items():
+        load[st[0]] += share[lc]
+
+    def lend(lc: tuple[int, int], worse_than: float | None = None) -> bool:
+        """One more storage tile for copy lc: the least loaded, then nearest to its home; False if there is
+        none, or (with `worse_than`) if it would only move the overload."""
+        cand = [t for t in range(tiles) if t not in store[lc]]
+        if not cand or len(store[lc]) >= max_storage:
+            return False
+        dist = hw.hops(np.asarray(cand), place_of[lc][0], tiles)
+        t_new = cand[int(np.lexsort((dist, load[cand]))[0])]
+        if worse_than is not None and load[t_new] + share[lc] / (len(store[lc]) + 1) >= worse_than:
+            return False
+        for t in store[lc]:
+            load[t] -= share[lc] / len(store[lc])
+        store[lc] = (*store[lc], t_new)
+        for t in store[lc]:
+            load[t] += share[lc] / len(store[lc])
+        return True
+
+    for _ in range(4 * len(store)):  # the estimated needs
+        over = int(np.argmax(load))
+        if load[over] <= cap:
+            break
+        lender = [lc for lc, st in store.items() if over in st and len(st) < max_storage]
+        if not lender or not lend(max(lender, key=lambda x: (share[x] / len(store[x]), -x[0], -x[1])), load[over]):
+            break
+    _lend_for_footprints(workload, rows, copy, mapping, place_of, store, lend, cap)
+    placement = tuple(tuple(place_of[(li, c)] for c in range(d)) for li, d in enumerate(mapping.copies))
+    storage = tuple(tuple(store[(li, c)] for c in range(d)) for li, d in enumerate(mapping.copies))
+    found = Mapping(mapping.budget, mapping.crossbars, mapping.copies, placement, mapping.strategy, storage)
+    before = buffer_score(workload, hw, sequential, rows, copy, need)
+    after = buffer_score(workload, hw, found, rows, copy, need)
+    return found if after < before else sequential

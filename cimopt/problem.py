@@ -10,7 +10,7 @@ from cimopt.errors import InputError
 from cimopt.hardware import Hardware, load_hardware
 from cimopt.mapping import Budget, Mapping, resolve_budget
 from cimopt.memory import check_memory
-from cimopt.placement import PLACEMENTS, place
+from cimopt.placement import place, resolve
 from cimopt.sets import SetGraph, build_sets
 from cimopt.workload import Workload, require_layers
 
@@ -56,15 +56,20 @@ def check_stream(inferences: int, arrival_interval: int) -> None:
 def prepare(model: str | Path | Workload = DEFAULT_MODEL, hardware: str | Path | Hardware | None = None, *,
             dup: str = "none", pes: int | None = None, tiles: int | None = None, extra_pes: int | None = None,
             sets: str = "pixel", inferences: int = 1, arrival_interval: int = 0,
-            placement: str = "sequential") -> Problem:
+            placement: str = "auto", buffer: int | str | None = None) -> Problem:
     """Load model and hardware, size the chip, duplicate weights, cut sets and find dependencies (once: a
-    stream of `inferences` inputs shares them). Refused up front, with a coarser granularity that fits, if the
-    run would need more memory than is available (`cimopt.memory`)."""
+    stream of `inferences` inputs shares them), place the copies (`auto`: for the tile buffers when they are
+    finite). `buffer` overrides the hardware's `buffer.elements_per_tile` (elements, or a size such as "64KB",
+    "inf"; `sizes.parse_capacity`). Refused up front, with a coarser granularity that fits, if the run
+    would need more memory than is available (`cimopt.memory`)."""
     check_stream(inferences, arrival_interval)
-    if placement not in PLACEMENTS:
-        raise InputError(f"unknown placement {placement!r} (choose from {', '.join(PLACEMENTS)})")
     workload = require_layers(load_model(model))
     hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
+    if buffer is not None:
+        from cimopt.sizes import parse_capacity
+
+        hw = replace(hw, buffer_elements=parse_capacity(buffer, hw) if isinstance(buffer, str) else buffer)
+    placement = resolve(placement, hw)
     budget = resolve_budget(workload, hw, pes=pes, tiles=tiles, extra_pes=extra_pes)
     mapping = duplicate(workload, hw, budget, dup)
     name = model if isinstance(model, str) else (str(model) if isinstance(model, Path) else workload.name)
@@ -77,6 +82,7 @@ def prepare(model: str | Path | Workload = DEFAULT_MODEL, hardware: str | Path |
 
 def with_placement(problem: Problem, placement: str) -> Problem:
     """The same problem with its copies placed by another strategy."""
+    placement = resolve(placement, problem.hardware)
     if placement == problem.placement:
         return problem
     mapping = place(problem.workload, problem.sets, problem.hardware, problem.mapping, placement)

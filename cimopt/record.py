@@ -84,7 +84,7 @@ class RunRecord:
     violation_counts: tuple[tuple[str, int], ...] = ()  # kind -> count
     violation_messages: tuple[str, ...] = ()  # the first few, as the simulator words them
     peak_buffer_per_tile: tuple[int, ...] = ()  # elements, tile by tile
-    energy: tuple[tuple[str, float], ...] = ()  # part -> pJ per inference (mvm, buffer, noc, gpeu, static)
+    energy: tuple[tuple[str, float], ...] = ()  # part -> pJ per inference (mvm, buffer, noc, gpeu, static, memory)
 
     def to_json(self) -> dict:
         d = asdict(self)

@@ -8,12 +8,14 @@ written without it, byte for byte as before streams existed) are one inference.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cimopt.errors import InputError
+from cimopt.granularity import Granularity
 from cimopt.hardware import Hardware, hardware_from_json
 from cimopt.mapping import Budget, Mapping
 
@@ -22,12 +24,70 @@ VERSION = 1
 DEFAULT_HW = Hardware()
 # hardware fields added after format version 1: written only when set, so older files and their bytes stay valid
 OPTIONAL_HARDWARE = ("cell_bits", "weight_bits", "bits", "link_bytes_per_cycle", "energy_mvm_pj", "energy_buffer_pj",
-                     "energy_noc_pj", "energy_static_pj", "energy_gpeu_pj", "mvm_ns")
+                     "energy_noc_pj", "energy_static_pj", "energy_gpeu_pj", "mvm_ns", "tier_bytes_per_cycle",
+                     "tier_capacity_bytes", "tier_latency_cycles", "tier_pj_per_byte")
 JOB_COLUMNS = ("layer", "set", "copy", "start", "end", "y0", "y1", "x0", "x1")
 STREAM_COLUMNS = JOB_COLUMNS + ("inference",)  # every job column, the stream's one included
 MAX_JOB_VALUE = 2**53  # cycles and pixel indices; far beyond any schedule, and sums of two never overflow int64
 MAX_MAPPING_VALUE = 2**31  # PEs, tiles, copies, crossbars
+TRANSFER_KINDS = ("noc", "spill", "fill")  # codes 0, 1, 2 of `Transfers.kind`
+TRANSFER_COLUMNS = ("kind", "layer", "set", "inference", "src", "dst", "start", "end")
+TIER = -1  # the memory tier below the tiles, as a transfer's end point (`Transfers.src` / `dst`)
 
+
+@dataclass(frozen=True, eq=False)
+class Transfers:
+    """Timed data movements a schedule commits to beside its jobs (docs/model.md, "Memory tier"): the outputs
+    of job (`layer`, `set`, `inference`) move from tile `src` to tile `dst` over [`start`, `end`); `TIER`
+    (-1) as an end point is the memory tier. `kind` codes `TRANSFER_KINDS`: 0 a NoC message, 1 a spill (tile
+    -> tier), 2 a fill (tier -> tile). Parallel int64 arrays, like the jobs."""
+
+    kind: np.ndarray
+    layer: np.ndarray
+    set: np.ndarray
+    inference: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @staticmethod
+    def empty() -> Transfers:
+        return Transfers(*(np.zeros(0, np.int64) for _ in TRANSFER_COLUMNS))
+
+    @staticmethod
+    def of(**columns) -> Transfers:
+        """From columns (lists or arrays, every one of `TRANSFER_COLUMNS`), as int64 arrays."""
+        return Transfers(*(np.asarray(columns[c], dtype=np.int64) for c in TRANSFER_COLUMNS))
+
+    def select(self, mask: np.ndarray) -> Transfers:
+        return Transfers(*(getattr(self, c)[mask] for c in TRANSFER_COLUMNS))
+
+    def to_json(self) -> dict:
+        return {c: np.asarray(getattr(self, c)).tolist() for c in TRANSFER_COLUMNS}
+
+    @staticmethod
+    def from_json(d: object, source: str, tiles: int, inferences: int) -> Transfers:
+        """Every column checked as job columns are, and the codes: a known kind, tiles on the chip or TIER,
+        an inference of the schedule. Whether the transfers obey the rules is the simulator's verdict."""
+        if not isinstance(d, dict):
+            raise InputError(f"{source}: field transfers must be an object of columns ({', '.join(TRANSFER_COLUMNS)})")
+        if unknown := sorted(set(d) - set(TRANSFER_COLUMNS)):
+            raise InputError(f"{source}: unknown field transfers.{unknown[0]} (known: {', '.join(TRANSFER_COLUMNS)})")
+        cols = {c: _int_column(d, c, source, "transfers") for c in TRANSFER_COLUMNS}
+        if len({len(v) for v in cols.values()}) != 1:
+            raise InputError(f"{source}: transfer columns differ in length ("
+                             + ", ".join(f"{c} {len(v)}" for c, v in cols.items()) + ")")
+        for c, low, high in (("kind", 0, len(TRANSFER_KINDS) - 1), ("src", TIER, tiles - 1), ("dst", TIER, tiles - 1),
+                             ("inference", 0, inferences - 1)):
+            v = cols[c]
+            if len(v) and not (low <= v.min() and v.max() <= high):
+                bad = int(v[(v < low) | (v > high)][0])
+                raise InputError(f"{source}: field transfers.{c}: value {bad} is out of range ({low}..{high})")
+        return Transfers.of(**cols)
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,7 +97,8 @@ class Schedule:
     `model` names the model as the user gave it (zoo name or path) and `fingerprint` ties the schedule to
     that model's structure; `info` carries scheduler facts (solver status, bound, time, ...). `inference`
     (default all 0) is each job's inference in a stream of `inferences` inputs, input k arriving at cycle
-    `k * arrival_interval`.
+    `k * arrival_interval`. `transfers` are the timed data movements the schedule commits to (spills and
+    fills of a memory tier; NoC messages under link contention); None or empty: none.
     """
 
     scheduler: str
@@ -59,10 +120,13 @@ class Schedule:
     inference: np.ndarray | None = None
     inferences: int = 1
     arrival_interval: int = 0
+    transfers: Transfers | None = None
 
     def __post_init__(self) -> None:
         if self.inference is None:
             object.__setattr__(self, "inference", np.zeros(len(self.start), dtype=np.int64))
+        if self.transfers is None:
+            object.__setattr__(self, "transfers", Transfers.empty())
 
     @property
     def is_stream(self) -> bool:
@@ -86,7 +150,8 @@ class Schedule:
         if "inference" not in columns and not np.any(self.inference) and len(d["start"]) != len(self.start):
             d["inference"] = None  # a single-inference schedule cut or grown by a test stays one
         return Schedule(self.scheduler, self.model, self.fingerprint, self.hardware, self.mapping, self.granularity,
-                        **d, info=dict(self.info), inferences=self.inferences, arrival_interval=self.arrival_interval)
+                        **d, info=dict(self.info), inferences=self.inferences, arrival_interval=self.arrival_interval,
+                        transfers=self.transfers)
 
     def to_json(self) -> dict:
         hw = asdict(self.hardware)
@@ -103,6 +168,8 @@ class Schedule:
         if self.is_stream:  # single inferences keep the pre-stream file, byte for byte
             d["inferences"], d["arrival_interval"] = self.inferences, self.arrival_interval
             d["jobs"]["inference"] = np.asarray(self.inference).tolist()
+        if len(self.transfers):  # written only when there are any: files without them stay as they were
+            d["transfers"] = self.transfers.to_json()
         return d
 
     def save(self, path: str | Path) -> None:
@@ -112,24 +179,22 @@ class Schedule:
             raise InputError(f"{path}: cannot write the schedule: {exc.strerror or exc}") from None
 
     @staticmethod
-    def from_json(d: dict, source: str = "<json>") -> Schedule:
+    def from_json(d: dict, source: str = "<json>", schedulers: Collection[str] | None = None) -> Schedule:
         """A schedule from its JSON form; every field is checked for type and range first (an InputError
-        naming `source` and the field). Whether the jobs obey the model's rules is the simulator's verdict."""
+        naming `source` and the field), the scheduler's name against `schedulers` when given (the registry's
+        names: `api.load_schedule`). Whether the jobs obey the model's rules is the simulator's verdict."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise InputError(f"{source}: not a cimopt schedule (no \"format\": \"{FORMAT}\")")
         if type(d.get("version")) is not int or d["version"] != VERSION:
             raise InputError(f"{source}: schedule format version {d.get('version')!r}, this cimopt reads {VERSION}")
-        from cimopt.schedulers.registry import NAMES as SCHEDULERS
-        from cimopt.sets import Granularity
-
         known = {"format", "version", "scheduler", "model", "fingerprint", "granularity", "hardware", "mapping",
-                 "info", "jobs", "inferences", "arrival_interval"}
+                 "info", "jobs", "inferences", "arrival_interval", "transfers"}
         if unknown := sorted(set(d) - known):
             raise InputError(f"{source}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
         scheduler = _text(d, "scheduler", source)
-        if scheduler not in SCHEDULERS:
+        if schedulers is not None and scheduler not in schedulers:
             raise InputError(f"{source}: field scheduler: unknown scheduler {scheduler!r} "
-                             f"(known: {', '.join(SCHEDULERS)})")
+                             f"(known: {', '.join(schedulers)})")
         try:
             granularity = Granularity.parse(_text(d, "granularity", source)).spec
         except InputError as exc:
@@ -158,11 +223,14 @@ class Schedule:
         if "inference" in cols and len(cols["inference"]) and not (
                 0 <= cols["inference"].min() and cols["inference"].max() < n):
             raise InputError(f"{source}: field jobs.inference: values must be in 0..{n - 1} (inferences = {n})")
+        transfers = (Transfers.from_json(d["transfers"], source, mapping.budget.tiles, n) if "transfers" in d
+                     else None)
         return Schedule(scheduler, _text(d, "model", source), _text(d, "fingerprint", source), hw, mapping,
-                        granularity, **cols, info=info, inferences=n, arrival_interval=c)
+                        granularity, **cols, info=info, inferences=n, arrival_interval=c, transfers=transfers)
 
     @staticmethod
-    def load(path: str | Path) -> Schedule:
+    def load(path: str | Path, schedulers: Collection[str] | None = None) -> Schedule:
+        """`from_json` of a file: unreadable, non-UTF-8 and non-JSON files are InputErrors naming the file."""
         p = Path(path)
         try:
             d = json.loads(p.read_bytes().decode("utf-8"))
@@ -172,7 +240,7 @@ class Schedule:
             raise InputError(f"{p}: not a text file (byte {exc.start} is not UTF-8)") from None
         except (json.JSONDecodeError, RecursionError) as exc:
             raise InputError(f"{p}: not JSON ({str(exc)[:200]})") from None
-        return Schedule.from_json(d, str(p))
+        return Schedule.from_json(d, str(p), schedulers)
 
 
 def _text(d: dict, key: str, source: str) -> str:
@@ -184,12 +252,12 @@ def _text(d: dict, key: str, source: str) -> str:
     return v
 
 
-def _int_column(jobs: dict, c: str, source: str) -> np.ndarray:
+def _int_column(jobs: dict, c: str, source: str, table: str = "jobs") -> np.ndarray:
     """One job column: a flat list of integers within +-MAX_JOB_VALUE (a float such as 96.5 is an error, not
     96; so are nested lists, booleans and integers beyond int64)."""
-    where = f"{source}: field jobs.{c}"
+    where = f"{source}: field {table}.{c}"
     if c not in jobs:
-        raise InputError(f"{source}: missing field jobs.{c}")
+        raise InputError(f"{source}: missing field {table}.{c}")
     v = jobs[c]
     if not isinstance(v, list):
         raise InputError(f"{where} must be a list of integers, got {type(v).__name__}")
@@ -244,4 +312,18 @@ def _mapping(m: object, source: str) -> Mapping:
                 raise InputError(f"{where}.placement[{li}][{ci}] must list {x} tiles, one per crossbar")
             _ints(c, f"{where}.placement[{li}][{ci}]", 0, tiles - 1)
         placement.append(tuple(tuple(c) for c in layer))
-    return Mapping(Budget(pes, tiles), tuple(xb), tuple(copies), tuple(placement), strategy)
+    storage = None
+    if "storage" in m:
+        st = m["storage"]
+        if not isinstance(st, list) or len(st) != len(copies):
+            raise InputError(f"{where}.storage must list the copies of each of the {len(copies)} layers")
+        storage = []
+        for li, (layer, d) in enumerate(zip(st, copies, strict=True)):
+            if not isinstance(layer, list) or len(layer) != d:
+                raise InputError(f"{where}.storage[{li}] must list {d} copies (mapping.copies[{li}])")
+            for ci, c in enumerate(layer):
+                if not _ints(c, f"{where}.storage[{li}][{ci}]", 0, tiles - 1):
+                    raise InputError(f"{where}.storage[{li}][{ci}] must list at least one tile")
+            storage.append(tuple(tuple(c) for c in layer))
+        storage = tuple(storage)
+    return Mapping(Budget(pes, tiles), tuple(xb), tuple(copies), tuple(placement), strategy, storage)

@@ -7,14 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cimopt.analysis.buffers import footprint, schedule_peaks
 from cimopt.duplication import duplicate
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
+from cimopt.list_scheduling import round_robin_copies
 from cimopt.mapping import Budget, make_mapping, resolve_budget
 from cimopt.schedulers.backpressure import backpressure_pass, schedule_backpressure
-from cimopt.schedulers.buffers import footprint, schedule_peaks
 from cimopt.schedulers.clsa import schedule_clsa
-from cimopt.schedulers.list_scheduling import round_robin_copies
 from cimopt.sets import build_sets
 from cimopt.simulator import simulate
 from tests.graphs import pointwise_chain, random_dags, residual_block, yolo_like
@@ -212,7 +212,7 @@ def test_cli_reports_peak_buffer_violations_and_infeasible_capacity(capsys):
     from cimopt.cli import main
 
     args = ["schedule", "mini-yolo", "--hw", "noc-mesh", "--extra-pes", "16", "--dup", "greedy", "--sets", "row",
-            "--json"]
+            "--json", "--placement", "sequential"]
     assert main(args) == 0
     d = json.loads(capsys.readouterr().out)
     peak = d["peak_buffer_elements"]

@@ -13,10 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cimopt.builder import WorkloadBuilder, conv_chain
-from cimopt.duplication import duplicate
-from cimopt.mapping import make_mapping, resolve_budget
-from cimopt.schedulers.bounds import (
+from cimopt.analysis.bounds import (
     _completions,
     _meet,
     closure_bound,
@@ -30,6 +27,9 @@ from cimopt.schedulers.bounds import (
     min_transfer_lags,
     pipeline_bound,
 )
+from cimopt.builder import WorkloadBuilder, conv_chain
+from cimopt.duplication import duplicate
+from cimopt.mapping import make_mapping, resolve_budget
 from cimopt.schedulers.clsa import schedule_clsa
 from cimopt.schedulers.layer_by_layer import schedule_layer_by_layer
 from cimopt.sets import build_sets

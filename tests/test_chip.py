@@ -18,8 +18,8 @@ from cimopt.errors import InputError
 from cimopt.hardware import Hardware, load_hardware, parse_hardware, resolve_hardware_path
 from cimopt.mapping import crossbars
 from cimopt.placement import place, traffic
-from cimopt.schedulers.timing import edge_lags, min_transfer_lags, transfer_cycles
 from cimopt.simulator import simulate
+from cimopt.timing import edge_lags, min_transfer_lags, transfer_cycles
 from tests.graphs import pointwise_chain, random_dags, residual_block, yolo_like
 
 # Two 1x1 convs (4 -> 4 -> 4 channels) on a 4 x 4 input, one crossbar each, one PE per tile: layer pw0 on
@@ -95,7 +95,7 @@ OLD_DIGEST = "d81789989678cee63fccdce5c954b0e03f471ebfceb993ef76051ab25a356069"
 
 def _digest(sections: dict | None = None) -> str:
     """`sections`: TOML sections merged into each preset's file."""
-    from cimopt.schedulers.bounds import lower_bounds
+    from cimopt.analysis.bounds import lower_bounds
 
     h = hashlib.sha256()
     for wl in (yolo_like(16), residual_block(6)):
@@ -142,6 +142,7 @@ def test_two_tile_energy_by_hand():
         "noc": 128 * 2.0,
         "gpeu": 0.0,  # no GPEU op
         "static": 2 * 27 * 0.5,  # 2 tiles for 27 cycles
+        "memory": 0.0,  # no memory tier
     }
     assert r.sim.energy_pj == 859.0 == sum(r.sim.energy.values())
     # one tile: no NoC traffic, nothing else changes but the latency
@@ -262,7 +263,7 @@ def test_isaac_like_done_when(model):
 @given(random_dags(), st.integers(1, 2), st.integers(0, 2), st.integers(1, 8))
 def test_bounds_and_cpsat_with_link_bandwidth(wl, ppt, hop, bandwidth):
     """With serialisation: lower bound <= CP-SAT <= CLSA-CIM, all valid on the simulator."""
-    from cimopt.schedulers.bounds import lower_bounds
+    from cimopt.analysis.bounds import lower_bounds
 
     hw = Hardware(pes_per_tile=ppt, noc_hop_cycles=hop, bits=16, link_bytes_per_cycle=bandwidth)
     p = api.prepare(wl, hw, dup="greedy", extra_pes=2, sets="row")

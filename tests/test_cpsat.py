@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cimopt.analysis.bounds import lower_bounds
 from cimopt.builder import WorkloadBuilder, conv_chain
 from cimopt.duplication import duplicate
 from cimopt.errors import InputError
 from cimopt.mapping import make_mapping, resolve_budget
-from cimopt.schedulers.bounds import lower_bounds
 from cimopt.schedulers.clsa import schedule_clsa
 from cimopt.schedulers.cpsat import TileGroups, colour_copies, peak_overlap, solve_cpsat, violations
 from cimopt.schedulers.layer_by_layer import schedule_layer_by_layer

@@ -7,13 +7,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cimopt.analysis.buffers import schedule_peaks
 from cimopt.builder import conv_chain
 from cimopt.duplication import duplicate
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
 from cimopt.mapping import make_mapping, resolve_budget
 from cimopt.schedulers.backpressure import schedule_backpressure
-from cimopt.schedulers.buffers import schedule_peaks
 from cimopt.schedulers.clsa import schedule_clsa
 from cimopt.schedulers.cpsat import solve_cpsat
 from cimopt.sets import build_sets

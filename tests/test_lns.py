@@ -83,7 +83,7 @@ def _check_lns(w, hw, copies, gran, seed):
     res = lns(w, hw, m, s, copy, start, time_limit=0.3, seed=seed, window_sets=20, move_dtime=0.1)
     assert res.makespan <= res.initial == int((start + s.duration).max())
     assert violations(s, hw, m, res.copy, res.start) == 0
-    from cimopt.schedulers.list_scheduling import to_schedule
+    from cimopt.list_scheduling import to_schedule
 
     sim = simulate(w, to_schedule(w, hw, m, s, res.copy, res.start, res.start + s.duration, name="lns"))
     assert sim.valid and sim.latency == res.makespan

@@ -7,10 +7,10 @@ from cimopt import api
 from cimopt.builder import conv_chain
 from cimopt.duplication import duplicate
 from cimopt.hardware import Hardware
+from cimopt.list_scheduling import chain_starts
 from cimopt.mapping import Budget, make_mapping, resolve_budget
 from cimopt.schedulers.clsa import schedule_clsa
 from cimopt.schedulers.layer_by_layer import schedule_layer_by_layer
-from cimopt.schedulers.list_scheduling import chain_starts
 from cimopt.sets import build_sets
 from cimopt.simulator import simulate
 from cimopt.zoo import ZOO

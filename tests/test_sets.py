@@ -3,8 +3,9 @@ import pytest
 
 from cimopt.builder import WorkloadBuilder, conv_chain
 from cimopt.errors import InputError
+from cimopt.granularity import Granularity
 from cimopt.hardware import Hardware
-from cimopt.sets import Granularity, build_sets
+from cimopt.sets import build_sets
 from cimopt.workload import AxisMap
 from tests.conftest import HW
 

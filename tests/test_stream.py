@@ -11,10 +11,10 @@ from cimopt import api
 from cimopt.builder import conv_chain
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
+from cimopt.list_scheduling import list_schedule
 from cimopt.mapping import Budget, make_mapping
 from cimopt.problem import Problem, with_stream
 from cimopt.schedule import JOB_COLUMNS, Schedule
-from cimopt.schedulers.list_scheduling import list_schedule
 from cimopt.schedulers.stream_list import stream_list_schedule
 from cimopt.simulator import simulate
 from cimopt.stream import interval_bound, stream_metrics
@@ -253,7 +253,7 @@ def test_unrolled_set_graph():
 
 def test_backpressure_stream_keeps_a_finite_buffer():
     hw = Hardware(buffer_elements=1000, pes_per_tile=4)
-    p = api.prepare(yolo_like(16), hw, sets="row", dup="greedy", extra_pes=4, inferences=3)
+    p = api.prepare(yolo_like(16), hw, sets="row", dup="greedy", extra_pes=4, inferences=3, placement="sequential")
     clsa = api.run(p, "clsa")
     assert clsa.sim.violation_counts == {"buffer": 2}  # CLSA-CIM's stream overflows some tile
     r, m = run(p, "clsa-bp")
@@ -330,3 +330,13 @@ def test_cpsat_stream_mini_yolo_rows_no_slower_than_clsa():
     p = api.prepare("mini-yolo", sets="row", inferences=2)
     clsa, cp = api.run(p, "clsa"), api.run(p, "cpsat", time_limit=5)
     assert cp.sim.valid and cp.sim.latency <= clsa.sim.latency and cp.schedule.inferences == 2
+
+
+def test_backpressure_stream_on_lent_storage_tiles():
+    """With the buffer placement (copies buffering on several tiles) the stream's storage positions count a
+    layer's sets over the inferences, in the set-level rule (unrolled graph) and in the simulator alike."""
+    hw = Hardware(buffer_elements=750, pes_per_tile=4)
+    p = api.prepare(yolo_like(16), hw, sets="row", dup="greedy", extra_pes=4, inferences=3)
+    assert p.placement == "buffer" and any(len(t) > 1 for layer in p.mapping.storage for t in layer)
+    r, m = run(p, "clsa-bp")
+    assert r.sim.valid and max(r.sim.peak_buffer) <= 750 and len(m.inference_end) == 3

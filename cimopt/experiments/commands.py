@@ -131,11 +131,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    from cimopt import api
     from cimopt.experiments.trace import check_trace_out, out_of_range_jobs, trace_check, write_trace
-    from cimopt.schedule import Schedule
 
     check_trace_out(args.out)
-    sched = Schedule.load(args.schedule)
+    sched = api.load_schedule(args.schedule)
     names, sim, warning = trace_check(sched, args.model)
     if warning:
         print(f"cimopt: warning: {warning}", file=sys.stderr)

@@ -34,11 +34,11 @@ from cimopt import api
 from cimopt.arguments import MAX_COUNT, check_output_dir
 from cimopt.duplication import STRATEGIES
 from cimopt.errors import InputError
+from cimopt.granularity import Granularity
 from cimopt.hardware import Hardware, load_hardware
 from cimopt.mapping import min_pes, resolve_budget
 from cimopt.record import COLUMNS, RunRecord, record_of, with_references
 from cimopt.schedulers import registry
-from cimopt.sets import Granularity
 from cimopt.workload import Workload
 
 FORMAT = "cimopt-sweep"

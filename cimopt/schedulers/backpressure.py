@@ -36,13 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numba import njit
 
-from cimopt.arith import ceil_div
-from cimopt.errors import InputError
-from cimopt.hardware import Hardware
-from cimopt.mapping import Mapping
-from cimopt.problem import Problem
-from cimopt.schedule import Schedule
-from cimopt.schedulers.buffers import (
+from cimopt.analysis.buffers import (
     Footprint,
     check_capacity,
     footprint,
@@ -52,10 +46,16 @@ from cimopt.schedulers.buffers import (
     tile_count,
     tile_peaks,
 )
-from cimopt.schedulers.list_scheduling import list_schedule, round_robin_copies, to_schedule
+from cimopt.arith import ceil_div
+from cimopt.errors import InputError
+from cimopt.hardware import Hardware
+from cimopt.list_scheduling import list_schedule, round_robin_copies, to_schedule
+from cimopt.mapping import Mapping
+from cimopt.problem import Problem
+from cimopt.schedule import Schedule
 from cimopt.schedulers.registry import Options, Result
-from cimopt.schedulers.timing import edge_lags, home_tiles
 from cimopt.sets import SetGraph
+from cimopt.timing import edge_lags, storage_tiles
 from cimopt.workload import Workload
 
 NAME = "clsa-bp"
@@ -297,7 +297,7 @@ def prepare(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, 
     n = sets.num_sets
     copy = round_robin_copies(sets, mapping)
     lag = edge_lags(sets, hw, mapping, copy) if lag is None else lag
-    tile = home_tiles(sets, mapping, copy) if tile is None else tile
+    tile = storage_tiles(sets, mapping, copy) if tile is None else tile
     elem = set_elements(workload, sets) if elem is None else elem
     layer = sets.layer_of(np.arange(n))
     copies = np.asarray(mapping.copies, dtype=np.int64)
@@ -324,7 +324,7 @@ def schedule_backpressure(workload: Workload, hw: Hardware, mapping: Mapping, se
         return replace(clsa, info={"buffer_elements": None, "buffer_rule": "unlimited"})
     lag = edge_lags(sets, hw, mapping, round_robin_copies(sets, mapping))
     clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name=NAME, model=model, lag=lag)
-    tile, elem = home_tiles(sets, mapping, clsa.copy), set_elements(workload, sets)
+    tile, elem = storage_tiles(sets, mapping, clsa.copy), set_elements(workload, sets)
     n_tiles = tile_count(mapping, tile)
     if _peak(sets, tile, elem, n_tiles, clsa.start) <= cap:  # CLSA-CIM's schedule fits (set level)
         return replace(clsa, info={"buffer_elements": cap, "buffer_rule": "fits"})

@@ -45,13 +45,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from ortools.sat.python import cp_model
 
-from cimopt.duplication import copies_greedy
-from cimopt.errors import InputError
-from cimopt.hardware import Hardware
-from cimopt.mapping import Budget, Mapping, crossbars_per_layer, make_mapping
-from cimopt.problem import Problem
-from cimopt.schedule import Schedule
-from cimopt.schedulers.bounds import (
+from cimopt.analysis.bounds import (
     best_rule,
     closure_bound,
     closure_rule,
@@ -60,11 +54,17 @@ from cimopt.schedulers.bounds import (
     lower_bounds_joint,
     max_copies,
 )
-from cimopt.schedulers.buffers import fits, set_elements
-from cimopt.schedulers.list_scheduling import list_schedule, to_schedule
+from cimopt.analysis.buffers import fits, set_elements
+from cimopt.duplication import copies_greedy
+from cimopt.errors import InputError
+from cimopt.hardware import Hardware
+from cimopt.list_scheduling import list_schedule, to_schedule
+from cimopt.mapping import Budget, Mapping, crossbars_per_layer, make_mapping
+from cimopt.problem import Problem
+from cimopt.schedule import Schedule
 from cimopt.schedulers.registry import Options, Progress, Result, SolveFacts
-from cimopt.schedulers.timing import edge_lags, min_transfer_lags, transfer_cycles
 from cimopt.sets import SetGraph
+from cimopt.timing import edge_lags, min_transfer_lags, transfer_cycles
 from cimopt.workload import Workload
 
 MAX_CPSAT_SETS = 20_000  # larger models are not given to CP-SAT (about 0.7 GB per 1000 sets when interleaved)

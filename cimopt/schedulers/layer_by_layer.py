@@ -7,10 +7,10 @@ branches do not overlap either. Inside a layer, sets go in raster order round ro
 from __future__ import annotations
 
 from cimopt.hardware import Hardware
+from cimopt.list_scheduling import list_schedule
 from cimopt.mapping import Mapping
 from cimopt.problem import Problem
 from cimopt.schedule import Schedule
-from cimopt.schedulers.list_scheduling import list_schedule
 from cimopt.schedulers.registry import Options, Result
 from cimopt.schedulers.stream_list import stream_list_schedule
 from cimopt.sets import SetGraph

@@ -25,16 +25,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cimopt.analysis.bounds import heads_and_tails, lower_bounds
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
+from cimopt.list_scheduling import list_schedule, to_schedule
 from cimopt.mapping import Mapping
 from cimopt.problem import Problem
 from cimopt.schedule import Schedule
-from cimopt.schedulers.bounds import heads_and_tails, lower_bounds
-from cimopt.schedulers.list_scheduling import list_schedule, to_schedule
 from cimopt.schedulers.registry import Options, Result, SolveFacts
-from cimopt.schedulers.timing import edge_lags, min_transfer_lags
 from cimopt.sets import SetGraph
+from cimopt.timing import edge_lags, min_transfer_lags
 from cimopt.workload import Workload
 
 WINDOW_SETS = 150  # sets freed per LNS move

@@ -10,10 +10,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cimopt.errors import InputError
-from cimopt.problem import Problem
 from cimopt.schedule import Schedule
+
+if TYPE_CHECKING:
+    from cimopt.problem import Problem
 
 Progress = Callable[[int, int, float], None]  # (best makespan, bound, seconds so far)
 
@@ -84,6 +87,8 @@ SCHEDULERS: tuple[SchedulerSpec, ...] = (
     SchedulerSpec("lbl", "layer-by-layer", "cimopt.schedulers.layer_by_layer:schedule", "o", "-", baseline=True),
     SchedulerSpec("clsa", "CLSA-CIM", "cimopt.schedulers.clsa:schedule", "s", "-"),
     SchedulerSpec("clsa-bp", "CLSA-CIM + back-pressure", "cimopt.schedulers.backpressure:schedule", "D", "-."),
+    SchedulerSpec("clsa-spill", "CLSA-CIM + spills", "cimopt.schedulers.clsa_spill:schedule", "v", "-."),
+    SchedulerSpec("memory-aware", "memory-aware (ours)", "cimopt.schedulers.memory_aware:schedule", "*", "-"),
     SchedulerSpec("cpsat", "CP-SAT", "cimopt.schedulers.cpsat:schedule", "^", "--", exact=True),
     SchedulerSpec("layer-pipeline", "layer pipeline", "cimopt.schedulers.layer_pipeline:schedule", "D", ":",
                   stream=True),

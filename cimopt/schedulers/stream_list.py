@@ -19,11 +19,11 @@ from __future__ import annotations
 import numpy as np
 
 from cimopt.arith import ceil_div
+from cimopt.list_scheduling import chain_starts, round_robin_copies, to_schedule
 from cimopt.problem import Problem
 from cimopt.schedule import Schedule
-from cimopt.schedulers.list_scheduling import chain_starts, round_robin_copies, to_schedule
-from cimopt.schedulers.timing import edge_lags
 from cimopt.stream import stream_schedule
+from cimopt.timing import edge_lags
 
 MODES = ("lbl", "pipeline", "clsa")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from cimopt.list_scheduling import to_schedule
 from cimopt.problem import Problem
 from cimopt.schedule import Schedule
-from cimopt.schedulers.list_scheduling import to_schedule
 from cimopt.sets import LayerSets, SetGraph
 from cimopt.stream import stream_schedule
 

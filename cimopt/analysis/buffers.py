@@ -20,8 +20,8 @@ from numba import njit
 
 from cimopt.errors import InputError
 from cimopt.mapping import Mapping
-from cimopt.schedulers.timing import home_tiles
 from cimopt.sets import SetGraph
+from cimopt.timing import storage_tiles
 from cimopt.workload import Workload
 
 UNLIMITED = None
@@ -83,7 +83,7 @@ def schedule_peaks(workload: Workload, sets: SetGraph, mapping: Mapping, copy: n
                    *, reserve: bool = False) -> np.ndarray:
     """Set-level peak per tile of a (copy, start) assignment; `reserve`: space taken from each set's start."""
     end = start + sets.duration
-    return tile_peaks(home_tiles(sets, mapping, copy), set_elements(workload, sets), start if reserve else end,
+    return tile_peaks(storage_tiles(sets, mapping, copy), set_elements(workload, sets), start if reserve else end,
                       last_reads(sets, start), mapping.budget.tiles)
 
 
@@ -105,7 +105,7 @@ class Footprint:
 def footprint(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.ndarray) -> Footprint:
     """The largest per-tile receptive-field footprint of one set (see `Footprint`), for the given copies."""
     elem = set_elements(workload, sets)
-    tile = home_tiles(sets, mapping, copy)
+    tile = storage_tiles(sets, mapping, copy)
     n = sets.num_sets
     best = Footprint(0, 0, "", 0, "inputs")
     if n == 0:
@@ -186,7 +186,23 @@ def hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.nd
     if n == 0 or len(sets.src) == 0:
         return best
     elem = set_elements(workload, sets)
-    tile = home_tiles(sets, mapping, copy)
+    tile = storage_tiles(sets, mapping, copy)
+    top, top_u, top_t = 0, 0, 0
+    for c0, sums, groups in held_sums(sets, copy, elem, tile):
+        k = int(np.argmax(sums))
+        r, t = divmod(k, sums.shape[1])
+        if sums[r, t] > top:
+            top, top_u, top_t = int(round(sums[r, t])), c0 + r, int(groups[t])
+    if top == 0:
+        return best
+    li = int(sets.layer_of(np.array([top_u]))[0])
+    return Footprint(top, top_t, workload.layers[li].name, top_u - int(sets.offset[li]), "held")
+
+
+def held_bits(sets: SetGraph, copy: np.ndarray) -> list[int]:
+    """Per set u, the bitset (a Python int over set indices) of A(u) & P(u) (`hold_bound`'s proof): the sets
+    held at u's start in every schedule that keeps these copies and each copy's raster order."""
+    n = sets.num_sets
     csrc, cdst = copy_chain_edges(sets, copy)
     src = np.concatenate([sets.src, csrc])
     dst = np.concatenate([sets.dst, cdst])
@@ -217,31 +233,30 @@ def hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, copy: np.nd
             pu |= below[w]
         below[u] = reads[u] | pu
         held[u] = anc[u] & pu
-    del anc, below, reads
-    # per-tile weighted sums of the held bits, in chunks of rows: columns sorted by tile
+    return held
+
+
+def held_sums(sets: SetGraph, copy: np.ndarray, elem: np.ndarray, group: np.ndarray):
+    """Yield (first row, sums, groups): for chunks of sets u, the `elem`-weighted sums of `held_bits(u)` per
+    group id (`group[h]`: a tile, a layer ...), over the groups that hold anything (`groups`, sorted)."""
+    n = sets.num_sets
+    held = held_bits(sets, copy)
     keep = np.flatnonzero(elem > 0)
-    by_tile = keep[np.argsort(tile[keep], kind="stable")]
-    tiles_sorted = tile[by_tile]
-    starts = np.flatnonzero(np.r_[True, tiles_sorted[1:] != tiles_sorted[:-1]])
-    w = elem[by_tile].astype(np.float64)
+    if not len(keep):
+        return
+    by_group = keep[np.argsort(group[keep], kind="stable")]
+    sorted_groups = group[by_group]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    w = elem[by_group].astype(np.float64)
     nbytes = (n + 7) // 8
     chunk = max(1, (1 << 22) // max(n, 1))
-    top, top_u, top_t = 0, 0, 0
     for c0 in range(0, n, chunk):
         rows = held[c0:c0 + chunk]
         if not any(rows):
             continue
         raw = np.frombuffer(b"".join(h.to_bytes(nbytes, "little") for h in rows), dtype=np.uint8)
         bits = np.unpackbits(raw.reshape(len(rows), nbytes), axis=1, count=n, bitorder="little")
-        sums = np.add.reduceat(bits[:, by_tile] * w, starts, axis=1)  # (rows, tiles with held sets)
-        k = int(np.argmax(sums))
-        r, t = divmod(k, sums.shape[1])
-        if sums[r, t] > top:
-            top, top_u, top_t = int(round(sums[r, t])), c0 + r, int(tiles_sorted[starts[t]])
-    if top == 0:
-        return best
-    li = int(sets.layer_of(np.array([top_u]))[0])
-    return Footprint(top, top_t, workload.layers[li].name, top_u - int(sets.offset[li]), "held")
+        yield c0, np.add.reduceat(bits[:, by_group] * w, starts, axis=1), sorted_groups[starts]
 
 
 def _sample(sets: SetGraph, rows: int = 6) -> np.ndarray:
@@ -301,7 +316,7 @@ def _sampled_hold_bound(workload: Workload, sets: SetGraph, mapping: Mapping, co
                         sample: np.ndarray | None = None) -> Footprint:
     n = sets.num_sets
     elem = set_elements(workload, sets)
-    tile = home_tiles(sets, mapping, copy)
+    tile = storage_tiles(sets, mapping, copy)
     csrc, cdst = copy_chain_edges(sets, copy)
     nxt, prv = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
     nxt[csrc], prv[cdst] = cdst, csrc

@@ -16,8 +16,8 @@ from cimopt.arith import ceil_div
 from cimopt.hardware import Hardware
 from cimopt.mapping import Mapping
 from cimopt.schedule import Schedule
-from cimopt.schedulers.timing import edge_lags
 from cimopt.sets import SetGraph
+from cimopt.timing import edge_lags
 from cimopt.workload import Workload
 
 

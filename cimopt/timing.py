@@ -25,6 +25,24 @@ def home_tiles(sets: SetGraph, mapping: Mapping, copy: np.ndarray) -> np.ndarray
                           or [np.zeros(0, np.int64)])
 
 
+def storage_tiles(sets: SetGraph, mapping: Mapping, copy: np.ndarray) -> np.ndarray:
+    """The tile that buffers each set's outputs (global set order): set i of layer l run on copy c goes to
+    `mapping.storage_tiles(l, c)[(i // D_l + c) % n_c]`, the copy's storage tiles in turn (for round-robin
+    copies, a copy's k-th set to its (k + c)-th storage tile, cyclically: the D_l sets that run together go to
+    different positions); without `mapping.storage`, its home tile."""
+    out = np.zeros(sets.num_sets, np.int64)
+    for li, d in enumerate(mapping.copies):
+        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
+        spans = [mapping.storage_tiles(li, c) for c in range(d)]
+        table = np.full((d, max(len(t) for t in spans)), -1, np.int64)
+        for c, t in enumerate(spans):
+            table[c, : len(t)] = t
+        c = copy[a:b]
+        n = np.asarray([len(t) for t in spans], np.int64)[c]
+        out[a:b] = table[c, (np.arange(b - a) // d + c) % n]
+    return out
+
+
 def transfer_cycles(hw: Hardware, mapping: Mapping, tile_a: np.ndarray, tile_b: np.ndarray,
                     elements: np.ndarray | int = 0) -> np.ndarray:
     """NoC latency of sending `elements` activation elements from tile a to tile b (numpy broadcast):
@@ -40,9 +58,15 @@ def transfer_cycles(hw: Hardware, mapping: Mapping, tile_a: np.ndarray, tile_b: 
 
 def edge_lags(sets: SetGraph, hw: Hardware, mapping: Mapping, copy: np.ndarray) -> np.ndarray:
     """Per dependency edge: GPEU lag plus NoC transfer of the source set's outputs between the copies that
-    run its two sets."""
+    run its two sets; when the source set is buffered on another tile than its copy's home (`storage_tiles`),
+    by way of that tile: home -> storage, then storage -> reader."""
     tiles = home_tiles(sets, mapping, copy)
-    return sets.lag + transfer_cycles(hw, mapping, tiles[sets.src], tiles[sets.dst], sets.elements[sets.src])
+    el = sets.elements[sets.src]
+    if mapping.storage is None:
+        return sets.lag + transfer_cycles(hw, mapping, tiles[sets.src], tiles[sets.dst], el)
+    store = storage_tiles(sets, mapping, copy)
+    return (sets.lag + transfer_cycles(hw, mapping, tiles[sets.src], store[sets.src], el)
+            + transfer_cycles(hw, mapping, store[sets.src], tiles[sets.dst], el))
 
 
 def min_hops(sets: SetGraph, hw: Hardware, mapping: Mapping, ls: np.ndarray, ld: np.ndarray) -> np.ndarray:

@@ -33,8 +33,8 @@ import numpy as np
 from cimopt.arith import ceil_div, least_true
 from cimopt.hardware import Hardware
 from cimopt.mapping import Budget, Mapping, crossbars_per_layer
-from cimopt.schedulers.timing import min_transfer_lags
 from cimopt.sets import SetGraph
+from cimopt.timing import min_transfer_lags
 from cimopt.workload import Workload
 
 
@@ -182,7 +182,7 @@ def lower_bounds(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGr
         if b > work:
             work, name = b, layer.name
     if target is None:
-        from cimopt.schedulers.list_scheduling import list_schedule
+        from cimopt.list_scheduling import list_schedule
 
         target = list_schedule(workload, hw, mapping, sets, barrier=False, name="clsa").makespan
     pb = pipeline_bound(workload, sets, lag, mapping.copies, horizon=target)

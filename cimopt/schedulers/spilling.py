@@ -1,0 +1,642 @@
+"""List scheduling with a memory tier: the engine of `clsa-spill` and of the memory-aware scheduler.
+
+Same copies, per-copy order and earliest start as CLSA-CIM (set i on copy i mod D_l, raster order; a set starts
+at `max(release, ends of its inputs + GPEU and NoC lags, its copy free)`), and the end-ordered buffer rule of
+`clsa-bp` (docs/model.md, "Buffers"): a set is placed when its end comes up, its outputs must fit on the tile
+that buffers them at that moment, next to everything held there; an output is freed once its last reader is
+placed. What differs is what happens when they do not fit: space is made by *spilling* held outputs to the
+memory tier below the tiles, and a set whose input was spilled gets it back by a *fill* before it starts
+(docs/model.md, "Memory tier"). Transfers are timed on the tier's one link, first come first served, and each
+set is spilled at most once (a filled set stays until its last read).
+
+One pass (`_pass`, compiled with numba) takes a policy:
+- `patience`: how long a set that does not fit waits for space before outputs are spilled for it (0: at once,
+  CLSA-CIM's timing as far as the tier allows; -1: never, unless every set waits, which is a deadlock that only
+  a spill can break);
+- `drain`: a set also has to fit next to the space claimed by the waiting sets of later layers on its tile
+  (consumers before producers, as clsa-bp's drain rule);
+- `prefetch`: a set's spilled inputs are filled as soon as it becomes a candidate (its inputs ended and its
+  copy reached it), so the fill overlaps its wait, instead of when its end comes up;
+- `in_order`: a set becomes a candidate only after its layer's previous set is placed (no copy runs ahead of
+  its layer's other copies).
+Victims are chosen by furthest next use (Belady): among the held, never-spilled outputs on the tile that no
+candidate has pinned, the one whose next reader comes latest in CLSA-CIM's unlimited-buffer schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numba import njit
+
+from cimopt.analysis.buffers import Footprint
+from cimopt.hardware import Hardware
+from cimopt.list_scheduling import list_schedule, round_robin_copies, to_schedule
+from cimopt.mapping import Mapping
+from cimopt.schedule import TIER, Schedule, Transfers
+from cimopt.schedulers.backpressure import Prepared, _inputs_ended, _peak, _pop, _push, prepare
+from cimopt.sets import SetGraph
+from cimopt.timing import edge_lags
+from cimopt.workload import Workload
+
+NOTYET, HELD, SPILLING, AWAY, FREED = 0, 1, 2, 3, 4  # where a set's outputs are
+UNBOUNDED = np.iinfo(np.int64).max // 4
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a pass does when a set's outputs do not fit (module docstring)."""
+
+    name: str
+    patience: int  # cycles to wait before spilling for a set; 0: at once; -1: only to break a deadlock
+    drain: bool
+    prefetch: bool
+    in_order: bool = False  # a set is placed only after its layer's previous set (clsa-bp's in-order rules)
+
+
+CLSA_SPILL = Policy("spill-at-once", 0, False, False)
+
+
+@dataclass(frozen=True)
+class SpillResult:
+    """What one pass placed: starts (-1: never placed), the transfers it booked (kind 1 spill, 2 fill, per set,
+    in booking order), and why it stopped."""
+
+    start: np.ndarray
+    tr_kind: np.ndarray
+    tr_set: np.ndarray
+    tr_start: np.ndarray
+    tr_end: np.ndarray
+    complete: bool
+    pruned: bool  # gave up because it could not end by `stop`
+    waiting: np.ndarray  # sets waiting for space when it stopped (a deadlock report)
+    occ: np.ndarray  # elements counted per tile when it stopped
+    state: np.ndarray  # where each set's outputs were (NOTYET, HELD, SPILLING, AWAY, FREED, FILLING)
+    pinned: np.ndarray  # how many candidates needed each set on its tile
+    remaining: np.ndarray  # readers not placed
+    wait_tile: np.ndarray  # the tile each waiting set waited on
+
+
+FILLING = 5
+
+
+@njit(cache=True)
+def _list_add(head, nxt, prv, t, s):
+    nxt[s] = head[t]
+    prv[s] = -1
+    if head[t] >= 0:
+        prv[head[t]] = s
+    head[t] = s
+
+
+@njit(cache=True)
+def _list_remove(head, nxt, prv, t, s):
+    if prv[s] >= 0:
+        nxt[prv[s]] = nxt[s]
+    else:
+        head[t] = nxt[s]
+    if nxt[s] >= 0:
+        prv[nxt[s]] = prv[s]
+    nxt[s] = -1
+    prv[s] = -1
+
+
+@njit(cache=True)
+def _next_use(v, s_ptr, s_dst, start, ref):
+    """The earliest reference start among v's readers not yet placed."""
+    best = np.iinfo(np.int64).max
+    for e in range(s_ptr[v], s_ptr[v + 1]):
+        r = s_dst[e]
+        if start[r] < 0 and ref[r] < best:
+            best = ref[r]
+    return best
+
+
+@njit(cache=True)
+def _readable(q, st, end_q, first_tr, tr_next, tr_kind, tr_end):
+    """Whether set q's outputs are on their tile at time st: 0 yes, -1 no (away: it needs a fill), or the
+    time a booked fill lands (> st)."""
+    status = 0
+    k = first_tr[q]
+    while k >= 0:
+        if tr_kind[k] == 1:  # a spill: away from its end
+            if tr_end[k] > st:
+                return status
+            status = -1
+        else:  # a fill: back from its end
+            if tr_end[k] > st:
+                return tr_end[k]
+            status = 0
+        k = tr_next[k]
+    return status
+
+
+@njit(cache=True)
+def _log(kind, q, ts, te, tr_kind, tr_set, tr_start, tr_end, tr_next, first_tr, last_tr, n_tr):
+    """Append a transfer of set q to the log (and to q's own list); False when the log is full."""
+    k = n_tr[0]
+    if k >= len(tr_kind):
+        return False
+    tr_kind[k], tr_set[k], tr_start[k], tr_end[k], tr_next[k] = kind, q, ts, te, -1
+    if last_tr[q] >= 0:
+        tr_next[last_tr[q]] = k
+    else:
+        first_tr[q] = k
+    last_tr[q] = k
+    n_tr[0] = k + 1
+    return True
+
+
+@njit(cache=True)
+def _evict(T, amount, now, r_head, r_next, r_prev, state, pinned, remaining, elem, s_ptr, s_dst, start, ref, link_c,
+           tier_c, nbytes, link, tier_occ, tier_cap, pending, pend_until, ev_time, ev_code, n_ev, tr_kind, tr_set,
+           tr_start, tr_end, tr_next, first_tr, last_tr, n_tr):
+    """Spill held outputs of tile T, furthest next use first, until `amount` elements will be freed; books
+    each spill on the tier's link (`link[0]`: when it is free) and records its completion as an event.
+    Returns the time the last of them leaves, or -1 if the eligible outputs cannot free that much (then
+    nothing is spilled)."""
+    total = 0
+    v = r_head[T]
+    while v >= 0:
+        if pinned[v] == 0 and remaining[v] > 0:
+            total += elem[v]
+        v = r_next[v]
+    if total < amount:
+        return -1
+    freed = 0
+    last = now
+    while freed < amount:
+        best, best_use = -1, -1
+        v = r_head[T]
+        while v >= 0:
+            if pinned[v] == 0 and remaining[v] > 0:
+                use = _next_use(v, s_ptr, s_dst, start, ref)
+                if use > best_use or (use == best_use and v < best):
+                    best, best_use = v, use
+            v = r_next[v]
+        if best < 0 or (tier_cap >= 0 and tier_occ[0] + nbytes[best] > tier_cap):
+            return -1 if freed == 0 else last
+        ss = max(now, link[0])
+        if not _log(1, best, ss, ss + tier_c[best], tr_kind, tr_set, tr_start, tr_end, tr_next, first_tr, last_tr,
+                    n_tr):
+            return -1 if freed == 0 else last
+        link[0] = ss + link_c[best]
+        state[best] = SPILLING
+        tier_occ[0] += nbytes[best]
+        pending[T] += elem[best]
+        if ss + tier_c[best] > pend_until[T]:
+            pend_until[T] = ss + tier_c[best]
+        _list_remove(r_head, r_next, r_prev, T, best)
+        ev_time[n_ev[0]] = ss + tier_c[best]
+        ev_code[n_ev[0]] = best
+        n_ev[0] += 1
+        freed += elem[best]
+        if ss + tier_c[best] > last:
+            last = ss + tier_c[best]
+    return last
+
+
+@njit(cache=True)
+def _pin(s, delta, p_ptr, p_src, pinned, pinning):
+    """Pin (delta 1) or unpin (-1) the inputs of s: pinned outputs are not spilled."""
+    if (delta > 0) == pinning[s]:
+        return
+    for e in range(p_ptr[s], p_ptr[s + 1]):
+        pinned[p_src[e]] += delta
+    pinning[s] = delta > 0
+
+
+@njit(cache=True)
+def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag, readers, s_ptr, s_dst, ref,
+          link_c, tier_c, nbytes, cap, tier_cap, n_tiles, n_layers, patience, drain, prefetch, stop, in_order,
+          first):
+    """One pass of the engine (module docstring). Heap keys: time << shift | code, with codes (in this order at
+    equal times) 0..n-1 a spill of that set completing, n..2n-1 a fill completing, 2n..3n-1 a waiting set's
+    patience running out, 3n + rank a candidate set coming up at its earliest end."""
+    n = len(dur)
+    shift = 1
+    while (1 << shift) < 4 * n + 4:
+        shift += 1
+    mask = (1 << shift) - 1
+    who = np.empty(n, np.int64)
+    who[rank] = np.arange(n)
+    ready = release.copy()
+    head = head0.copy()
+    cursor = p_ptr[:-1].copy()
+    remaining = readers.copy()
+    free_at = np.zeros(n, np.int64)
+    start = np.full(n, -1, np.int64)
+    state = np.zeros(n, np.int8)
+    occ = np.zeros(n_tiles, np.int64)
+    pending = np.zeros(n_tiles, np.int64)
+    pend_until = np.zeros(n_tiles, np.int64)
+    claim = np.zeros((n_tiles, n_layers), np.int64)
+    claimed = np.zeros(n, np.bool_)
+    pinned = np.zeros(n, np.int64)
+    pinning = np.zeros(n, np.bool_)
+    r_head = np.full(n_tiles, -1, np.int64)
+    r_next = np.full(n, -1, np.int64)
+    r_prev = np.full(n, -1, np.int64)
+    w_head = np.full(n_tiles, -1, np.int64)
+    w_next = np.full(n, -1, np.int64)
+    waiting = np.zeros(n, np.bool_)
+    wait_tile = np.zeros(n, np.int64)  # the tile a waiting set needs space on
+    wait_need = np.zeros(n, np.int64)  # the elements it needs there
+    waits_on = np.full(n, -1, np.int64)
+    wait_link = np.full(n, -1, np.int64)
+    link = np.zeros(1, np.int64)
+    tier_occ = np.zeros(1, np.int64)
+    n_log = 8 * n + 64
+    tr_kind = np.zeros(n_log, np.int64)
+    tr_set = np.zeros(n_log, np.int64)
+    tr_start = np.zeros(n_log, np.int64)
+    tr_end = np.zeros(n_log, np.int64)
+    tr_next = np.full(n_log, -1, np.int64)
+    first_tr = np.full(n, -1, np.int64)
+    last_tr = np.full(n, -1, np.int64)
+    n_tr = np.zeros(1, np.int64)
+    ev_time = np.empty(n + 1, np.int64)  # events booked by _evict, moved into the heap after each call
+    ev_code = np.empty(n + 1, np.int64)
+    n_ev = np.zeros(1, np.int64)
+    heap = np.empty(8 * n + 64, np.int64)
+    size = 0
+    complete = True
+    pruned = False
+
+    for s in range(n):
+        if head[s] and _inputs_ended(s, cursor, p_ptr, p_src, p_lag, start, ready, waits_on, wait_link, in_order,
+                                     first, 0):
+            _push(heap, size, (ready[s] + dur[s]) << shift | (3 * n + rank[s]))
+            size += 1
+            if drain:
+                claim[tile[s], layer[s]] += elem[s]
+                claimed[s] = True
+    placed = 0
+    now = 0
+    while placed < n:
+        if size == 0:  # every remaining set waits for space: spill for the one that comes first
+            best = -1
+            for t_ in range(n_tiles):
+                w = w_head[t_]
+                while w >= 0:
+                    if best < 0 or rank[w] < rank[best]:
+                        best = w
+                    w = w_next[w]
+            if best < 0:
+                complete = False
+                break
+            T = wait_tile[best]
+            amount = occ[T] - pending[T] + wait_need[best] - cap
+            if amount > 0 and _evict(T, amount, now, r_head, r_next, r_prev, state, pinned, remaining, elem, s_ptr,
+                                     s_dst, start, ref, link_c, tier_c, nbytes, link, tier_occ, tier_cap, pending,
+                                     pend_until, ev_time, ev_code, n_ev, tr_kind, tr_set, tr_start, tr_end, tr_next,
+                                     first_tr, last_tr, n_tr) < 0:
+                complete = False  # nothing on that tile can go: no schedule under these rules
+                break
+            w = w_head[T]
+            w_head[T] = -1
+            while w >= 0:
+                waiting[w] = False
+                _push(heap, size, now << shift | (3 * n + rank[w]))
+                size += 1
+                w = w_next[w]
+        for k in range(n_ev[0]):
+            _push(heap, size, ev_time[k] << shift | ev_code[k])
+            size += 1
+        n_ev[0] = 0
+        if size == 0:
+            continue
+        key = heap[0]
+        t = key >> shift
+        code = key & mask
+        if code >= 3 * n and t > stop:
+            pruned = True
+            complete = False
+            break
+        _pop(heap, size)
+        size -= 1
+        now = t
+        if code < n:  # a spill completed: its space is free
+            v = code
+            T = tile[v]
+            occ[T] -= elem[v]
+            pending[T] -= elem[v]
+            if remaining[v] > 0:
+                state[v] = AWAY
+            else:
+                state[v] = FREED
+                tier_occ[0] -= nbytes[v]
+            w = w_head[T]
+            w_head[T] = -1
+            while w >= 0:
+                waiting[w] = False
+                _push(heap, size, t << shift | (3 * n + rank[w]))
+                size += 1
+                w = w_next[w]
+            continue
+        if code < 2 * n:  # a fill completed: back on its tile, the tier's copy gone
+            v = code - n
+            tier_occ[0] -= nbytes[v]
+            if state[v] == FILLING:
+                if remaining[v] > 0:
+                    state[v] = HELD
+                    _list_add(r_head, r_next, r_prev, tile[v], v)
+                else:
+                    state[v] = FREED
+                    occ[tile[v]] -= elem[v]
+            continue
+        if code < 3 * n:  # a waiting set's patience ran out: spill for it now
+            s = code - 2 * n
+            if not waiting[s] or start[s] >= 0:
+                continue
+            T = wait_tile[s]
+            amount = occ[T] - pending[T] + wait_need[s] - cap
+            if drain and T == tile[s]:
+                for lc in range(layer[s] + 1, n_layers):
+                    amount += claim[T, lc]
+            if amount > 0:
+                _evict(T, amount, t, r_head, r_next, r_prev, state, pinned, remaining, elem, s_ptr, s_dst, start, ref,
+                       link_c, tier_c, nbytes, link, tier_occ, tier_cap, pending, pend_until, ev_time, ev_code, n_ev,
+                       tr_kind, tr_set, tr_start, tr_end, tr_next, first_tr, last_tr, n_tr)
+            continue
+        s = who[code - 3 * n]
+        if start[s] >= 0 or waiting[s]:
+            continue  # a stale key: already placed, or parked on a wait list
+        st = t - dur[s]
+        # 1) its inputs on their tiles at its start: fill what was spilled
+        latest = -1
+        blocked = -1
+        for e in range(p_ptr[s], p_ptr[s + 1]):
+            q = p_src[e]
+            if first_tr[q] < 0:
+                continue
+            r_ = _readable(q, st, ready[q], first_tr, tr_next, tr_kind, tr_end)
+            if r_ == 0:
+                continue
+            if r_ > 0:
+                latest = max(latest, r_)
+                continue
+            if state[q] == SPILLING or state[q] == FILLING:
+                # still on its way out, or already on its way back for another reader: wait for that
+                latest = max(latest, tr_end[last_tr[q]] + (0 if state[q] == FILLING else 1))
+                continue
+            Tq = tile[q]
+            _pin(s, 1, p_ptr, p_src, pinned, pinning)
+            if occ[Tq] + elem[q] <= cap:
+                room = t
+            elif occ[Tq] - pending[Tq] + elem[q] <= cap:
+                room = pend_until[Tq]
+            else:
+                room = _evict(Tq, occ[Tq] - pending[Tq] + elem[q] - cap, t, r_head, r_next, r_prev, state, pinned,
+                              remaining, elem, s_ptr, s_dst, start, ref, link_c, tier_c, nbytes, link, tier_occ,
+                              tier_cap, pending, pend_until, ev_time, ev_code, n_ev, tr_kind, tr_set, tr_start, tr_end,
+                              tr_next, first_tr, last_tr, n_tr)
+                if room < 0:
+                    blocked = e
+                    break
+            fs = max(t, link[0], room)
+            if not _log(2, q, fs, fs + tier_c[q], tr_kind, tr_set, tr_start, tr_end, tr_next, first_tr, last_tr, n_tr):
+                complete = False
+                break
+            link[0] = fs + link_c[q]
+            occ[Tq] += elem[q]
+            state[q] = FILLING
+            ev_time[n_ev[0]] = fs + tier_c[q]
+            ev_code[n_ev[0]] = n + q
+            n_ev[0] += 1
+            latest = max(latest, fs + tier_c[q])
+        if not complete:
+            break
+        if blocked >= 0:  # no room to fill an input yet: wait for space on that tile (unpinned meanwhile)
+            q = p_src[blocked]
+            _pin(s, -1, p_ptr, p_src, pinned, pinning)
+            w_next[s] = w_head[tile[q]]
+            w_head[tile[q]] = s
+            waiting[s] = True
+            wait_tile[s] = tile[q]
+            wait_need[s] = elem[q]
+            continue
+        if latest > st:
+            _pin(s, 1, p_ptr, p_src, pinned, pinning)
+            _push(heap, size, (latest + dur[s]) << shift | (3 * n + rank[s]))
+            size += 1
+            continue
+        # 2) its outputs on their tile at its end
+        T = tile[s]
+        if elem[s] > 0:
+            need = occ[T] + elem[s]
+            for e in range(p_ptr[s], p_ptr[s + 1]):  # the inputs it is the last reader of go at its start
+                q = p_src[e]
+                if remaining[q] == 1 and tile[q] == T and state[q] == HELD:
+                    need -= elem[q]
+            ahead = 0
+            if drain:
+                for lc in range(layer[s] + 1, n_layers):
+                    ahead += claim[T, lc]
+            if need + ahead > cap:
+                _pin(s, 1, p_ptr, p_src, pinned, pinning)
+                if need - pending[T] + ahead <= cap:  # spills under way will make room
+                    _push(heap, size, max(t + 1, pend_until[T]) << shift | (3 * n + rank[s]))
+                    size += 1
+                    continue
+                if patience == 0:
+                    done = _evict(T, need - pending[T] + ahead - cap, t, r_head, r_next, r_prev, state, pinned,
+                                  remaining, elem, s_ptr, s_dst, start, ref, link_c, tier_c, nbytes, link, tier_occ,
+                                  tier_cap, pending, pend_until, ev_time, ev_code, n_ev, tr_kind, tr_set, tr_start,
+                                  tr_end, tr_next, first_tr, last_tr, n_tr)
+                    if done >= 0:
+                        _push(heap, size, max(t + 1, done) << shift | (3 * n + rank[s]))
+                        size += 1
+                        continue
+                _pin(s, -1, p_ptr, p_src, pinned, pinning)  # parked: its inputs may be spilled meanwhile
+                w_next[s] = w_head[T]
+                w_head[T] = s
+                waiting[s] = True
+                wait_tile[s] = T
+                wait_need[s] = elem[s]
+                if patience > 0 and size < len(heap) - n - 8:
+                    _push(heap, size, (t + patience) << shift | (2 * n + s))
+                    size += 1
+                continue
+        # 3) place it
+        start[s] = st
+        placed += 1
+        if elem[s] > 0:
+            occ[T] += elem[s]
+            state[s] = HELD
+            _list_add(r_head, r_next, r_prev, T, s)
+        else:
+            state[s] = FREED
+        wake = -1
+        if drain and claimed[s]:
+            claim[T, layer[s]] -= elem[s]
+            if claim[T, layer[s]] == 0:
+                wake = T
+        _pin(s, -1, p_ptr, p_src, pinned, pinning)
+        for e in range(p_ptr[s], p_ptr[s + 1]):
+            q = p_src[e]
+            remaining[q] -= 1
+            if remaining[q] > 0 or elem[q] == 0:
+                continue
+            Tq = tile[q]
+            if state[q] == HELD:
+                occ[Tq] -= elem[q]
+                _list_remove(r_head, r_next, r_prev, Tq, q)
+                state[q] = FREED
+            elif state[q] == AWAY:
+                state[q] = FREED
+                tier_occ[0] -= nbytes[q]
+            # SPILLING or FILLING: freed when that completes
+            w = w_head[Tq]
+            w_head[Tq] = -1
+            while w >= 0:
+                waiting[w] = False
+                _push(heap, size, t << shift | (3 * n + rank[w]))
+                size += 1
+                w = w_next[w]
+        if wake >= 0:  # this layer no longer holds the waiting back (drain)
+            w = w_head[wake]
+            w_head[wake] = -1
+            while w >= 0:
+                waiting[w] = False
+                _push(heap, size, t << shift | (3 * n + rank[w]))
+                size += 1
+                w = w_next[w]
+        # 4) what it unblocks: its copy's next set, and consumers whose inputs are all placed
+        m = nxt[s]
+        if m >= 0:
+            head[m] = True
+            free_at[m] = t
+        c = waits_on[s]
+        waits_on[s] = -1
+        while True:
+            if c < 0:
+                if m < 0:
+                    break
+                c, m = m, -1
+                nxt_c = -1
+            else:
+                nxt_c = wait_link[c]
+            if head[c] and start[c] < 0 and _inputs_ended(c, cursor, p_ptr, p_src, p_lag, start, ready, waits_on,
+                                                          wait_link, in_order, first, t - dur[c] if t > dur[c] else 0):
+                end_c = max(ready[c], free_at[c]) + dur[c]
+                if prefetch:  # fill its spilled inputs now, where there is room without spilling
+                    for e in range(p_ptr[c], p_ptr[c + 1]):
+                        q = p_src[e]
+                        if state[q] != AWAY or _readable(q, end_c - dur[c], ready[q], first_tr, tr_next, tr_kind,
+                                                         tr_end) >= 0:
+                            continue
+                        Tq = tile[q]
+                        if occ[Tq] + elem[q] > cap:
+                            continue
+                        fs = max(t, link[0])
+                        if not _log(2, q, fs, fs + tier_c[q], tr_kind, tr_set, tr_start, tr_end, tr_next, first_tr,
+                                    last_tr, n_tr):
+                            continue
+                        link[0] = fs + link_c[q]
+                        occ[Tq] += elem[q]
+                        state[q] = FILLING
+                        _push(heap, size, (fs + tier_c[q]) << shift | (n + q))
+                        size += 1
+                _push(heap, size, end_c << shift | (3 * n + rank[c]))
+                size += 1
+                if drain and not claimed[c]:
+                    claim[tile[c], layer[c]] += elem[c]
+                    claimed[c] = True
+            c = nxt_c
+    k = n_tr[0]
+    return (start, tr_kind[:k], tr_set[:k], tr_start[:k], tr_end[:k], complete and placed == n, pruned,
+            np.flatnonzero(waiting), occ, state, pinned, remaining, wait_tile)
+
+
+def run_pass(prep: Prepared, dur: np.ndarray, release: np.ndarray, s_ptr: np.ndarray, s_dst: np.ndarray,
+             ref: np.ndarray, link_c: np.ndarray, tier_c: np.ndarray, nbytes: np.ndarray, cap: int,
+             tier_cap: int | None, n_layers: int, policy: Policy, stop: int = UNBOUNDED) -> SpillResult:
+    """One pass of the engine under `policy` (`spill_problem` makes the arrays)."""
+    out = _pass(dur, release, prep.tile, prep.elem, prep.layer, prep.rank, prep.nxt, prep.head, prep.p_ptr,
+                prep.p_src, prep.p_lag, prep.readers, s_ptr, s_dst, ref, link_c, tier_c, nbytes, int(cap),
+                -1 if tier_cap is None else int(tier_cap), prep.n_tiles, n_layers, int(policy.patience),
+                policy.drain, policy.prefetch, int(stop), policy.in_order, prep.first)
+    return SpillResult(*out)
+
+
+@dataclass(frozen=True, eq=False)
+class SpillProblem:
+    """What every pass needs, computed once: clsa-bp's preparation (copies, lags, buffering tiles, held
+    elements, inputs by destination), each set's readers, CLSA-CIM's unlimited-buffer starts (the reference
+    order for furthest-next-use eviction), and each set's transfer costs on the tier."""
+
+    prep: Prepared
+    clsa: Schedule
+    s_ptr: np.ndarray
+    s_dst: np.ndarray
+    nbytes: np.ndarray  # bytes of each set's outputs
+    link_c: np.ndarray  # cycles each set's transfer keeps the tier's link busy
+    tier_c: np.ndarray  # cycles each transfer takes (link + latency)
+
+
+def spill_problem(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, model: str = "") -> SpillProblem:
+    lag = edge_lags(sets, hw, mapping, round_robin_copies(sets, mapping))
+    clsa = list_schedule(workload, hw, mapping, sets, barrier=False, name="clsa", model=model, lag=lag)
+    prep = prepare(workload, hw, mapping, sets, lag=lag)
+    s_ptr, by_src = sets.csr("src")
+    elements = np.concatenate([ls.pixels * lay.out.channels for ls, lay in zip(sets.layers, workload.layers,
+                                                                                strict=True)] or [np.zeros(0, np.int64)])
+    nbytes = np.asarray(hw.transfer_bytes(elements.astype(np.int64)), np.int64)
+    if hw.has_tier:
+        link_c = np.asarray(hw.tier_link_cycles(elements.astype(np.int64)), np.int64)
+        tier_c = np.asarray(hw.tier_cycles(elements.astype(np.int64)), np.int64)
+    else:
+        link_c = tier_c = np.zeros(sets.num_sets, np.int64)
+    return SpillProblem(prep, clsa, s_ptr, sets.dst[by_src], nbytes, link_c, tier_c)
+
+
+def spill_pass(sp: SpillProblem, sets: SetGraph, hw: Hardware, cap: int, policy: Policy,
+               stop: int = UNBOUNDED) -> SpillResult:
+    """One pass of the engine under `policy`."""
+    return run_pass(sp.prep, sets.duration, sets.release, sp.s_ptr, sp.s_dst, sp.clsa.start, sp.link_c, sp.tier_c,
+                    sp.nbytes, cap, hw.tier_capacity_bytes, len(sets.layers), policy, stop)
+
+
+def moved_bytes(sp: SpillProblem, r: SpillResult) -> int:
+    """Bytes a pass moves through the tier: every spill and every fill."""
+    return int(sp.nbytes[r.tr_set].sum())
+
+
+def clsa_fits(sp: SpillProblem, sets: SetGraph, cap: int) -> bool:
+    """Whether CLSA-CIM's own schedule fits `cap` under the set-level rule (then no pass is needed)."""
+    return _peak(sets, sp.prep.tile, sp.prep.elem, sp.prep.n_tiles, sp.clsa.start) <= cap
+
+
+def to_spill_schedule(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, sp: SpillProblem,
+                      r: SpillResult, *, name: str, model: str, info: dict) -> Schedule:
+    """The pass's sets as jobs, its spills and fills as the schedule's transfers."""
+    s = to_schedule(workload, hw, mapping, sets, sp.prep.copy, r.start, r.start + sets.duration, name=name,
+                    model=model, info=info)
+    local = np.arange(sets.num_sets) - sets.offset[sp.prep.layer]
+    q = r.tr_set
+    tile = sp.prep.tile[q]
+    t = Transfers.of(kind=r.tr_kind, layer=sp.prep.layer[q], set=local[q], inference=np.zeros(len(q)),
+                     src=np.where(r.tr_kind == 1, tile, TIER), dst=np.where(r.tr_kind == 1, TIER, tile),
+                     start=r.tr_start, end=r.tr_end)
+    order = np.lexsort((t.kind, t.start))
+    return replace(s, transfers=t.select(order))
+
+
+def deadlock_message(workload: Workload, sets: SetGraph, sp: SpillProblem, r: SpillResult, cap: int, name: str,
+                     fp: Footprint) -> str:
+    """Why no pass could finish: the waiting sets and the tile they wait on."""
+    left = int((r.start < 0).sum())
+    names = [lay.name for lay in workload.layers]
+    if len(r.waiting):
+        s = int(r.waiting[0])
+        li = int(sp.prep.layer[s])
+        t = int(sp.prep.tile[s])
+        who = (f"{names[li]} set {s - int(sets.offset[li])} waits for space on tile {t}, which holds "
+               f"{int(r.occ[t]):,} of {cap:,} elements that no spill can free (inputs of waiting sets)")
+    else:
+        who = "no set can start"
+    return (f"{name} cannot finish with a buffer of {cap:,} elements per tile ({left:,} of {sets.num_sets:,} sets "
+            f"left; {who}); one set's inputs need {fp.elements:,} on tile {fp.tile}: try a larger "
+            "buffer.elements_per_tile or more PEs")
