@@ -48,8 +48,6 @@ def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
 #: The CP-SAT flags and their defaults (the parser's defaults are None, so that a flag given explicitly is known:
 #: one that no scheduler of the run would read is refused, see `check_flags`).
 SOLVER_DEFAULTS = {"time_limit": 20.0, "workers": 2, "seed": 0, "nondeterministic": False, "joint": False}
-#: Registered schedulers that plan one inference only (their own refusal of a stream, made here before any work).
-ONE_INFERENCE = ("lns",)
 
 
 def _solver_args(p: argparse.ArgumentParser) -> None:
@@ -84,7 +82,7 @@ def _flag(name: str) -> str:
 def check_flags(args: argparse.Namespace, names: tuple[str, ...]) -> None:
     """Refuse, before any work, flags that the schedulers `names` would ignore or refuse only after running:
     solver flags without an exact scheduler, `--joint` without CP-SAT or where CP-SAT cannot choose copies (a NoC
-    with costs, finite buffers, an optimized placement), a one-inference scheduler on a stream."""
+    with costs, finite buffers, an optimized or buffer placement), a one-inference scheduler on a stream."""
     exact = [n for n in names if registry.get(n).exact]
     which = f"scheduler {names[0]}" if len(names) == 1 else f"schedulers {', '.join(names)}"
     for k in SOLVER_DEFAULTS:
@@ -92,7 +90,7 @@ def check_flags(args: argparse.Namespace, names: tuple[str, ...]) -> None:
             raise InputError(f"{_flag(k)}: no exact scheduler in this run ({which}) reads it; it is a CP-SAT/LNS "
                              "option")
     stream = _stream(args)
-    if stream and (one := [n for n in names if n in ONE_INFERENCE]):
+    if stream and (one := [n for n in names if n in arguments.ONE_INFERENCE]):
         given = f"--inferences {args.inferences}" if args.inferences != 1 else \
             f"--arrival-interval {args.arrival_interval}"
         raise InputError(f"{given}: scheduler {one[0]} schedules one inference (no stream, no arrival interval); "
@@ -102,7 +100,7 @@ def check_flags(args: argparse.Namespace, names: tuple[str, ...]) -> None:
     if registry.EXACT not in names:
         raise InputError(f"--joint: only {registry.EXACT} chooses the copies per layer, and the {which} would "
                          "ignore it")
-    if args.placement != "sequential":
+    if args.placement in ("optimized", "buffer"):
         raise InputError(f"--joint with --placement {args.placement}: the joint solution places its copies "
                          "sequentially (placement follows the copy counts it chooses)")
     hw = api.load_hardware(args.hw)
@@ -119,7 +117,7 @@ def _finite_buffer(args: argparse.Namespace, hw) -> bool:
     """Whether the run has finite tile buffers: `--buffer` if given (`inf` lifts the file's), else the file's."""
     if getattr(args, "buffer", None) is None:
         return hw.buffer_elements is not None
-    from cimopt.capacity import parse_capacity
+    from cimopt.sizes import parse_capacity
 
     return parse_capacity(args.buffer, hw) is not None
 
@@ -175,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                        registry.get(n).label for n in registry.defaults(False)) + ") on one mapping and granularity")
     _common(p, "row")
     p.add_argument("--schedulers", help=f"comma-separated, from {', '.join(registry.NAMES)} (default: "
-                   f"{', '.join(registry.defaults(False))}; for a stream of inferences also "
-                   f"{', '.join(n for n in registry.defaults(True) if n not in registry.defaults(False))})")
+                   f"{', '.join(registry.defaults(False))}; for a stream of inferences "
+                   f"{', '.join(n for n in registry.defaults(True) if n not in arguments.ONE_INFERENCE)})")
     _solver_args(p)
     p.add_argument("--quiet", action="store_true", help="no solver progress on stderr")
     p.set_defaults(func=cmd_compare)
@@ -438,7 +436,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise InputError(f"--schedulers: empty list {args.schedulers!r}: name at least one scheduler (default: "
                              "leave the flag out)")
         names = parse_names(args.schedulers, registry.NAMES, "--schedulers")
-    check_flags(args, names or registry.defaults(_stream(args)))
+    if names is None and _stream(args):  # the defaults that schedule a stream (the others refuse one)
+        names = tuple(n for n in registry.defaults(True) if n not in arguments.ONE_INFERENCE)
+    check_flags(args, names or registry.defaults(False))
     problem = _prepare(args)
     c = api.compare(problem, names, progress=_progress(args.quiet or args.json), **_solver(args)).to_json()
     print(json.dumps(c, indent=1) if args.json else compare_text(c))

@@ -101,9 +101,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         granularities=parse_names(args.sets, None, "--sets"),
         inferences=parse_int_axis(args.inferences, "--inferences"), hardware=args.hw, time_limit=args.time_limit,
         cpsat_workers=args.cpsat_workers, buffers=_buffers(args))
-    from cimopt.cli import ONE_INFERENCE
-
-    if one := [n for n in spec.schedulers if n in ONE_INFERENCE and any(k != 1 for k in spec.inferences)]:
+    if one := [n for n in spec.schedulers if n in arguments.ONE_INFERENCE and any(k != 1 for k in spec.inferences)]:
         raise InputError(f"--inferences {args.inferences}: scheduler {one[0]} schedules one inference; drop it from "
                          "--schedulers or sweep one inference")
     res = run_sweep(spec, args.out, workers=args.workers, dask=args.dask, progress=not args.quiet,
