@@ -241,9 +241,10 @@ def check(readme: Path = README, *, quick: bool = False, slow: bool = False, upd
             if (quick and not ex.quick) or (ex.slow and not slow) or (
                     only and not any(only in c.text for c in ex.commands)):
                 continue
-            if ex.setup:
+            if ex.setup:  # `python` there is this Python (its folder first on PATH)
                 subprocess.run(["bash", "-c", ex.setup], cwd=cwd, check=True, env=os.environ | {
-                    "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")})
+                    "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                    "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")})
             for cmd in ex.commands:
                 log(f"$ {cmd.text}")
                 code, actual = run(cmd.text, cwd, in_process)

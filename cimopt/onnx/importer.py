@@ -4,8 +4,9 @@
    all constant are not compute.
 2. *Shapes*: every activation tensor gets a static shape, computed by cimopt itself for every supported op
    (ONNX's own shape inference is a cross-check, and the fallback for ops cimopt does not know). A shape that
-   neither gives (a constant the reference evaluator cannot fold, say) is asked of ONNX's inference once more,
-   with every constant value cimopt folded so far in the graph (`Importer.shape`), before an op is refused.
+   neither gives (a constant the reference evaluator cannot fold, say) is asked of ONNX's inference again, with
+   every constant value cimopt folded so far in the graph (`Importer.shape`, at most `REFINED_RUNS` times), before
+   an op is refused.
 3. *Semantics*: each op is handled by its family's table (HANDLERS below): Conv/Gemm/MatMul with a constant
    weight become `Layer`s, everything else a `GpeuOp` whose input `Access` says which input pixels each output
    pixel reads. An op in no table reads whole inputs, as a GPEU op of kind "other", with a warning.
