@@ -350,3 +350,17 @@ def test_energy_is_kept_with_energy_figures():
     assert rec["energy_pj"] > 0 and rec["energy_pj"] == pytest.approx(sum(rec["energy"].values()))
     assert rec["edp"] == pytest.approx(rec["energy_pj"] * rec["latency_cycles"])
     assert "  energy        " in cli("schedule", "mini-cnn", "--hw", "isaac-like", "--sets", "row")[1]
+
+
+def test_compare_on_a_stream_runs_the_defaults_that_schedule_streams():
+    """The one-inference schedulers among the defaults stay out (they would refuse the stream after the first
+    runs); the layer pipeline joins."""
+    import json
+
+    from cimopt.arguments import ONE_INFERENCE
+    from cimopt.schedulers import registry
+
+    code, out, _ = cli("compare", "mini-cnn", "--inferences", "2", "--time-limit", "2", "--json")
+    ran = [r["scheduler"] for r in json.loads(out)["results"]]
+    assert code == 0 and ran == [n for n in registry.defaults(True) if n not in ONE_INFERENCE]
+    assert registry.PIPELINE in ran and not set(ran) & set(ONE_INFERENCE)
