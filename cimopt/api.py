@@ -156,7 +156,8 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
     combinatorial bounds)."""
     from cimopt.analysis.bounds import lower_bounds, lower_bounds_joint
 
-    specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.defaults(problem.is_stream))]
+    specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.defaults(problem.is_stream,
+                                                                                    problem.hardware.noc_contention))]
     if any(s.exact for s in specs) and not time_limit > 0:  # before the heuristics run, naming the flag
         raise InputError(f"--time-limit must be > 0 seconds, got {time_limit:g}")
     runs: dict[str, Run] = {}
@@ -171,7 +172,7 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
     solved = None if problem.is_stream else next((r for r in exact if "critical_path" in r.schedule.info), None)
     if solved is not None:
         info = solved.schedule.info
-        lower = {k: info[k] for k in ("critical_path", "layer_work", "bottleneck")}
+        lower = {k: info[k] for k in ("critical_path", "layer_work", "bottleneck", "link_bound") if k in info}
         bound, rule = solved.solve.bound, solved.solve.bound_rule or solved.scheduler
     else:
         if joint and exact:  # the exact runs may choose the copies: only bounds over every duplication hold
@@ -179,6 +180,12 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
         else:
             lb = lower_bounds(problem.workload, problem.hardware, problem.mapping, problem.sets)
         lower = {"critical_path": lb.critical_path, "layer_work": lb.layer_work, "bottleneck": lb.bottleneck}
+        if problem.hardware.noc_contention and not problem.is_stream:
+            from cimopt.analysis.bounds import link_bound, with_link_bound
+
+            link = link_bound(problem.sets, problem.hardware, problem.mapping)
+            lower["link_bound"] = link.value
+            lb = with_link_bound(lb, link)
         bound, rule = lb.best, lb.rule or "combinatorial"
         if problem.is_stream:  # the bounds above are one inference's
             from cimopt.stream import makespan_bound

@@ -21,6 +21,7 @@ File format (all sections optional except [crossbar] and [chip].pes_per_tile):
     hop_cycles = 0           # added to a dependency per mesh hop between producer and consumer copy
     mesh = [8, 8]            # optional: rows x cols of the tile mesh (default: ceil(sqrt(tiles)) columns)
     link_bytes_per_cycle = 0 # optional: a transfer between tiles also takes ceil(bytes / this); 0 or absent: free
+    contention = false       # optional: links are shared resources (needs link_bytes_per_cycle > 0; see routing.py)
     [buffer]
     elements_per_tile = 0    # 0 or absent: unlimited
     [memory]                 # optional: a memory tier below the tiles (an off-chip link, or a global buffer)
@@ -41,7 +42,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -76,6 +77,7 @@ class Hardware:
     energy_static_pj: float = 0.0  # per tile per cycle
     energy_gpeu_pj: tuple[tuple[str, float], ...] = ()  # (kind, pJ per output element); "default" for the rest
     mvm_ns: float | None = None  # wall time of one MVM; None = unknown (no per-second figures)
+    noc_contention: bool = False  # links are shared resources: messages are timed transfers (docs/model.md)
     tier_bytes_per_cycle: int = 0  # the memory tier's bandwidth; 0 = no tier
     tier_capacity_bytes: int | None = None  # None = unlimited
     tier_latency_cycles: int = 0
@@ -201,7 +203,7 @@ FIELDS = (
 KIND_TABLES = (("gpeu", "gpeu_cycles", int, "cycles per output element"),
                ("energy.gpeu", "energy_gpeu_pj", float, "pJ per output element"))
 SECTIONS = ("crossbar", "chip", "gpeu", "noc", "buffer", "energy", "memory")  # `name` and `description` are top-level
-OTHER_KEYS = {"noc": ("mesh",), "energy": ("gpeu",)}  # table fields that are not plain numbers
+OTHER_KEYS = {"noc": ("mesh", "contention"), "energy": ("gpeu",)}  # table fields that are not plain numbers
 GPEU_HIGH = 10**6  # cycles per output element
 MESH_HIGH = 2**20
 
@@ -260,14 +262,31 @@ def _name(value: object, where: str) -> str:
 
 
 def _hardware(values: dict, name: str, gpeu: tuple, energy_gpeu: tuple, mesh, source: str,
-              where: str) -> Hardware:
-    """The Hardware once every value is checked, after the rules that tie fields together."""
+              where: str, contention: tuple[bool, str] = (False, "")) -> Hardware:
+    """The Hardware once every value is checked, after the rules that tie fields together; `contention`: the
+    `noc.contention` flag and where it was given."""
     given = {k for k in ("cell_bits", "weight_bits") if values.get(k) is not None}
     if len(given) == 1:
         raise InputError(f"{where}: fields crossbar.cell_bits and crossbar.weight_bits go together (give both)")
     kw = {f.attr: (f.default if values.get(f.attr) is None else values[f.attr]) for f in FIELDS}
-    return Hardware(name=name, gpeu_cycles=gpeu, energy_gpeu_pj=energy_gpeu if any(v for _, v in energy_gpeu) else (),
-                    mesh=mesh, source=source, **kw)
+    hw = Hardware(name=name, gpeu_cycles=gpeu, energy_gpeu_pj=energy_gpeu if any(v for _, v in energy_gpeu) else (),
+                  mesh=mesh, source=source, **kw)
+    return with_contention(hw, True, contention[1]) if contention[0] else hw
+
+
+def with_contention(hw: Hardware, on: bool, where: str = "--contention") -> Hardware:
+    """`hw` with link contention on or off; on needs a link bandwidth (else an InputError naming `where`)."""
+    if on and hw.link_bytes_per_cycle <= 0:
+        raise InputError(f"{where}: link contention needs a link bandwidth (noc.link_bytes_per_cycle > 0; "
+                         f"{hw.name} has none)")
+    return hw if hw.noc_contention == on else replace(hw, noc_contention=on)
+
+
+def _flag(value: object, where: str) -> tuple[bool, str]:
+    """A boolean field (and where it was given); anything but true or false is an InputError."""
+    if not isinstance(value, bool):
+        raise InputError(f"{where}: expected true or false, got {value!r}")
+    return value, where
 
 
 def parse_hardware(data: dict, source: str = "<dict>") -> Hardware:
@@ -310,7 +329,8 @@ def parse_hardware(data: dict, source: str = "<dict>") -> Hardware:
         kinds[attr] = _kind_costs(list(sec.items()), f"{source}: field {sname}", number)
     return _hardware(values, _name(data.get("name", Path(source).stem or "hardware"), f"{source}: field name"),
                      kinds["gpeu_cycles"], kinds["energy_gpeu_pj"],
-                     _mesh(tables["noc"].get("mesh"), f"{source}: field noc.mesh", values.get("tiles")), source, source)
+                     _mesh(tables["noc"].get("mesh"), f"{source}: field noc.mesh", values.get("tiles")), source, source,
+                     _flag(tables["noc"].get("contention", False), f"{source}: field noc.contention"))
 
 
 def hardware_from_json(d: object, source: str) -> Hardware:
@@ -320,7 +340,7 @@ def hardware_from_json(d: object, source: str) -> Hardware:
         raise InputError(f"{source}: field hardware must be an object, got {type(d).__name__}")
     attrs = {f.attr: f for f in FIELDS}
     pairs = [attr for _, attr, _, _ in KIND_TABLES]
-    known = {"name", "mesh", *pairs, *attrs}
+    known = {"name", "mesh", "noc_contention", *pairs, *attrs}
     unknown = sorted(set(d) - known)
     if unknown:
         raise InputError(f"{source}: unknown field hardware.{unknown[0]} (known: {', '.join(sorted(known))})")
@@ -340,7 +360,8 @@ def hardware_from_json(d: object, source: str) -> Hardware:
         kinds[attr] = _kind_costs([tuple(x) for x in p], f"{source}: field hardware.{attr}", number)
     return _hardware(values, _name(d.get("name", "hardware"), f"{source}: field hardware.name"),
                      kinds["gpeu_cycles"], kinds["energy_gpeu_pj"],
-                     _mesh(d.get("mesh"), f"{source}: field hardware.mesh", values.get("tiles")), source, source)
+                     _mesh(d.get("mesh"), f"{source}: field hardware.mesh", values.get("tiles")), source, source,
+                     _flag(d.get("noc_contention", False), f"{source}: field hardware.noc_contention"))
 
 
 def resolve_hardware_path(spec: str | Path | None) -> Path:

@@ -5,7 +5,8 @@ order, round robin). A set starts at the latest of: its release from the graph i
 it depends on plus the GPEU lag and the NoC transfer latency between the two copies' home tiles, and the
 time its copy is free. With `barrier`, a layer also waits for the previous layer to finish (layer-by-layer).
 Each layer is one vectorized step: per-set readiness is a segmented max over its in-edges, and each copy's
-chain `start_k = max(ready_k, end_{k-1})` is a prefix max.
+chain `start_k = max(ready_k, end_{k-1})` is a prefix max. Under link contention (`noc.contention`) that
+schedule is then re-timed with its messages on the links (`messages.retime`: same copies and order).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from cimopt.arith import ceil_div
 from cimopt.hardware import Hardware
 from cimopt.mapping import Mapping
+from cimopt.messages import retime
 from cimopt.schedule import Schedule
 from cimopt.sets import SetGraph
 from cimopt.timing import edge_lags
@@ -64,7 +66,18 @@ def list_schedule(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetG
         start[a:b] = st
         end[a:b] = st + sets.duration[a:b]
         prev_finish = max(prev_finish, int(end[a:b].max()))
-    return to_schedule(workload, hw, mapping, sets, copy, start, end, name=name, model=model)
+    out = to_schedule(workload, hw, mapping, sets, copy, start, end, name=name, model=model)
+    return retime(sets, out, barrier=barrier) if hw.noc_contention else out
+
+
+def retime_arrays(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, copy: np.ndarray,
+                  start: np.ndarray, *, name: str, model: str = "", info: dict | None = None,
+                  barrier: bool = False) -> Schedule:
+    """`messages.retime` of the schedule given per global set (copy, start): a valid contention-free order of
+    one inference made valid under link contention."""
+    s = to_schedule(workload, hw, mapping, sets, copy, start, start + sets.duration, name=name, model=model,
+                    info=info)
+    return retime(sets, s, barrier=barrier)
 
 
 def to_schedule(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, copy: np.ndarray,

@@ -27,6 +27,11 @@ The traffic model is the simulator's NoC rule under the list schedulers' copy ch
 copy i mod D): a set sends all its outputs (`Hardware.transfer_bytes(elements)`) once to every other home
 tile holding a copy that runs one of its dependent sets. The search scores copy pairs (each message counted
 per destination copy, fast); the final choice is made on the exact per-tile count (`traffic`).
+
+Under link contention (`noc.contention`) the objective is contention-aware: first the load of the most loaded
+link (the cycles its messages hold it, XY routes, `link_load`), then bytes x hops; compared
+lexicographically, so `optimized` is never worse than sequential on it, and the latency guard runs the
+contention-aware CLSA-CIM.
 """
 
 from __future__ import annotations
@@ -79,6 +84,21 @@ def traffic(sets: SetGraph, hw: Hardware, mapping: Mapping) -> int:
     s, t = key // tiles, key % tiles
     hops = hw.hops(homes[node[s]], t, mapping.budget.tiles)
     return int((np.asarray(hw.transfer_bytes(sets.elements[s]), np.int64) * hops).sum())
+
+
+def link_load(sets: SetGraph, hw: Hardware, mapping: Mapping) -> int:
+    """Cycles the most loaded link must carry under round-robin copies (the sum of its messages' `ser`)."""
+    from cimopt.list_scheduling import round_robin_copies
+    from cimopt.messages import link_loads, round_robin_messages
+    from cimopt.routing import Mesh
+
+    msg = round_robin_messages(sets, hw, mapping, round_robin_copies(sets, mapping))
+    return int(link_loads(Mesh.of(hw, mapping.budget.tiles), msg).max(initial=0))
+
+
+def objective(sets: SetGraph, hw: Hardware, mapping: Mapping) -> tuple[int, int]:
+    """What `optimized` minimizes, exactly: (most loaded link under contention, else 0; bytes x hops)."""
+    return (link_load(sets, hw, mapping) if hw.noc_contention else 0), traffic(sets, hw, mapping)
 
 
 def _snake(rows: int, cols: int, tiles: int) -> np.ndarray:
@@ -140,15 +160,25 @@ def place(workload: Workload | None, sets: SetGraph, hw: Hardware, mapping: Mapp
     n = len(size)
     pair, inv = np.unique(a * n + b, return_inverse=True)
     pa, pb, pw = pair // n, pair % n, np.bincount(inv, weights=w).astype(np.int64)
+    if hw.noc_contention:  # the link cycles per copy pair: each message's own ceil(bytes / bandwidth)
+        from cimopt.routing import Mesh, routes
+
+        mesh = Mesh.of(hw, tiles)
+        pser = np.bincount(inv, weights=np.asarray(hw.serialise_cycles(sets.elements[src[~same]]), np.int64)
+                           ).astype(np.int64)
 
     def homes(order: np.ndarray, tile_order: np.ndarray) -> np.ndarray:
         start = np.empty(n, dtype=np.int64)
         start[order] = np.cumsum(size[order]) - size[order]
         return tile_order[start // ppt]
 
-    def score(order: np.ndarray, tile_order: np.ndarray) -> int:
+    def score(order: np.ndarray, tile_order: np.ndarray) -> tuple[int, int]:
         h = homes(order, tile_order)
-        return int((pw * hw.hops(h[pa], h[pb], tiles)).sum())
+        hb = int((pw * hw.hops(h[pa], h[pb], tiles)).sum())
+        if not hw.noc_contention:
+            return 0, hb
+        ptr, links = routes(mesh, h[pa], h[pb])
+        return int(np.bincount(links, weights=np.repeat(pser, np.diff(ptr))).max(initial=0)), hb
 
     guard = latency_guard and workload is not None
     limit = _clsa_latency(workload, hw, sequential, sets) if guard else 0
@@ -198,7 +228,7 @@ def place(workload: Workload | None, sets: SetGraph, hw: Hardware, mapping: Mapp
                     best, best_order, improved = s, cand, True
     found = Mapping(mapping.budget, mapping.crossbars, mapping.copies,
                     _placement_of(best_order, size, best_tiles, ppt, first), mapping.strategy)
-    return found if traffic(sets, hw, found) < traffic(sets, hw, sequential) else sequential
+    return found if objective(sets, hw, found) < objective(sets, hw, sequential) else sequential
 
 
 def layer_needs(workload: Workload, hw: Hardware, mapping: Mapping) -> tuple[np.ndarray, object, np.ndarray]:
@@ -371,6 +401,8 @@ def place_buffer(workload: Workload, sets: SetGraph, hw: Hardware, mapping: Mapp
     _lend_for_footprints(workload, rows, copy, mapping, place_of, store, lend, cap)
     placement = tuple(tuple(place_of[(li, c)] for c in range(d)) for li, d in enumerate(mapping.copies))
     storage = tuple(tuple(store[(li, c)] for c in range(d)) for li, d in enumerate(mapping.copies))
+    if all(len(t) == 1 for layer in storage for t in layer):
+        storage = None  # every copy on its home tile: the default
     found = Mapping(mapping.budget, mapping.crossbars, mapping.copies, placement, mapping.strategy, storage)
     before = buffer_score(workload, hw, sequential, rows, copy, need)
     after = buffer_score(workload, hw, found, rows, copy, need)

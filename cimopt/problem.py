@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cimopt.duplication import duplicate
 from cimopt.errors import InputError
-from cimopt.hardware import Hardware, load_hardware
+from cimopt.hardware import Hardware, load_hardware, with_contention
 from cimopt.mapping import Budget, Mapping, resolve_budget
 from cimopt.memory import check_memory
 from cimopt.placement import place, resolve
@@ -56,12 +56,13 @@ def check_stream(inferences: int, arrival_interval: int) -> None:
 def prepare(model: str | Path | Workload = DEFAULT_MODEL, hardware: str | Path | Hardware | None = None, *,
             dup: str = "none", pes: int | None = None, tiles: int | None = None, extra_pes: int | None = None,
             sets: str = "pixel", inferences: int = 1, arrival_interval: int = 0,
-            placement: str = "auto", buffer: int | str | None = None) -> Problem:
+            placement: str = "auto", buffer: int | str | None = None, contention: bool | None = None) -> Problem:
     """Load model and hardware, size the chip, duplicate weights, cut sets and find dependencies (once: a
     stream of `inferences` inputs shares them), place the copies (`auto`: for the tile buffers when they are
     finite). `buffer` overrides the hardware's `buffer.elements_per_tile` (elements, or a size such as "64KB",
-    "inf"; `sizes.parse_capacity`). Refused up front, with a coarser granularity that fits, if the run
-    would need more memory than is available (`cimopt.memory`)."""
+    "inf"; `sizes.parse_capacity`); `contention`: link contention on or off (None: as the hardware says).
+    Refused up front, with a coarser granularity that fits, if the run would need more memory than is
+    available (`cimopt.memory`)."""
     check_stream(inferences, arrival_interval)
     workload = require_layers(load_model(model))
     hw = hardware if isinstance(hardware, Hardware) else load_hardware(hardware)
@@ -69,6 +70,8 @@ def prepare(model: str | Path | Workload = DEFAULT_MODEL, hardware: str | Path |
         from cimopt.sizes import parse_capacity
 
         hw = replace(hw, buffer_elements=parse_capacity(buffer, hw) if isinstance(buffer, str) else buffer)
+    if contention is not None:
+        hw = with_contention(hw, contention)
     placement = resolve(placement, hw)
     budget = resolve_budget(workload, hw, pes=pes, tiles=tiles, extra_pes=extra_pes)
     mapping = duplicate(workload, hw, budget, dup)

@@ -77,6 +77,10 @@ class RunRecord:
     edp: float | None = None  # energy-delay product: energy_pj x latency_cycles (pJ x cycles)
     noc_energy_pj: float | None = None  # the `noc` part of `energy`
     noc_byte_hops: int | None = None  # NoC traffic, bytes x hops (None: the chip models no data volume)
+    contention: bool = False  # NoC links as shared resources (`noc.contention`)
+    link_peak_utilization: float | None = None  # under contention: the busiest link's busy cycles / latency
+    busiest_link: str = ""  # under contention, e.g. "tile 2 -> tile 3 (east)"
+    contention_delay_cycles: int | None = None  # under contention: sum over messages of (start - its job's end)
     solver_note: str = ""  # why the solver did not search, or what stopped it early
     interrupted: bool = False  # stopped by Ctrl-C: the best schedule so far
     # not in the CSV (not scalars): JSON objects/lists
@@ -142,7 +146,10 @@ def record_of(problem, run) -> RunRecord:
         peak_buffer_elements=max((int(x) for x in sim.peak_buffer), default=0),
         peak_buffer_per_tile=tuple(int(x) for x in sim.peak_buffer),
         placement=getattr(problem, "placement", "sequential"),
-        noc_byte_hops=sim.noc_byte_hops, **energy_fields(run.schedule.hardware, sim),
+        noc_byte_hops=sim.noc_byte_hops,
+        contention=bool(run.schedule.hardware.noc_contention), link_peak_utilization=sim.link_peak_utilization,
+        busiest_link=sim.busiest_link or "", contention_delay_cycles=sim.contention_delay_cycles,
+        **energy_fields(run.schedule.hardware, sim),
     )
 
 

@@ -30,16 +30,25 @@ def storage_tiles(sets: SetGraph, mapping: Mapping, copy: np.ndarray) -> np.ndar
     `mapping.storage_tiles(l, c)[(i // D_l + c) % n_c]`, the copy's storage tiles in turn (for round-robin
     copies, a copy's k-th set to its (k + c)-th storage tile, cyclically: the D_l sets that run together go to
     different positions); without `mapping.storage`, its home tile."""
-    out = np.zeros(sets.num_sets, np.int64)
+    layer = sets.layer_of(np.arange(sets.num_sets))
+    return storage_of(mapping, layer, copy, np.arange(sets.num_sets) - sets.offset[layer])
+
+
+def storage_of(mapping: Mapping, layer: np.ndarray, copy: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """`storage_tiles` for jobs given by layer, copy and index within the layer (a stream: counted over the
+    inferences before, k * sets of the layer + the set's index)."""
+    out = np.zeros(len(layer), np.int64)
     for li, d in enumerate(mapping.copies):
-        a, b = int(sets.offset[li]), int(sets.offset[li + 1])
+        sel = np.flatnonzero(layer == li)
+        if not len(sel):
+            continue
         spans = [mapping.storage_tiles(li, c) for c in range(d)]
         table = np.full((d, max(len(t) for t in spans)), -1, np.int64)
         for c, t in enumerate(spans):
             table[c, : len(t)] = t
-        c = copy[a:b]
+        c = copy[sel]
         n = np.asarray([len(t) for t in spans], np.int64)[c]
-        out[a:b] = table[c, (np.arange(b - a) // d + c) % n]
+        out[sel] = table[c, (index[sel] // d + c) % n]
     return out
 
 

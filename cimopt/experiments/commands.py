@@ -146,7 +146,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if bad := out_of_range_jobs(sched):
         print(f"  not traced: {bad}")
         return 1
-    for f in write_trace(sched, args.out, names):
+    for f in write_trace(sched, args.out, names, sim):
         print(f"  wrote {f}" + ("" if sim is None or sim.valid else " (of the INVALID schedule)"))
     return 0 if sim is None or sim.valid else 1
 

@@ -224,3 +224,46 @@ def _layer_colors(n: int) -> np.ndarray:
 
     base = colormaps["tab20"].colors + colormaps["tab20b"].colors
     return np.array(base[: max(1, min(n, len(base)))])
+
+
+def link_heatmap(mesh, busy: np.ndarray, latency: int, path: str | Path, title: str = "") -> Path:
+    """Per-link load on the tile mesh: every directed link an arrow between its tiles (the two directions side
+    by side), coloured by its utilisation (busy cycles / latency); tiles as grey squares, numbered."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import Normalize
+
+    path = Path(path)
+    links = mesh.links()
+    a, b = mesh.ends(links)
+    ya, xa, yb, xb = a // mesh.cols, a % mesh.cols, b // mesh.cols, b % mesh.cols
+    side = np.where(links % 2 == 0, 0.1, -0.1)  # east/south on one side, west/north on the other
+    horizontal = ya == yb
+    oy, ox = np.where(horizontal, side, 0.0), np.where(horizontal, 0.0, side)
+    shrink = 0.22
+    dx, dy = (xb - xa) * shrink, (yb - ya) * shrink
+    segs = np.stack([np.stack([xa + dx + ox, ya + dy + oy], 1), np.stack([xb - dx + ox, yb - dy + oy], 1)], 1)
+    util = np.asarray(busy, float)[links] / max(latency, 1)
+    top = max(float(util.max(initial=0.0)), 1e-9)
+    cmap = colormaps["inferno_r"]
+    fig = _figure(min(2 + 0.55 * mesh.cols, 18), min(1.6 + 0.55 * mesh.rows, 18))
+    ax = fig.subplots()
+    p = np.arange(min(mesh.tiles, mesh.rows * mesh.cols))
+    ax.scatter(p % mesh.cols, p // mesh.cols, marker="s", s=220, color="0.88", zorder=1)
+    if mesh.rows * mesh.cols <= 400:
+        for t in p.tolist():
+            ax.text(t % mesh.cols, t // mesh.cols, str(t), ha="center", va="center", fontsize=6, zorder=3)
+    norm = Normalize(0.0, top)
+    ax.add_collection(LineCollection(segs, colors=cmap(norm(util)), linewidths=2.5, zorder=2))
+    sm = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.04)
+    sm.set_label("link busy / latency")
+    ax.set_xlim(-0.6, mesh.cols - 0.4)
+    ax.set_ylim(mesh.rows - 0.4, -0.6)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or f"link load, busiest {top:.1%}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path

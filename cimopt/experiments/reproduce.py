@@ -77,6 +77,25 @@ class ChipStudy:
     duplication: str = "greedy"
     time_limit: float = 10.0
     placements: tuple[str, ...] = ("sequential", "optimized")
+    contention: bool = False  # the energy study is of the contention-free model (the links part measures it)
+
+
+@dataclass(frozen=True)
+class LinkStudy:
+    """Link contention on a preset: per network and chip size, CLSA-CIM without and with contention (the
+    contention-free model's error), and the contention-aware placement + the best of `schedulers` against
+    CLSA-CIM with sequential placement, both under contention, with the gap to the bound. Unlimited tile
+    buffers, so the figures are about the links alone."""
+
+    name: str
+    models: tuple[ModelSpec, ...]
+    hardware: str = "isaac-like"
+    granularity: str = "row"
+    extra_pes: tuple[int, ...] = (64, 1024)
+    duplication: str = "greedy"
+    schedulers: tuple[str, ...] = ("clsa", "cpsat", "lns")
+    time_limit: float = 5.0
+    heatmap: tuple[str, int] | None = ("resnet18", 1024)  # the network and extra PEs whose link load is drawn
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,7 @@ class Config:
     chip: ChipStudy | None = None  # the `chip` part's study
     buffers: BufferStudy | None = None  # the `buffers` part's study
     throughput: ThroughputSweep | None = None  # the `throughput` part's streams
+    links: LinkStudy | None = None  # the `links` part's study
 
 
 def golden_chain() -> Workload:
@@ -131,10 +151,12 @@ QUICK = Config(
     gap=(GapSweep("gap-quick", (golden_chain, "mini-cnn", "mini-yolo"), ("row",), time_limit=30.0),
          GapSweep("gap-quick-dup", (golden_chain, "mini-cnn", "mini-yolo"), ("row",), (4,), ("greedy",),
                   time_limit=30.0)),
-    parts=("networks", "configs", "headline", "gap", "chip", "buffers", "throughput"),
+    parts=("networks", "configs", "headline", "gap", "chip", "buffers", "throughput", "links"),
     chip=ChipStudy("chip-quick", ("resnet18",), time_limit=2.0),
     buffers=BufferStudy(("tiny-yolov3", "resnet18")),
     throughput=ThroughputSweep("throughput-quick", ("resnet18",)),
+    links=LinkStudy("links-quick", ("resnet18",), extra_pes=(64,), schedulers=("clsa", "cpsat"), time_limit=2.0,
+                    heatmap=None),
 )
 FULL = Config(
     name="full",
@@ -145,10 +167,11 @@ FULL = Config(
                   time_limit=10.0),
          GapSweep("gap-zoo", ZOO_NETWORKS, ("row",), (0,), ("none",), time_limit=10.0),
          GapSweep("gap-zoo-dup", ZOO_NETWORKS, ("row",), (64,), ("greedy",), time_limit=10.0)),
-    parts=("networks", "configs", "headline", "gap", "chip", "buffers", "throughput"),
+    parts=("networks", "configs", "headline", "gap", "chip", "buffers", "throughput", "links"),
     chip=ChipStudy("chip", ZOO_NETWORKS, time_limit=10.0),
     buffers=BufferStudy(ZOO_NETWORKS, curve_networks=("tiny-yolov3", "resnet18")),
     throughput=ThroughputSweep("throughput", ZOO_NETWORKS),
+    links=LinkStudy("links", ZOO_NETWORKS),
 )
 
 
@@ -471,7 +494,7 @@ def chip_rows(study: ChipStudy, out: Path, progress: bool = False) -> tuple[list
             if not all(k in done for k in keys):
                 t = time.perf_counter()
                 p = api.prepare(wl, hw, dup=study.duplication, extra_pes=study.extra_pes, sets=study.granularity,
-                                placement=placement)
+                                placement=placement, contention=study.contention)
                 prep = time.perf_counter() - t
                 c = api.compare(p, names, time_limit=study.time_limit, workers=1)
                 for k, rec in zip(keys, c.records, strict=True):
@@ -612,6 +635,111 @@ def part_throughput(ctx: Context, n: int) -> Section:
     return Section(md, {"throughput": rows}, (res,), (plot, span))
 
 
+def links_rows(study: LinkStudy, out: Path, progress: bool = False) -> tuple[list[dict], list[str], float, dict]:
+    """Run (or resume from `out/records.json`) the links study: per network (that fits the chip) and extra PEs,
+    one row with CLSA-CIM without and with contention (sequential placement) and the best contention-aware
+    schedule on the contention-aware placement. Also returns the networks that do not fit, the wall seconds
+    computed now, and the schedules to draw ((network, extra, placement) -> (schedule, sim))."""
+    from cimopt.mapping import min_pes
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "records.json"
+    done = json.loads(path.read_text()) if path.exists() else {}
+    hw = replace(load_hardware(study.hardware), buffer_elements=None)  # unlimited buffers: the links alone
+    rows, skipped, draw, t0 = [], [], {}, time.perf_counter()
+    for m in study.models:
+        wl = api.load_model(_model(m))
+        for extra in study.extra_pes:
+            need = min_pes(wl, hw) + extra
+            if hw.tiles is not None and need > hw.tiles * hw.pes_per_tile:
+                skipped.append(f"{model_name(m)} +{extra} ({need:,} PEs, the chip has {hw.tiles * hw.pes_per_tile:,})")
+                continue
+            key = f"{model_name(m)}|{extra}"
+            heat = study.heatmap is not None and study.heatmap == (model_name(m), extra)
+            if key not in done or heat:
+                t = time.perf_counter()
+                kw = dict(dup=study.duplication, extra_pes=extra, sets=study.granularity)
+                off = api.run(api.prepare(wl, hw, contention=False, **kw), CLSA)
+                seq_p = api.prepare(wl, hw, contention=True, **kw)
+                seq = api.run(seq_p, CLSA)
+                opt_p = api.prepare(wl, hw, contention=True, placement="optimized", **kw)
+                c = api.compare(opt_p, study.schedulers, time_limit=study.time_limit, workers=1)
+                valid = [r for r in c.records if r.valid]
+                best = min(valid, key=lambda r: r.latency_cycles)
+                opt_clsa = next(r for r in c.records if r.scheduler == CLSA)
+                done[key] = {
+                    "model": model_name(m), "extra_pes": extra, "pes": seq_p.budget.pes, "sets": seq_p.sets.num_sets,
+                    "off_latency_cycles": off.sim.latency, "on_latency_cycles": seq.sim.latency,
+                    "model_error": seq.sim.latency / off.sim.latency - 1,
+                    "link_peak_utilization": seq.sim.link_peak_utilization, "busiest_link": seq.sim.busiest_link,
+                    "contention_delay_cycles": seq.sim.contention_delay_cycles,
+                    "aware_clsa_latency_cycles": opt_clsa.latency_cycles,
+                    "aware_link_peak_utilization": opt_clsa.link_peak_utilization,
+                    "aware_latency_cycles": best.latency_cycles, "aware_scheduler": best.scheduler,
+                    "aware_vs_clsa": best.latency_cycles / seq.sim.latency - 1,
+                    "bound_cycles": c.bound_cycles, "bound_rule": c.bound_rule,
+                    "gap": best.latency_cycles / c.bound_cycles - 1 if c.bound_cycles else None,
+                    "link_bound_cycles": c.lower_bounds.get("link_bound"),
+                    "valid": bool(off.sim.valid and seq.sim.valid and all(r.valid for r in c.records)),
+                    "seconds": time.perf_counter() - t}
+                path.write_text(json.dumps(done, indent=1) + "\n")
+                if heat:
+                    best_run = next(r for r in c.runs if r.scheduler == best.scheduler)
+                    draw[model_name(m), extra, "sequential"] = (seq.schedule, seq.sim)
+                    draw[model_name(m), extra, "optimized"] = (best_run.schedule, best_run.sim)
+                if progress:
+                    print(f"links: {key} done", flush=True)
+            rows.append(done[key])
+    return rows, skipped, time.perf_counter() - t0, draw
+
+
+def part_links(ctx: Context, n: int) -> Section:
+    from cimopt.experiments.plots import link_heatmap
+    from cimopt.routing import Mesh
+
+    study = ctx.cfg.links
+    if study is None:
+        raise InputError("the links part needs a LinkStudy in the configuration")
+    rows, skipped, wall, draw = links_rows(study, ctx.out / study.name, ctx.progress)
+    hw = load_hardware(study.hardware)
+    table = md_table(
+        ["network", "extra PEs", "sets", "CLSA, no contention", "CLSA, contention", "model error", "busiest link",
+         "contention delay", "aware placement: CLSA", "best aware", "by", "vs CLSA sequential", "bound",
+         "bound rule", "gap to bound", "valid"],
+        [[r["model"], _fmt_int(r["extra_pes"]), _fmt_int(r["sets"]), _fmt_int(r["off_latency_cycles"]),
+          _fmt_int(r["on_latency_cycles"]), _fmt(r["model_error"], "+.2%"),
+          f"{r['link_peak_utilization']:.1%} ({r['busiest_link']})" if r["busiest_link"] else "",
+          _fmt_int(r["contention_delay_cycles"]), _fmt_int(r["aware_clsa_latency_cycles"]),
+          _fmt_int(r["aware_latency_cycles"]), r["aware_scheduler"], _fmt(r["aware_vs_clsa"], "+.1%"),
+          _fmt_int(r["bound_cycles"]), r["bound_rule"], _fmt(r["gap"], ".1%"), "yes" if r["valid"] else "NO"]
+         for r in rows], "lrrrrrlrrrlrrlrl")
+    files = []
+    for (model, extra, placement), (sch, sim) in sorted(draw.items()):
+        mesh = Mesh.of(sch.hardware, sch.mapping.budget.tiles)
+        files.append(link_heatmap(mesh, sim.link_busy, sim.latency, ctx.out / f"links-{safe_name(model)}-{placement}.png",
+                                  f"{model} +{extra} PEs, {placement} placement, {sch.scheduler}: {sim.latency:,} "
+                                  f"cycles, busiest link {sim.link_peak_utilization:.1%}"))
+    plots = "\n\n".join(f"![{f.stem}]({f.name})" for f in files if f.exists())
+    if not plots and study.heatmap is not None:
+        found = sorted(ctx.out.glob(f"links-{safe_name(study.heatmap[0])}-*.png"))
+        plots = "\n\n".join(f"![{f.stem}]({f.name})" for f in found)
+    fast = [r for r in rows if r["aware_vs_clsa"] is not None and r["aware_vs_clsa"] <= -0.15]
+    close = [r for r in rows if r["gap"] is not None and r["gap"] <= 0.05]
+    never = all(r["aware_latency_cycles"] <= r["on_latency_cycles"] for r in rows)
+    names = ", ".join(f"{r['model']} +{r['extra_pes']}" for r in fast) or "none"
+    summary = (f"The contention-aware placement and schedule are {'never' if never else 'SOMETIMES'} slower than "
+               f"CLSA-CIM with sequential placement; at least 15% faster on {len(fast)} of {len(rows)} rows "
+               f"({names}), proven within 5% of the bound on {len(close)} of {len(rows)}.")
+    note = f"Not on the chip: {', '.join(skipped)}." if skipped else ""
+    made = (f"Made by `{ctx.command}` (records in `{study.name}/records.json`, {len(rows)} rows, {wall:.1f} s wall "
+            f"this run; CP-SAT and LNS time limit {study.time_limit:g} deterministic s each, 1 worker, seed 0).")
+    md = render("links", n=n, hw=study.hardware, granularity=study.granularity, dup=study.duplication,
+                extra=", ".join(f"+{e}" for e in study.extra_pes), link=hw.link_bytes_per_cycle,
+                hop_cycles=hw.noc_hop_cycles, schedulers=", ".join(study.schedulers), table=table,
+                summary=summary, plots=plots, skipped=note, made_by=made)
+    return Section(md, {"links": rows}, (), tuple(files))
+
+
 PARTS: dict[str, Callable[[Context, int], Section]] = {
     "networks": part_networks,
     "configs": part_configs,
@@ -620,6 +748,7 @@ PARTS: dict[str, Callable[[Context, int], Section]] = {
     "chip": part_chip,
     "buffers": part_buffers,
     "throughput": part_throughput,
+    "links": part_links,
 }
 
 

@@ -361,6 +361,11 @@ def _hw_json(hw: Hardware) -> dict:
     d.pop("source")
     if d.get("mvm_ns") is None:  # unset: as in sweeps made before the field existed
         d.pop("mvm_ns", None)
+    default = asdict(Hardware())
+    for key in ("noc_contention", "tier_bytes_per_cycle", "tier_capacity_bytes", "tier_latency_cycles",
+                "tier_pj_per_byte"):  # at their defaults: as in sweeps made before these fields existed
+        if key in d and d[key] == default.get(key):
+            d.pop(key)
     return json.loads(json.dumps(d))
 
 

@@ -62,6 +62,8 @@ def check_trace_out(out: str | Path) -> list[Path]:
     files = [check_output_file(out, "-o")]
     if suffix == ".json":
         files.append(check_output_file(out.with_suffix(".png"), "-o", f"-o {out}: its Gantt chart {out.with_suffix('.png')}"))
+    links = out.with_name(out.stem + "-links.png")  # written under link contention only
+    files.append(check_output_file(links, "-o", f"-o {out}: its link heat map {links}"))
     return files
 
 
@@ -92,8 +94,9 @@ def trace_json(schedule: Schedule, names: list[str]) -> dict:
                           "copies": list(copies)}}
 
 
-def write_trace(schedule: Schedule, out: str | Path, names: list[str]) -> list[Path]:
-    """`out` ending in .json: the trace and a Gantt PNG beside it; ending in .png: only the Gantt chart."""
+def write_trace(schedule: Schedule, out: str | Path, names: list[str], sim: SimResult | None = None) -> list[Path]:
+    """`out` ending in .json: the trace and a Gantt PNG beside it; ending in .png: only the Gantt chart. Under
+    link contention (`sim` measured the links) also `<out>-links.png`, the heat map of link load on the mesh."""
     check_trace_out(out)
     out = Path(out)
     files = []
@@ -101,4 +104,12 @@ def write_trace(schedule: Schedule, out: str | Path, names: list[str]) -> list[P
         out.write_text(json.dumps(trace_json(schedule, names), separators=(",", ":")))  # one string: 4x faster
         files.append(out)
     files.append(gantt(schedule, out.with_suffix(".png"), names))
+    if sim is not None and sim.link_busy is not None:
+        from cimopt.experiments.plots import link_heatmap
+        from cimopt.routing import Mesh
+
+        mesh = Mesh.of(schedule.hardware, schedule.mapping.budget.tiles)
+        files.append(link_heatmap(mesh, sim.link_busy, sim.latency, out.with_name(out.stem + "-links.png"),
+                                  f"{schedule.scheduler} on {schedule.model}: link load (busiest {sim.busiest_link}, "
+                                  f"{sim.link_peak_utilization:.1%})"))
     return files

@@ -44,10 +44,11 @@ def schedule_clsa_spill(workload: Workload, hw: Hardware, mapping: Mapping, sets
     """CLSA-CIM with spills (module docstring) for the hardware's `buffer.elements_per_tile`."""
     cap = hw.buffer_elements
     sp = spill_problem(workload, hw, mapping, sets, model)
-    if cap is None or clsa_fits(sp, sets, cap):
+    if clsa_fits(sp, sets, cap):
         return replace(sp.clsa, scheduler=NAME, info={"buffer_elements": cap, "buffer_rule": "fits",
                                                      "spill_bytes": 0})
-    need_tier(hw, NAME)
+    if cap is not None:
+        need_tier(hw, NAME)
     fp = check_capacity(workload, sets, mapping, sp.prep.copy, cap)
     r = spill_pass(sp, sets, hw, cap, CLSA_SPILL)
     if not r.complete:

@@ -837,9 +837,83 @@ def _solve(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, *
     return SolveResult(status, schedule, objective, bound, gap, seconds, **sizes)
 
 
+def round_robin_tiles(sets: SetGraph, mapping: Mapping, hw: Hardware) -> Callable[[CpVars], None]:
+    """An `extra` for `solve_cpsat`: every set on the tile group of its round-robin copy (set i on copy i mod D),
+    so the home tiles, and with them the messages and the link bound, are those of the list schedulers."""
+    from cimopt.list_scheduling import round_robin_copies
+
+    groups = TileGroups.of(mapping, hw)
+    rr = Incumbent(mapping, round_robin_copies(sets, mapping), np.zeros(sets.num_sets, np.int64), "", 0)
+    group = _tile_groups_of(sets, rr, groups)
+
+    def add(v: CpVars) -> None:
+        for s, lits in v.tile_lits.items():
+            v.model.Add(lits[int(group[s])] == 1)
+    return add
+
+
+def schedule_contention(problem: Problem, options: Options) -> Result:
+    """CP-SAT under link contention, as a sound relaxation plus repair (docs/model.md, "Link contention"): the
+    contention-free model with every set on its round-robin copy's home tile (its optimum and bound are no
+    worse than those of the problem with contention), its solution re-timed with the messages on the links
+    (`messages.retime`, same copies and order), and the better of that and the contention-aware list schedules
+    (layer-by-layer, CLSA-CIM, a valid hint re-timed). The bound is the relaxation's, joined with the link bound.
+    A stream: the unrolled relaxation without fixed tiles (no link bound then)."""
+    from cimopt.analysis.bounds import link_bound
+    from cimopt.messages import retime
+
+    p, o, hw = problem, options, problem.hardware
+    if hw.buffer_elements is not None:
+        raise InputError(f"{hw.source}: CP-SAT under link contention with finite tile buffers "
+                         f"(buffer.elements_per_tile = {hw.buffer_elements}) is not supported; use --buffer inf")
+    relaxed = replace(p, hardware=replace(hw, noc_contention=False))
+    hint = None if o.hint is None else replace(o.hint, hardware=relaxed.hardware, transfers=None)
+    if p.is_stream:
+        from cimopt.schedulers.cpsat_stream import schedule_stream
+        from cimopt.schedulers.stream_list import stream_list_schedule
+
+        res = schedule_stream(relaxed, replace(o, hint=hint))
+        sch, facts = res.schedule, res.solve
+        cands = [stream_list_schedule(p, "clsa", "clsa"), stream_list_schedule(p, "lbl", "lbl")]
+        link = 0
+    else:
+        out = solve_cpsat(relaxed.workload, relaxed.hardware, p.mapping, p.sets, joint=o.joint, budget=p.budget,
+                          hint=hint, time_limit=o.time_limit, workers=o.workers, seed=o.seed, progress=o.progress,
+                          model=p.model, deterministic=o.deterministic, extra=round_robin_tiles(p.sets, p.mapping, hw))
+        sch = out.schedule
+        facts = SolveFacts(out.status, out.objective, out.bound, out.gap, out.solve_seconds, out.num_intervals,
+                           out.num_precedences, out.num_variables, out.num_constraints, sch.info.get("bound_rule", ""),
+                           sch.info["note"], sch.info["interrupted"])
+        cands = [list_schedule(p.workload, hw, p.mapping, p.sets, barrier=b, name="lbl" if b else "clsa")
+                 for b in (False, True)]
+        lb = link_bound(p.sets, hw, p.mapping)
+        link = lb.value
+        if link > facts.bound:
+            facts = replace(facts, bound=link, bound_rule=lb.rule)
+    repaired = retime(p.sets, replace(sch, hardware=hw))
+    if o.hint is not None and o.hint.mapping == p.mapping and o.hint.hardware == hw:
+        with contextlib.suppress(InputError):
+            cands.append(retime(p.sets, o.hint))
+    best = min([repaired, *cands], key=lambda c: c.makespan)
+    source = "cpsat" if best is repaired else best.scheduler
+    objective = best.makespan
+    if facts.bound > objective:
+        raise RuntimeError(f"internal: lower bound {facts.bound} above the makespan {objective} of a valid schedule")
+    status = "OPTIMAL" if facts.bound == objective else ("SKIPPED" if facts.status == "SKIPPED" else "FEASIBLE")
+    gap = (objective - facts.bound) / objective if objective else 0.0
+    info = dict(sch.info) | {"status": status, "bound": facts.bound, "bound_rule": facts.bound_rule, "gap": gap,
+                             "source": source, "contention": True, "relaxed_makespan": sch.makespan,
+                             "link_bound": link}
+    facts = replace(facts, status=status, objective=objective, gap=gap)
+    return Result(replace(best, scheduler="cpsat", info=info), status, facts)
+
+
 def schedule(problem: Problem, options: Options) -> Result:
-    """Registry entry: `solve_cpsat` on the problem, its facts as `SolveFacts` (a stream: `cpsat_stream`)."""
+    """Registry entry: `solve_cpsat` on the problem, its facts as `SolveFacts` (a stream: `cpsat_stream`; link
+    contention: `schedule_contention`)."""
     p, o = problem, options
+    if p.hardware.noc_contention:
+        return schedule_contention(p, o)
     if p.is_stream:
         from cimopt.schedulers.cpsat_stream import schedule_stream
 

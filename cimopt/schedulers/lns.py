@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cimopt.analysis.bounds import heads_and_tails, lower_bounds
+from cimopt.analysis.bounds import heads_and_tails, link_bound, lower_bounds, with_link_bound
 from cimopt.errors import InputError
 from cimopt.hardware import Hardware
-from cimopt.list_scheduling import list_schedule, to_schedule
+from cimopt.list_scheduling import list_schedule, retime_arrays, to_schedule
 from cimopt.mapping import Mapping
 from cimopt.problem import Problem
 from cimopt.schedule import Schedule
@@ -212,7 +212,10 @@ def lns(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, copy
     even moves free `window_sets` consecutive sets in start order, odd moves as many of one random layer.
 
     `time_limit` is the total of the moves' deterministic CP-SAT seconds (each at most `move_dtime`), so the
-    search repeats exactly for a seed. Raises ValueError if the incumbent is not valid.
+    search repeats exactly for a seed. Raises ValueError if the incumbent is not valid. Under link contention
+    the moves and left shifts are the contention-free relaxation's, and a candidate is scored (and the result
+    given) by its re-timing with the messages on the links (`messages.retime`, same copies and order): the
+    makespan compared is the re-timed one, and `start` stays the relaxation's (valid without contention).
     """
     from cimopt.schedulers.cpsat import violations
 
@@ -221,7 +224,13 @@ def lns(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, copy
     if violations(sets, hw, mapping, copy, start):
         raise ValueError("lns: the incumbent schedule is not valid")
     dur = sets.duration
-    best = int((start + dur).max()) if sets.num_sets else 0
+
+    def makespan(st: np.ndarray) -> int:
+        if hw.noc_contention:
+            return retime_arrays(workload, hw, mapping, sets, copy, st, name="lns").makespan
+        return int((st + dur).max()) if sets.num_sets else 0
+
+    best = makespan(start)
     initial = best
     lag = edge_lags(sets, hw, mapping, copy)
     _, tail = heads_and_tails(sets, min_transfer_lags(sets, hw, mapping), mapping.copies)
@@ -249,7 +258,7 @@ def lns(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, copy
         key = start.copy()
         key[free] = new
         cand = left_shift(sets, hw, mapping, copy, key)
-        ms = int((cand + dur).max())
+        ms = makespan(cand)
         if ms <= best and violations(sets, hw, mapping, copy, cand) == 0:
             improvements += ms < best
             best, start = ms, cand
@@ -264,23 +273,33 @@ def schedule(problem: Problem, options: Options) -> Result:
     if getattr(p, "is_stream", False):
         raise InputError("the lns scheduler schedules one inference; use clsa or cpsat for a stream")
     args = (p.workload, p.hardware, p.mapping, p.sets)
+    contention = p.hardware.noc_contention
     t0 = time.perf_counter()
-    starts = [list_schedule(*args, barrier=False, name="clsa"), ready_order_schedule(*args)]
+    # under link contention every set stays on its round-robin copy's home tile (the link bound's premise):
+    # the ready-order start, which deals the copies otherwise, is left out
+    starts = [list_schedule(*args, barrier=False, name="clsa")] + ([] if contention else [ready_order_schedule(*args)])
     h = options.hint
     if h is not None and len(h) == p.sets.num_sets and h.granularity == p.sets.granularity.spec \
             and h.mapping.copies == p.mapping.copies:
         c, s = global_arrays(p.sets, h)
-        if violations(p.sets, p.hardware, p.mapping, c, s) == 0:
-            starts.append(h)
+        if violations(p.sets, p.hardware, p.mapping, c, s) == 0 and (
+                not contention or np.array_equal(c, global_arrays(p.sets, starts[0])[0])):
+            starts.append(h if not contention else retime_arrays(*args, c, s, name=h.scheduler))
     inc = min(starts, key=lambda x: x.makespan)
     copy, start = global_arrays(p.sets, inc)
     res = lns(*args, copy, start, time_limit=options.time_limit, seed=options.seed)
     lb = lower_bounds(*args, target=res.makespan)
+    if contention:
+        lb = with_link_bound(lb, link_bound(p.sets, p.hardware, p.mapping, copy))
     gap = (res.makespan - lb.best) / res.makespan if res.makespan else 0.0
     status = "OPTIMAL" if lb.best == res.makespan else "FEASIBLE"
     info = {"status": status, "bound": lb.best, "bound_rule": lb.rule, "gap": gap, "start": inc.scheduler,
             "initial_makespan": res.initial, "moves": res.moves, "improvements": res.improvements,
             "time_limit": float(options.time_limit), "seed": int(options.seed)}
-    sch = to_schedule(*args, res.copy, res.start, res.start + p.sets.duration, name="lns", model=p.model, info=info)
+    if contention:
+        sch = retime_arrays(*args, res.copy, res.start, name="lns", model=p.model, info=info)
+    else:
+        sch = to_schedule(*args, res.copy, res.start, res.start + p.sets.duration, name="lns", model=p.model,
+                          info=info)
     facts = SolveFacts(status, res.makespan, lb.best, gap, time.perf_counter() - t0, bound_rule=lb.rule)
     return Result(sch, status, facts)

@@ -55,18 +55,20 @@ def schedule_memory_aware(workload: Workload, hw: Hardware, mapping: Mapping, se
     """The best of the policies (module docstring) for the hardware's `buffer.elements_per_tile`."""
     cap = hw.buffer_elements
     sp = spill_problem(workload, hw, mapping, sets, model)
-    if cap is None or clsa_fits(sp, sets, cap):
+    if clsa_fits(sp, sets, cap):
         return replace(sp.clsa, scheduler=NAME, info={"buffer_elements": cap, "buffer_rule": "fits",
                                                      "spill_bytes": 0})
-    if not hw.has_tier:
+    contention = sp.links.messages is not None
+    if not hw.has_tier and not contention:
         return replace(schedule_backpressure(workload, hw, mapping, sets, model=model), scheduler=NAME)
     fp = check_capacity(workload, sets, mapping, sp.prep.copy, cap)
     found: list[tuple[int, int, int, str, Schedule]] = []  # (makespan, bytes moved, order tried, rule, schedule)
-    try:  # back-pressure alone (no spill at all), when its rules finish
-        bp = schedule_backpressure(workload, hw, mapping, sets, model=model)
-        found.append((bp.makespan, 0, 0, "clsa-bp " + bp.info["buffer_rule"], bp))
-    except InputError:
-        pass
+    if not contention:  # back-pressure alone (no spill at all), when its rules finish (it plans no links)
+        try:
+            bp = schedule_backpressure(workload, hw, mapping, sets, model=model)
+            found.append((bp.makespan, 0, 0, "clsa-bp " + bp.info["buffer_rule"], bp))
+        except InputError:
+            pass
     first_fail = None
     for k, pol in enumerate((CLSA_SPILL, *policies(sets)), start=1):
         best = min(found, default=None, key=lambda f: f[:3])

@@ -74,19 +74,26 @@ class SchedulerSpec:
     baseline: bool = False  # the reference the speedups are measured against
     stream: bool = False  # a throughput baseline: run by default (compare) only for a stream of inferences
     default: bool = True  # run by `compare` when no schedulers are named (opt-in searches: False)
+    contention: bool = True  # gives valid schedules under link contention (`noc.contention`); else refused
+
 
     def function(self) -> Callable[[Problem, Options], Result]:
         module, _, func = self.entry.partition(":")
         return getattr(importlib.import_module(module), func)
 
     def run(self, problem: Problem, options: Options | None = None) -> Result:
+        if problem.hardware.noc_contention and not self.contention:
+            raise InputError(f"scheduler {self.name} does not plan link contention (noc.contention on "
+                             f"{problem.hardware.name}); use --contention off, or one of "
+                             f"{', '.join(s.name for s in SCHEDULERS if s.contention)}")
         return self.function()(problem, options or Options())
 
 
 SCHEDULERS: tuple[SchedulerSpec, ...] = (
     SchedulerSpec("lbl", "layer-by-layer", "cimopt.schedulers.layer_by_layer:schedule", "o", "-", baseline=True),
     SchedulerSpec("clsa", "CLSA-CIM", "cimopt.schedulers.clsa:schedule", "s", "-"),
-    SchedulerSpec("clsa-bp", "CLSA-CIM + back-pressure", "cimopt.schedulers.backpressure:schedule", "D", "-."),
+    SchedulerSpec("clsa-bp", "CLSA-CIM + back-pressure", "cimopt.schedulers.backpressure:schedule", "D", "-.",
+                  contention=False),
     SchedulerSpec("clsa-spill", "CLSA-CIM + spills", "cimopt.schedulers.clsa_spill:schedule", "v", "-."),
     SchedulerSpec("memory-aware", "memory-aware (ours)", "cimopt.schedulers.memory_aware:schedule", "*", "-"),
     SchedulerSpec("cpsat", "CP-SAT", "cimopt.schedulers.cpsat:schedule", "^", "--", exact=True),
@@ -104,9 +111,10 @@ PIPELINE: str = "layer-pipeline"  # the classic throughput baseline (ISAAC, PIMC
 EXACT: str = "cpsat"  # the exact reference that `reproduce` measures the heuristic against
 
 
-def defaults(stream: bool) -> tuple[str, ...]:
-    """The schedulers `compare` runs when none are named: all, the stream baselines only for a stream."""
-    return tuple(s.name for s in SCHEDULERS if s.default and (stream or not s.stream))
+def defaults(stream: bool, contention: bool = False) -> tuple[str, ...]:
+    """The schedulers `compare` runs when none are named: all, the stream baselines only for a stream, those
+    that plan link contention only under it."""
+    return tuple(s.name for s in SCHEDULERS if s.default and (stream or not s.stream) and (s.contention or not contention))
 
 
 def get(name: str) -> SchedulerSpec:

@@ -34,10 +34,12 @@ from cimopt.analysis.buffers import Footprint
 from cimopt.hardware import Hardware
 from cimopt.list_scheduling import list_schedule, round_robin_copies, to_schedule
 from cimopt.mapping import Mapping
+from cimopt.messages import Messages, messages
+from cimopt.routing import Mesh
 from cimopt.schedule import TIER, Schedule, Transfers
 from cimopt.schedulers.backpressure import Prepared, _inputs_ended, _peak, _pop, _push, prepare
 from cimopt.sets import SetGraph
-from cimopt.timing import edge_lags
+from cimopt.timing import edge_lags, home_tiles
 from cimopt.workload import Workload
 
 NOTYET, HELD, SPILLING, AWAY, FREED = 0, 1, 2, 3, 4  # where a set's outputs are
@@ -76,6 +78,8 @@ class SpillResult:
     pinned: np.ndarray  # how many candidates needed each set on its tile
     remaining: np.ndarray  # readers not placed
     wait_tile: np.ndarray  # the tile each waiting set waited on
+    msg_start: np.ndarray  # under link contention: when each message left (`Links.messages` order)
+    msg_end: np.ndarray  # and arrived
 
 
 FILLING = 5
@@ -210,11 +214,20 @@ def _pin(s, delta, p_ptr, p_src, pinned, pinning):
 @njit(cache=True)
 def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag, readers, s_ptr, s_dst, ref,
           link_c, tier_c, nbytes, cap, tier_cap, n_tiles, n_layers, patience, drain, prefetch, stop, in_order,
-          first):
+          first, m_ptr, m_flight, m_ser, m_lptr, m_links, m_after, p_msg, p_glag, o_ptr, o_pos, n_link_ids):
     """One pass of the engine (module docstring). Heap keys: time << shift | code, with codes (in this order at
     equal times) 0..n-1 a spill of that set completing, n..2n-1 a fill completing, 2n..3n-1 a waiting set's
-    patience running out, 3n + rank a candidate set coming up at its earliest end."""
+    patience running out, 3n + rank a candidate set coming up at its earliest end. Under link contention
+    (`m_ptr` non-empty: set q's messages are m_ptr[q]..m_ptr[q+1], their routes m_lptr/m_links), a placed set
+    sends its messages at once, each after the last message on any link of its route (per link first come,
+    first served), and its readers wait for the arrival (`p_msg`: the message of each input edge, `p_glag`: the
+    edge's GPEU lag)."""
     n = len(dur)
+    p_lag = p_lag.copy()
+    contention = len(m_ptr) > 0
+    link_free = np.zeros(n_link_ids, np.int64)
+    msg_start = np.full(len(m_flight), -1, np.int64)
+    msg_end = np.full(len(m_flight), -1, np.int64)
     shift = 1
     while (1 << shift) < 4 * n + 4:
         shift += 1
@@ -462,6 +475,21 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
         # 3) place it
         start[s] = st
         placed += 1
+        if contention:  # its messages leave now; its readers wait for them
+            for m in range(m_ptr[s], m_ptr[s + 1]):
+                ms = t if m_after[m] < 0 else max(t, msg_end[m_after[m]])  # after the detour to its storage tile
+                for k in range(m_lptr[m], m_lptr[m + 1]):
+                    if link_free[m_links[k]] > ms:
+                        ms = link_free[m_links[k]]
+                for k in range(m_lptr[m], m_lptr[m + 1]):
+                    link_free[m_links[k]] = ms + m_ser[m]
+                msg_start[m] = ms
+                msg_end[m] = ms + m_flight[m]
+            for k in range(o_ptr[s], o_ptr[s + 1]):
+                e = o_pos[k]
+                m = p_msg[e]
+                if m >= 0:
+                    p_lag[e] = msg_end[m] - st + p_glag[e]
         if elem[s] > 0:
             occ[T] += elem[s]
             state[s] = HELD
@@ -547,17 +575,61 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
             c = nxt_c
     k = n_tr[0]
     return (start, tr_kind[:k], tr_set[:k], tr_start[:k], tr_end[:k], complete and placed == n, pruned,
-            np.flatnonzero(waiting), occ, state, pinned, remaining, wait_tile)
+            np.flatnonzero(waiting), occ, state, pinned, remaining, wait_tile, msg_start, msg_end)
+
+
+@dataclass(frozen=True, eq=False)
+class Links:
+    """Under link contention: the messages of the round-robin copies (`cimopt.messages`) and, per input edge
+    in the engine's order, the message it waits for (-1: same tile) and its GPEU lag; per set its input-edge
+    positions (to update their lags when its messages are sent)."""
+
+    messages: Messages
+    m_ptr: np.ndarray
+    p_msg: np.ndarray
+    p_glag: np.ndarray
+    o_ptr: np.ndarray
+    o_pos: np.ndarray
+    n_link_ids: int
+
+    @staticmethod
+    def none() -> Links:
+        z = np.zeros(0, np.int64)
+        return Links(None, z, z, z, z, z, 1)
+
+
+def links_of(sets: SetGraph, hw: Hardware, mapping: Mapping, prep: Prepared) -> Links:
+    """The messages and edge tables of `Links` for the round-robin copies (`Links.none()` without contention)."""
+    if not hw.noc_contention:
+        return Links.none()
+    home = home_tiles(sets, mapping, prep.copy)
+    msgs = messages(hw, mapping.budget.tiles, sets.src, sets.dst, home, sets.elements,
+                    None if mapping.storage is None else prep.tile)
+    m_ptr = np.searchsorted(msgs.job, np.arange(sets.num_sets + 1)).astype(np.int64)
+    _, by_dst = sets.csr("dst")
+    p_msg = msgs.of_edge[by_dst]
+    p_glag = sets.lag[by_dst]
+    o_order = np.argsort(prep.p_src, kind="stable")
+    o_ptr = np.searchsorted(prep.p_src[o_order], np.arange(sets.num_sets + 1)).astype(np.int64)
+    return Links(msgs, m_ptr, p_msg, p_glag, o_ptr, o_order.astype(np.int64),
+                 Mesh.of(hw, mapping.budget.tiles).link_ids)
 
 
 def run_pass(prep: Prepared, dur: np.ndarray, release: np.ndarray, s_ptr: np.ndarray, s_dst: np.ndarray,
              ref: np.ndarray, link_c: np.ndarray, tier_c: np.ndarray, nbytes: np.ndarray, cap: int,
-             tier_cap: int | None, n_layers: int, policy: Policy, stop: int = UNBOUNDED) -> SpillResult:
+             tier_cap: int | None, n_layers: int, policy: Policy, stop: int = UNBOUNDED,
+             links: Links | None = None) -> SpillResult:
     """One pass of the engine under `policy` (`spill_problem` makes the arrays)."""
+    lk = links or Links.none()
+    z = np.zeros(0, np.int64)
+    msgs = lk.messages
     out = _pass(dur, release, prep.tile, prep.elem, prep.layer, prep.rank, prep.nxt, prep.head, prep.p_ptr,
                 prep.p_src, prep.p_lag, prep.readers, s_ptr, s_dst, ref, link_c, tier_c, nbytes, int(cap),
                 -1 if tier_cap is None else int(tier_cap), prep.n_tiles, n_layers, int(policy.patience),
-                policy.drain, policy.prefetch, int(stop), policy.in_order, prep.first)
+                policy.drain, policy.prefetch, int(stop), policy.in_order, prep.first, lk.m_ptr,
+                z if msgs is None else msgs.flight, z if msgs is None else msgs.ser,
+                z if msgs is None else msgs.ptr, z if msgs is None else msgs.links, z if msgs is None else msgs.after,
+                lk.p_msg, lk.p_glag, lk.o_ptr, lk.o_pos, lk.n_link_ids)
     return SpillResult(*out)
 
 
@@ -574,6 +646,7 @@ class SpillProblem:
     nbytes: np.ndarray  # bytes of each set's outputs
     link_c: np.ndarray  # cycles each set's transfer keeps the tier's link busy
     tier_c: np.ndarray  # cycles each transfer takes (link + latency)
+    links: Links  # the messages under link contention (`Links.none()` without)
 
 
 def spill_problem(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, model: str = "") -> SpillProblem:
@@ -589,14 +662,15 @@ def spill_problem(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetG
         tier_c = np.asarray(hw.tier_cycles(elements.astype(np.int64)), np.int64)
     else:
         link_c = tier_c = np.zeros(sets.num_sets, np.int64)
-    return SpillProblem(prep, clsa, s_ptr, sets.dst[by_src], nbytes, link_c, tier_c)
+    return SpillProblem(prep, clsa, s_ptr, sets.dst[by_src], nbytes, link_c, tier_c, links_of(sets, hw, mapping, prep))
 
 
 def spill_pass(sp: SpillProblem, sets: SetGraph, hw: Hardware, cap: int, policy: Policy,
                stop: int = UNBOUNDED) -> SpillResult:
     """One pass of the engine under `policy`."""
     return run_pass(sp.prep, sets.duration, sets.release, sp.s_ptr, sp.s_dst, sp.clsa.start, sp.link_c, sp.tier_c,
-                    sp.nbytes, cap, hw.tier_capacity_bytes, len(sets.layers), policy, stop)
+                    sp.nbytes, UNBOUNDED if cap is None else cap, hw.tier_capacity_bytes, len(sets.layers), policy,
+                    stop, sp.links)
 
 
 def moved_bytes(sp: SpillProblem, r: SpillResult) -> int:
@@ -604,9 +678,12 @@ def moved_bytes(sp: SpillProblem, r: SpillResult) -> int:
     return int(sp.nbytes[r.tr_set].sum())
 
 
-def clsa_fits(sp: SpillProblem, sets: SetGraph, cap: int) -> bool:
-    """Whether CLSA-CIM's own schedule fits `cap` under the set-level rule (then no pass is needed)."""
-    return _peak(sets, sp.prep.tile, sp.prep.elem, sp.prep.n_tiles, sp.clsa.start) <= cap
+def clsa_fits(sp: SpillProblem, sets: SetGraph, cap: int | None) -> bool:
+    """Whether CLSA-CIM's own schedule is the answer: it fits `cap` under the set-level rule, and no link
+    contention re-times it (then no pass is needed)."""
+    if sp.links.messages is not None:
+        return False
+    return cap is None or _peak(sets, sp.prep.tile, sp.prep.elem, sp.prep.n_tiles, sp.clsa.start) <= cap
 
 
 def to_spill_schedule(workload: Workload, hw: Hardware, mapping: Mapping, sets: SetGraph, sp: SpillProblem,
@@ -617,9 +694,17 @@ def to_spill_schedule(workload: Workload, hw: Hardware, mapping: Mapping, sets: 
     local = np.arange(sets.num_sets) - sets.offset[sp.prep.layer]
     q = r.tr_set
     tile = sp.prep.tile[q]
-    t = Transfers.of(kind=r.tr_kind, layer=sp.prep.layer[q], set=local[q], inference=np.zeros(len(q)),
-                     src=np.where(r.tr_kind == 1, tile, TIER), dst=np.where(r.tr_kind == 1, TIER, tile),
-                     start=r.tr_start, end=r.tr_end)
+    kind, src, dst, t0, t1 = r.tr_kind, np.where(r.tr_kind == 1, tile, TIER), np.where(r.tr_kind == 1, TIER, tile), \
+        r.tr_start, r.tr_end
+    msgs = sp.links.messages
+    if msgs is not None:  # the NoC messages, as noc transfers
+        sent = np.flatnonzero(r.msg_start >= 0)
+        q = np.concatenate([q, msgs.job[sent]])
+        kind = np.concatenate([kind, np.zeros(len(sent), np.int64)])
+        src, dst = np.concatenate([src, msgs.src[sent]]), np.concatenate([dst, msgs.dst[sent]])
+        t0, t1 = np.concatenate([t0, r.msg_start[sent]]), np.concatenate([t1, r.msg_end[sent]])
+    t = Transfers.of(kind=kind, layer=sp.prep.layer[q], set=local[q], inference=np.zeros(len(q)), src=src, dst=dst,
+                     start=t0, end=t1)
     order = np.lexsort((t.kind, t.start))
     return replace(s, transfers=t.select(order))
 

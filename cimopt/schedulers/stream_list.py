@@ -11,7 +11,9 @@ to walk the stream:
   then inference 1's, ... so layers overlap across inferences;
 - `clsa`: the same walk at set level: every set of every inference as soon as its own dependencies allow,
   inference-major within a copy.
-Each layer is one vectorized step over all inferences (a (N, sets) matrix), like `list_scheduling`.
+Each layer is one vectorized step over all inferences (a (N, sets) matrix), like `list_scheduling`. Under link
+contention the schedule is then re-timed with its messages on the links (`messages.retime`, same copies and
+order; the layer pipeline's layers wait for all their inputs, layer-by-layer keeps its barrier).
 """
 
 from __future__ import annotations
@@ -91,4 +93,9 @@ def stream_list_schedule(problem: Problem, mode: str, name: str) -> Schedule:
         for li in range(len(sets.layers)):
             step(li, slice(0, n_inf))
     single = to_schedule(p.workload, p.hardware, p.mapping, sets, copy, start[0], end[0], name=name, model=p.model)
-    return stream_schedule(single, start, end, p.arrival_interval)
+    out = stream_schedule(single, start, end, p.arrival_interval)
+    if p.hardware.noc_contention:
+        from cimopt.messages import retime
+
+        return retime(sets, out, mode="layer" if mode == "pipeline" else "set", barrier=mode == "lbl")
+    return out

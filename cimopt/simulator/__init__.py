@@ -78,6 +78,7 @@ from cimopt.simulator.chip import check_input, check_jobs, check_mapping
 from cimopt.simulator.copies import check_overlap
 from cimopt.simulator.coverage import check_coverage
 from cimopt.simulator.dependencies import check_dependencies
+from cimopt.simulator.links import LinkTimes, check_links
 from cimopt.simulator.measure import activity, measure, self_timed_run
 from cimopt.simulator.noc import noc_traffic
 from cimopt.simulator.plan import make_plan
@@ -103,12 +104,13 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
     plan = make_plan(workload, s, homes, stores, good)
     check_coverage(plan, rep)
     check_overlap(plan, good, rep)
-    req, ends, tiles = check_dependencies(plan, good, rep)
+    links = check_links(plan, rep)
+    req, ends, tiles = check_dependencies(plan, good, rep, links)
     tier = check_transfers(plan, rep)
     check_residency(plan, tier, rep)
     peak = check_buffers(plan, tier, rep)
     meas = measure(plan, xb, good)
-    st_latency, st_start = self_timed_run(plan, req) if self_timed and not rep.counts["job"] else (None, None)
+    st_latency, st_start = self_timed_run(plan, req, links) if self_timed and not rep.counts["job"] else (None, None)
     traffic = noc_traffic(plan) if hw.link_bytes_per_cycle > 0 or hw.energy_noc_pj > 0 else None
     parts = (energy_parts(hw, activity(plan, xb, meas.latency, traffic or 0, tier)) if has_energy(hw)
              else dict.fromkeys(PARTS, 0.0))
@@ -133,4 +135,15 @@ def simulate(workload: Workload, schedule: Schedule, *, self_timed: bool = True,
         spill_bytes=tier.bytes_written + tier.bytes_read,
         spill_write_bytes=tier.bytes_written,
         spill_read_bytes=tier.bytes_read,
+        **({} if links is None else link_measures(links, meas.latency)),
     )
+
+
+def link_measures(links: LinkTimes, latency: int) -> dict:
+    """The SimResult fields of link contention: per-link load, the busiest link's utilisation, the delay."""
+    top = int(np.argmax(links.busy)) if len(links.busy) else 0
+    peak = int(links.busy[top]) if len(links.busy) else 0
+    return {"link_busy": links.busy, "link_bytes": links.nbytes,
+            "link_peak_utilization": peak / latency if latency else 0.0,
+            "busiest_link": links.mesh.name(top) if peak else "", "contention_delay_cycles": links.delay,
+            "messages": links.messages}

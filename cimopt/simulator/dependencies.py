@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from cimopt.simulator.links import LinkTimes
 from cimopt.simulator.plan import Plan, desc, paint
 from cimopt.simulator.result import NEG, Report, Violation
 from cimopt.simulator.windows import window_max
@@ -17,8 +18,10 @@ class Ready:
     """Ready maps of every node of inference k at a consumer tile key, from the MVM layers' end maps of
     inference k (lazy, memoized)."""
 
-    def __init__(self, plan: Plan, k: int, ends: list, tiles: list, sers: list, stos: list) -> None:
+    def __init__(self, plan: Plan, k: int, ends: list, tiles: list, sers: list, stos: list,
+                 links: LinkTimes | None = None) -> None:
         self.plan, self.k, self.ends, self.tiles, self.sers, self.stos = plan, k, ends, tiles, sers, stos
+        self.links = links
         self.cache: dict = {}
 
     def _leg(self, li: int, a: np.ndarray, b) -> np.ndarray:
@@ -32,10 +35,17 @@ class Ready:
 
     def layer_map(self, li: int, key: int | None) -> np.ndarray:
         """End map of layer `li` as seen from tile `key` (plus NoC transfer: hops and serialisation; by way of
-        the tile that buffers the pixel when that is not its copy's home)."""
+        the tile that buffers the pixel when that is not its copy's home; under link contention the arrival of
+        the message that carries each pixel there)."""
         e = self.ends[li]
         if not self.plan.hw.noc_costs or key is None:
             return e
+        if self.links is not None:
+            if ("arrive", li, key) not in self.cache:
+                self.cache[("arrive", li, key)] = self.links.arrival_map(self.plan, self.k, li, key, e.shape)
+            here = self.tiles[li] if self.stos[li] is None else np.where(self.stos[li] == self.tiles[li],
+                                                                           self.tiles[li], -1)
+            return np.where(here == key, e, self.cache[("arrive", li, key)])
         if self.stos[li] is None:
             return e + self._leg(li, self.tiles[li], key)
         return e + self._leg(li, self.tiles[li], self.stos[li]) + self._leg(li, self.stos[li], key)
@@ -92,9 +102,11 @@ def requirements(plan: Plan, k: int, li: int, get) -> np.ndarray:
     return np.maximum(np.maximum.reduceat(val, lj.offs[:-1]), plan.arrival[k])
 
 
-def ready_pass(plan: Plan, decide: Callable[[int, list], list]) -> tuple[np.ndarray, list, list, list, list]:
+def ready_pass(plan: Plan, decide: Callable[[int, list], list], links: LinkTimes | None = None
+               ) -> tuple[np.ndarray, list, list, list, list]:
     """One pass over the graph in node order: requirement of every job, then its end from `decide(layer, reqs)`
-    (`reqs` and the answer: one array per inference, over that inference's jobs of the layer).
+    (`reqs` and the answer: one array per inference, over that inference's jobs of the layer). `links`: under
+    link contention, the messages' arrivals (fixed: the links' calendar is the schedule's).
 
     Returns the per-job requirements (NEG for malformed jobs) and, per inference and layer, the end map, the
     home-tile map, the serialisation map (None without a link bandwidth) and the storage-tile map (None when
@@ -110,7 +122,7 @@ def ready_pass(plan: Plan, decide: Callable[[int, list], list]) -> tuple[np.ndar
     stos: list = [[None] * n_layers for _ in range(n_inf)]
     req = np.full(len(plan.schedule), NEG, dtype=np.int64)
     maps: list[dict[str, dict]] = [{} for _ in range(n_inf)]
-    ready = [Ready(plan, k, ends[k], tiles[k], sers[k], stos[k]) for k in range(n_inf)]
+    ready = [Ready(plan, k, ends[k], tiles[k], sers[k], stos[k], links) for k in range(n_inf)]
     detour = plan.schedule.mapping.storage is not None
 
     def getter(k: int) -> Callable[[str, int | None], np.ndarray]:
@@ -214,16 +226,19 @@ def blame(plan: Plan, ready: Ready, j: int, need: int) -> str:
         e, oy, ox = nxt, iy, ix
 
 
-def check_dependencies(plan: Plan, good: np.ndarray, rep: Report) -> tuple[np.ndarray, list, list]:
-    """Every job against the ready times of the pixels it reads, on the scheduled ends; returns each job's
-    requirement (its earliest valid start) and the ends and home tiles the maps were built from."""
+def check_dependencies(plan: Plan, good: np.ndarray, rep: Report, links: LinkTimes | None = None
+                       ) -> tuple[np.ndarray, list, list]:
+    """Every job against the ready times of the pixels it reads, on the scheduled ends (and, under link
+    contention, the scheduled messages' arrivals); returns each job's requirement (its earliest valid start)
+    and the ends and home tiles the maps were built from."""
     s, workload, n_inf = plan.schedule, plan.workload, plan.schedule.inferences
     start, end, layer = s.start, s.end, s.layer
-    req, ends, tiles, sers, stos = ready_pass(plan, lambda li, rs: [end[plan.jobs[k][li].idx] for k in range(n_inf)])
+    req, ends, tiles, sers, stos = ready_pass(
+        plan, lambda li, rs: [end[plan.jobs[k][li].idx] for k in range(n_inf)], links)
     late = np.nonzero(good & (start < req))[0]
     late = late[np.lexsort((late, start[late]))]
     if len(late):
-        ready = [Ready(plan, k, ends[k], tiles[k], sers[k], stos[k]) for k in range(n_inf)]
+        ready = [Ready(plan, k, ends[k], tiles[k], sers[k], stos[k], links) for k in range(n_inf)]
 
         def make(j: int) -> Violation:
             return Violation("dependency", workload.layers[int(layer[j])].name, int(s.set[j]), int(start[j]),

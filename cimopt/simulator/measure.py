@@ -9,6 +9,7 @@ import numpy as np
 
 from cimopt.energy import Activity
 from cimopt.simulator.dependencies import ready_pass
+from cimopt.simulator.links import LinkTimes
 from cimopt.simulator.plan import Plan
 from cimopt.simulator.tier import Tier
 from cimopt.simulator.windows import stable_order
@@ -78,8 +79,9 @@ def measure(plan: Plan, xb: tuple[int, ...], good: np.ndarray) -> Measures:
                      tuple(copy_busy))
 
 
-def self_timed_run(plan: Plan, req: np.ndarray) -> tuple[int, np.ndarray]:
-    """Each copy runs its jobs in the scheduled order as soon as their inputs are ready: latency and starts."""
+def self_timed_run(plan: Plan, req: np.ndarray, links: LinkTimes | None = None) -> tuple[int, np.ndarray]:
+    """Each copy runs its jobs in the scheduled order as soon as their inputs are ready: latency and starts.
+    Under link contention the messages keep their scheduled times (`links`)."""
     s, duration = plan.schedule, plan.duration
     copy, start, end = s.copy, s.start, s.end
     n_inf, n_layers = s.inferences, len(plan.workload.layers)
@@ -113,6 +115,6 @@ def self_timed_run(plan: Plan, req: np.ndarray) -> tuple[int, np.ndarray]:
     for li in range(n_layers):
         chain(li, [req[plan.jobs[k][li].idx] for k in range(n_inf)])
     if not (np.array_equal(st_start, start) and np.array_equal(end, start + duration)):
-        ready_pass(plan, chain)
+        ready_pass(plan, chain, links)
     st_end = st_start + duration
     return (int(st_end.max()) if len(st_end) else 0), st_start

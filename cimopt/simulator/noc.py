@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from cimopt.simulator.plan import LayerJobs, Plan
@@ -16,11 +18,32 @@ def noc_traffic(plan: Plan) -> int:
 
 
 def noc_traffic_of(plan: Plan, jobs: tuple[LayerJobs, ...]) -> int:
-    """Bytes x hops of one inference's messages: a job sends all its outputs (`transfer_bytes(pixels *
-    channels)`) once to every other home tile on which some MVM job reads one of its pixels (through GPEU ops,
-    which run on the way), from the tile that buffers them (reached first from the copy's home tile when that
-    is another); readers are found by pushing each consumer tile's pixel mask back through the windows."""
+    """Bytes x hops of one inference's messages (`message_reads`): to each reader tile from the tile that buffers
+    the job's outputs, reached first from the copy's home tile when that is another (once, when anyone reads
+    it)."""
     wl, hw, cols = plan.workload, plan.hw, plan.mesh_cols
+    traffic = 0
+    read: dict[int, np.ndarray] = {}
+    for pli, k, hit in message_reads(plan, jobs):
+        lj = jobs[pli]
+        nbytes = np.asarray(hw.transfer_bytes(np.diff(lj.offs) * wl.layers[pli].out.channels), dtype=np.int64)
+        hops = np.abs(lj.store // cols - k // cols) + np.abs(lj.store % cols - k % cols)
+        traffic += int((nbytes * hops * hit).sum())
+        read[pli] = read[pli] | hit if pli in read else hit
+    for pli, hit in read.items():
+        lj = jobs[pli]
+        nbytes = np.asarray(hw.transfer_bytes(np.diff(lj.offs) * wl.layers[pli].out.channels), dtype=np.int64)
+        detour = np.abs(lj.tile // cols - lj.store // cols) + np.abs(lj.tile % cols - lj.store % cols)
+        traffic += int((nbytes * detour * hit).sum())
+    return traffic
+
+
+def message_reads(plan: Plan, jobs: tuple[LayerJobs, ...]) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Who reads whose outputs, for one inference's jobs: (producer layer, consumer tile k, a mask over the
+    producer layer's jobs of those with a pixel some MVM job on tile k reads, through GPEU ops, which run on
+    the way). A job sends all its outputs (`transfer_bytes(pixels * channels)`) once to every other home tile
+    in its mask; readers are found by pushing each consumer tile's pixel mask back through the windows."""
+    wl = plan.workload
     pos = {n.name: i for i, n in enumerate(wl.nodes)}
     reads: dict[int, dict[int, np.ndarray]] = {}  # producer layer -> consumer tile -> pixels read there
     for li, layer in enumerate(wl.layers):
@@ -51,19 +74,9 @@ def noc_traffic_of(plan: Plan, jobs: tuple[LayerJobs, ...]) -> int:
                 elif isinstance(node, GpeuOp):
                     for e in node.inputs:
                         push(e, m)
-    traffic = 0
     for pli, by_tile in reads.items():
         lj = jobs[pli]
         if not len(lj.idx):
             continue
-        nbytes = np.asarray(hw.transfer_bytes(np.diff(lj.offs) * wl.layers[pli].out.channels), dtype=np.int64)
-        read = np.zeros(len(lj.idx), bool)
         for k, m in by_tile.items():
-            hit = np.maximum.reduceat(m.ravel()[lj.flat].astype(np.int8), lj.offs[:-1]) > 0
-            read |= hit
-            hops = np.abs(lj.store // cols - k // cols) + np.abs(lj.store % cols - k % cols)
-            traffic += int((nbytes * hops * hit).sum())
-        # a job buffered away from its copy's home tile first goes there (once, when anyone reads it)
-        detour = np.abs(lj.tile // cols - lj.store // cols) + np.abs(lj.tile % cols - lj.store % cols)
-        traffic += int((nbytes * detour * read).sum())
-    return traffic
+            yield pli, k, np.maximum.reduceat(m.ravel()[lj.flat].astype(np.int8), lj.offs[:-1]) > 0

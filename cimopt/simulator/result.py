@@ -13,7 +13,7 @@ NEG = -(1 << 60)  # "never needed": the ready time of nothing
 
 
 KINDS = ("mapping", "placement", "budget", "job", "duration", "pixel-missing", "pixel-doubled", "copy-overlap",
-         "dependency", "buffer", "transfer", "tier", "residency")
+         "dependency", "buffer", "transfer", "tier", "residency", "message", "link")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,13 @@ class SimResult:
     energy: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PARTS, 0.0))  # part -> pJ per inference
     energy_pj: float = 0.0  # the sum of `energy`
     noc_byte_hops: int | None = None  # bytes x hops of all NoC messages, all inferences (None: no data volume modelled)
+    # link contention (None without it: `noc.contention` false); per link id (`cimopt.routing`)
+    link_busy: np.ndarray | None = None  # cycles each link carries a message
+    link_bytes: np.ndarray | None = None  # bytes each link carries
+    link_peak_utilization: float | None = None  # the busiest link's busy cycles / latency
+    busiest_link: str | None = None  # e.g. "tile 3 -> tile 4 (east)"
+    contention_delay_cycles: int | None = None  # sum over messages of (start - its job's end)
+    messages: int | None = None  # well-formed noc transfers
     spill_bytes: int = 0  # bytes moved through the memory tier (spills + fills), all inferences
     spill_write_bytes: int = 0  # of which spilled (tile -> tier)
     spill_read_bytes: int = 0  # of which filled back (tier -> tile)
