@@ -14,6 +14,12 @@ during the stage, and the process's max RSS at the end.
 Lower bounds: the combinatorial bounds (with the pipeline bound) at the bench's sets and at row sets, with
 CPU seconds and the proven gap they give CLSA-CIM.
 
+Steady state (`--steady`, alone with `--steady-only`): one inference (CLSA-CIM schedule + simulation) against a
+periodic stream of 64 (the periodic schedule + the simulation of the periods that prove it), best of three CPU
+runs each, on TinyYOLOv3 (pixel sets, the abstract chip) and ResNet18 (row sets, `isaac-like`), +64 PEs, greedy.
+Target: under 2x. `--pareto`: a 120-point Pareto design sweep of ResNet18 on `isaac-like` at row sets, inline,
+its CPU seconds (target: a 100-point sweep under 10 CPU minutes).
+
 Streams (`--stream N`, default 8): prepare + CLSA-CIM schedule + simulation of one inference and of N, each in
 a fresh process (`--stream-extra-pes`, default 64, greedy duplication, the same set granularity), with CPU and
 wall seconds per stage and the process's peak RSS; then the ratios N / 1.
@@ -211,6 +217,50 @@ def backpressure_section(wl, hw, mapping, sets, clsa) -> None:
               f"{t_clsa:.2f} s: {t / t_clsa:.1f}x (target < 3x)")
 
 
+def steady_section(n: int = 64) -> None:
+    """One inference vs a periodic stream of n (module docstring)."""
+    from cimopt.schedulers import registry
+    from cimopt.steady import check, periodic_record, periodic_schedule, run_periodic
+
+    for model, hw, sets in (("tiny-yolov3", None, "pixel"), ("resnet18", "isaac-like", "row")):
+        p = api.prepare(model, hw, dup="greedy", extra_pes=64, sets=sets)
+        pn = api.with_stream(p, n)
+        api.run(p, "clsa")  # warm caches (numpy, the compiled paths) before timing
+
+        def one(p=p):
+            return simulate(p.workload, registry.get("clsa").run(p).schedule)
+
+        def many(pn=pn):
+            per = periodic_schedule(pn)
+            return per, check(pn.workload, per, n)[1]
+
+        sim1, t1, _ = best_cpu(one)
+        (per, simn), tn, _ = best_cpu(many)
+        rec = periodic_record(pn, run_periodic(pn))
+        print(f"{f'{model} {sets} sets, 1 inference':<42} CPU {t1:7.3f} s   latency {sim1.latency:,}, valid {sim1.valid}")
+        print(f"{f'{model} {sets} sets, {n} periodic':<42} CPU {tn:7.3f} s   {tn / t1:.2f}x (target < 2x); interval "
+              f"{per.interval:,}, latency {per.latency:,}, {per.periods} periods simulated, valid {simn.valid}, "
+              f"makespan of {n} {rec.latency_cycles:,}"
+              + (f", {rec.steady_energy_pj / 1e9:.3g} mJ per inference in steady state" if rec.steady_energy_pj else ""))
+
+
+def pareto_section() -> None:
+    """A 120-point Pareto sweep of ResNet18 on isaac-like at row sets, inline: its CPU seconds."""
+    from cimopt.experiments.sweep import SweepSpec, run_sweep
+
+    spec = SweepSpec(models=("resnet18",), budget_kind="extra_pes", budgets=(0, 64, 256, 1024, 4096),
+                     schedulers=("clsa",), duplications=("greedy",), granularities=("row",), hardware="isaac-like",
+                     buffers=("131072", "262144", "524288", "1048576"), crossbars=(128, 256), links=(24, 48, 96),
+                     pareto=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        t, w = time.process_time(), time.perf_counter()
+        res = run_sweep(spec, Path(tmp) / "s", workers=1, progress=False, plots=True)
+        cpu, wall = time.process_time() - t, time.perf_counter() - w
+    best = sum(1 for r in res.rows if r.get("pareto"))
+    print(f"{f'Pareto sweep ({len(res.rows)} points + {res.computed - len(res.rows)} references)':<42} {wall:8.3f} s   "
+          f"CPU {cpu:.1f} s (target: 100 points < 600 s); {best} Pareto-optimal")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="tiny-yolov3")
@@ -223,9 +273,19 @@ def main() -> None:
     ap.add_argument("--stream-extra-pes", type=int, default=64)
     ap.add_argument("--stream-only", action="store_true")
     ap.add_argument("--memory", action="store_true", help="only the memory estimate vs measured table")
+    ap.add_argument("--steady", action="store_true", help="one inference vs a periodic stream of 64")
+    ap.add_argument("--steady-only", action="store_true", help="only that")
+    ap.add_argument("--pareto", action="store_true", help="only the 120-point Pareto sweep's CPU time")
     args = ap.parse_args()
     if args.memory:
         memory_estimates()
+        return
+    if args.pareto:
+        pareto_section()
+        return
+    if args.steady or args.steady_only:
+        steady_section()
+    if args.steady_only:
         return
     if args.stream > 1:
         stream_ratios(args.model, args.stream_extra_pes, args.sets, args.stream)

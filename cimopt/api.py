@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cimopt.errors import InputError
 from cimopt.hardware import load_hardware
+from cimopt.mapping import resolve_budget
 from cimopt.problem import (
     DEFAULT_MODEL,
     Problem,
@@ -29,11 +30,12 @@ from cimopt.schedule import Schedule
 from cimopt.schedulers import registry
 from cimopt.schedulers.registry import Options, Progress, SolveFacts
 from cimopt.simulator import SimResult, simulate
+from cimopt.steady import PeriodicRun, periodic_record, run_periodic
 from cimopt.workload import Workload
 
-__all__ = ["DEFAULT_MODEL", "SCHEDULERS", "Options", "Problem", "Run", "RunRecord", "load_hardware", "load_model",
-           "prepare", "record", "references", "run", "simulate_schedule", "with_duplication", "with_placement",
-           "with_stream"]
+__all__ = ["DEFAULT_MODEL", "SCHEDULERS", "Options", "PeriodicRun", "Problem", "Run", "RunRecord", "load_hardware",
+           "load_model", "periodic_record", "prepare", "record", "run_periodic", "references", "resolve_budget", "run", "simulate_schedule", "with_duplication",
+           "with_placement", "with_stream"]
 
 SCHEDULERS = registry.NAMES
 
@@ -109,6 +111,22 @@ def record(problem: Problem, result: Run, *, bound: int | None = None,
     return with_references(record_of(problem, result), lbl=lbl, lbl_same=same, bound=bound)
 
 
+def failed_record(problem: Problem, scheduler: str, message: str) -> RunRecord:
+    """The record of a scheduler that gave no schedule: INFEASIBLE (the problem is beyond what its rules can
+    do, e.g. a capacity below one set's inputs) or REFUSED (a combination it does not handle), and why."""
+    from cimopt.mapping import min_pes
+
+    infeasible = any(w in message for w in ("too small", "cannot finish", "does not fit"))
+    return RunRecord(model=problem.model, hardware=problem.hardware.name, pes=problem.budget.pes,
+                     tiles=problem.budget.tiles, scheduler=scheduler, duplication=problem.mapping.strategy,
+                     granularity=problem.sets.granularity.spec, latency_cycles=None, utilization=None,
+                     utilization_mapped=None, status="INFEASIBLE" if infeasible else "REFUSED", valid=None,
+                     error=message, sets=problem.sets.num_sets, pes_used=problem.mapping.pes_used,
+                     min_pes=min_pes(problem.workload, problem.hardware),
+                     buffer_elements=problem.hardware.buffer_elements, placement=problem.placement,
+                     inferences=problem.inferences, arrival_interval=problem.arrival_interval)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Several schedulers on one problem: their runs and records, and the best lower bound known."""
@@ -150,23 +168,32 @@ def certificate(records: tuple[RunRecord, ...], bound: int) -> dict:
 def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time_limit: float = 20.0,
             workers: int = 2, seed: int = 0, joint: bool = False, deterministic: bool = True,
             progress: Progress | None = None) -> Comparison:
-    """Run `schedulers` (default: every registered one; the stream baselines only for a stream) on one problem, heuristics first; the exact ones are
-    warm-started from the best heuristic schedule. Every run is checked on the simulator, and every record's
-    gap is measured against the best lower bound known (the exact runs' proven bounds, else the
-    combinatorial bounds)."""
+    """Run `schedulers` (default: `registry.defaults` for this problem) on one problem, heuristics first; the
+    exact ones are warm-started from the best heuristic schedule. Every run is checked on the simulator, and
+    every record's gap is measured against the best lower bound known (the exact runs' proven bounds, else the
+    combinatorial bounds). A scheduler that cannot schedule the problem (a capacity below what it needs, a
+    combination it refuses) is a record of its own with status INFEASIBLE or REFUSED and the reason in
+    `error`; only when none of them gives a schedule is that an error."""
     from cimopt.analysis.bounds import lower_bounds, lower_bounds_joint
 
-    specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.defaults(problem.is_stream,
-                                                                                    problem.hardware.noc_contention))]
+    hw = problem.hardware
+    specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.defaults(
+        problem.is_stream, hw.noc_contention, hw.buffer_elements is not None))]
     if any(s.exact for s in specs) and not time_limit > 0:  # before the heuristics run, naming the flag
         raise InputError(f"--time-limit must be > 0 seconds, got {time_limit:g}")
     runs: dict[str, Run] = {}
+    failed: dict[str, str] = {}
     for spec in sorted(specs, key=lambda s: s.exact):
         heur = [r for r in runs.values() if r.sim.valid]
         hint = min(heur, key=lambda r: r.sim.latency).schedule if heur and spec.exact else None
-        runs[spec.name] = run(problem, spec.name, time_limit=time_limit, workers=workers, seed=seed, joint=joint,
-                              hint=hint, deterministic=deterministic, progress=progress)
-    ordered = tuple(runs[s.name] for s in specs)
+        try:
+            runs[spec.name] = run(problem, spec.name, time_limit=time_limit, workers=workers, seed=seed,
+                                  joint=joint, hint=hint, deterministic=deterministic, progress=progress)
+        except InputError as exc:
+            failed[spec.name] = str(exc)
+    if not runs:
+        raise InputError("no scheduler gave a schedule: " + "; ".join(f"{n}: {m}" for n, m in failed.items()))
+    ordered = tuple(runs[s.name] for s in specs if s.name in runs)
     exact = [r for r in ordered if r.solve is not None]
     # CP-SAT already computed the combinatorial bounds (and took the best of them and its own): reuse them
     solved = None if problem.is_stream else next((r for r in exact if "critical_path" in r.schedule.info), None)
@@ -198,7 +225,8 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
     proven = any(r.sim.valid and r.sim.latency == bound for r in ordered)
     same = runs[registry.BASELINE].sim.latency if registry.BASELINE in runs else None
     refs = references(problem, same=same)
-    records = tuple(record(problem, r, bound=bound, refs=refs) for r in ordered)
+    done = {r.scheduler: record(problem, r, bound=bound, refs=refs) for r in ordered}
+    records = tuple(done[s.name] if s.name in done else failed_record(problem, s.name, failed[s.name]) for s in specs)
     for r in exact:
         lower |= {k: r.schedule.info[k] for k in ("closure_bound", "cp_sat_bound") if k in r.schedule.info}
     return Comparison(problem, ordered, records, int(bound), rule, proven, lower)

@@ -81,10 +81,11 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def check_flags(args: argparse.Namespace, names: tuple[str, ...]) -> None:
+def check_flags(args: argparse.Namespace, names: tuple[str, ...], named: bool = True) -> None:
     """Refuse, before any work, flags that the schedulers `names` would ignore or refuse only after running:
     solver flags without an exact scheduler, `--joint` without CP-SAT or where CP-SAT cannot choose copies (a NoC
-    with costs, finite buffers, an optimized or buffer placement), a one-inference scheduler on a stream."""
+    with costs, finite buffers, an optimized or buffer placement), a one-inference scheduler on a stream (`named`:
+    the user chose `names`; else they are the defaults)."""
     exact = [n for n in names if registry.get(n).exact]
     which = f"scheduler {names[0]}" if len(names) == 1 else f"schedulers {', '.join(names)}"
     for k in SOLVER_DEFAULTS:
@@ -95,6 +96,10 @@ def check_flags(args: argparse.Namespace, names: tuple[str, ...]) -> None:
     if stream and (one := [n for n in names if n in arguments.ONE_INFERENCE]):
         given = f"--inferences {args.inferences}" if args.inferences != 1 else \
             f"--arrival-interval {args.arrival_interval}"
+        if not named:
+            raise InputError(f"{given}: the default scheduler with finite tile buffers, {one[0]}, schedules one "
+                             "inference; name one that schedules a stream with --scheduler (clsa-bp plans for the "
+                             "buffers)")
         raise InputError(f"{given}: scheduler {one[0]} schedules one inference (no stream, no arrival interval); "
                          "drop it from the run")
     if not args.joint:
@@ -113,6 +118,18 @@ def check_flags(args: argparse.Namespace, names: tuple[str, ...]) -> None:
     if _finite_buffer(args, hw):
         raise InputError("--joint with finite tile buffers (--buffer or buffer.elements_per_tile) is not supported: "
                          "the home tiles would change with the copy counts; fix the duplication (--dup) instead")
+
+
+def _default_scheduler(args: argparse.Namespace) -> str:
+    """What `schedule` runs when no scheduler is named (`registry.default_for` the chip, `--buffer` applied)."""
+    from dataclasses import replace
+
+    hw = api.load_hardware(args.hw)
+    if getattr(args, "buffer", None) is not None:
+        from cimopt.sizes import parse_capacity
+
+        hw = replace(hw, buffer_elements=parse_capacity(args.buffer, hw))
+    return registry.default_for(hw)
 
 
 def _finite_buffer(args: argparse.Namespace, hw) -> bool:
@@ -149,19 +166,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cimopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("inspect", help="MVM layers, crossbars and MACs of a model")
+    p = sub.add_parser("inspect", help="MVM layers, crossbars and MACs of a model; the chip's power, area, peak")
     p.add_argument("model", nargs="?", default=api.DEFAULT_MODEL)
     p.add_argument("--hw")
+    _budget_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("schedule", help="schedule a model, check it on the simulator, print latency and utilization")
     _common(p, "pixel")
     p.add_argument("--scheduler", metavar="NAME",
-                   help=f"{' | '.join(registry.NAMES)} (default: {registry.HEURISTIC})")
+                   help=f"{' | '.join(registry.NAMES)} (default: {registry.MEMORY} where tile buffers are finite, "
+                        f"which returns CLSA-CIM's schedule when that fits; else {registry.HEURISTIC})")
     p.add_argument("--out", help="save the schedule as JSON")
     p.add_argument("--min-buffer", action="store_true", help="instead: the smallest tile buffer at which the "
                    "buffer-aware heuristic (clsa-bp) is as fast as CLSA-CIM with unlimited buffers (binary search)")
+    p.add_argument("--periodic", action="store_true", help="schedule the stream of --inferences as one period of "
+                   "CLSA-CIM repeated at the initiation interval, checked on the simulator over enough periods to "
+                   "hold for any N: as fast for 1,000 inferences as for one")
     _solver_args(p)
     p.set_defaults(func=cmd_schedule)
 
@@ -195,7 +217,10 @@ def _warn(workload) -> None:
 def cmd_inspect(args: argparse.Namespace) -> int:
     workload = api.load_model(args.model)
     hw = api.load_hardware(args.hw)
-    summary = workload_summary(workload, hw)
+    sized = any(v is not None for v in (args.pes, args.tiles, args.extra_pes))
+    tiles = api.resolve_budget(workload, hw, pes=args.pes, tiles=args.tiles, extra_pes=args.extra_pes).tiles \
+        if sized else None  # the chip of the totals: as the flags size it, else chip.tiles / tiles_per_chip, else the minimum
+    summary = workload_summary(workload, hw, tiles)
     print(json.dumps(summary, indent=1) if args.json else workload_text(summary))
     return 0
 
@@ -240,15 +265,29 @@ def stream_text(r: RunRecord | StreamMetrics, width: int = 16) -> list[str]:
     return out
 
 
+def pj_text(v: float) -> str:
+    """Picojoules in the largest unit that keeps them >= 1 (`4.607 mJ`)."""
+    for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.4g} {unit}"
+    return f"{v:.4g} pJ"
+
+
 def energy_text(total: float, parts: dict[str, float]) -> str:
     """`12.3 uJ per inference (mvm 4.6 mJ, ...)`: the total and each part."""
-    def pj(v: float) -> str:
-        for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
-            if abs(v) >= scale:
-                return f"{v / scale:.4g} {unit}"
-        return f"{v:.4g} pJ"
+    pj = pj_text
     shares = ", ".join(f"{k} {pj(v)}" for k, v in parts.items())
     return f"{pj(total)} per inference ({shares})"
+
+
+def steady_text(r: RunRecord) -> list[str]:
+    """The steady-state line of a stream with energy figures: energy per inference with static power over the
+    interval, next to the stream's own (static over its makespan)."""
+    if r.steady_energy_pj is None or not r.energy_pj:
+        return []
+    return [f"  steady state  {pj_text(r.steady_energy_pj)} per inference: static {pj_text(r.steady_static_pj)} "
+            f"(static power over the {r.steady_interval_cycles:,.0f}-cycle interval) + dynamic "
+            f"{pj_text(r.steady_energy_pj - r.steady_static_pj)}"]
 
 
 def links_text(peak: float | None, busiest: str | None, delay: int | None) -> str:
@@ -261,14 +300,17 @@ def links_text(peak: float | None, busiest: str | None, delay: int | None) -> st
 def schedule_text(r: RunRecord, out: str | None) -> str:
     """What `cimopt schedule` prints."""
     copies = ", ".join(f"{k} x{v}" for k, v in r.copies if v > 1) or "one each"
+    kind = (f", periodic: one period every {r.steady_interval_cycles:,.0f} cycles, {r.steady_periods} periods "
+            "checked") if r.periodic else ""
     lines = [f"{r.scheduler} on {r.model} ({r.hardware}, {r.granularity} sets, {r.sets:,} sets, "
-             f"duplication {r.duplication})",
+             f"duplication {r.duplication}{kind})",
              f"  latency       {r.latency_cycles:,} cycles{_self_timed(r.self_timed_latency_cycles)}",
-             f"  utilization   {r.utilization:.2%} of the chip, {r.utilization_mapped:.2%} of mapped PEs",
-             f"  speedup       {r.speedup_vs_lbl:.2f}x over layer-by-layer without duplication "
-             f"({r.lbl_latency_cycles:,}), {r.speedup_vs_lbl_same_dup:.2f}x over layer-by-layer with the same "
-             f"duplication ({r.lbl_same_dup_latency_cycles:,})",
-             f"  PEs           {r.pes_used:,} used of {r.pes:,} ({r.tiles:,} tiles)",
+             f"  utilization   {r.utilization:.2%} of the chip, {r.utilization_mapped:.2%} of mapped PEs"]
+    if r.speedup_vs_lbl is not None:
+        lines.append(f"  speedup       {r.speedup_vs_lbl:.2f}x over layer-by-layer without duplication "
+                     f"({r.lbl_latency_cycles:,}), {r.speedup_vs_lbl_same_dup:.2f}x over layer-by-layer with the "
+                     f"same duplication ({r.lbl_same_dup_latency_cycles:,})")
+    lines += [f"  PEs           {r.pes_used:,} used of {r.pes:,} ({r.tiles:,} tiles)",
              f"  copies        {copies}",
              f"  bottleneck    {r.bottleneck_layer} (busiest copy busy {r.bottleneck_busy_fraction:.0%} of the time, "
              f"{dict(r.copies).get(r.bottleneck_layer, 0)} copies)"]
@@ -279,8 +321,12 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
                      f"{r.solve_seconds:.1f} s" + (f": {r.solver_note}" if r.solver_note else ""))
     cap = "unlimited" if r.buffer_elements is None else f"{r.buffer_elements:,} per tile"
     lines.append(f"  buffer        peak {r.peak_buffer_elements:,} elements on one tile (capacity {cap})")
+    if r.spill_bytes:
+        lines.append(f"  memory tier   {r.spill_bytes:,} bytes moved ({r.spill_write_bytes:,} spilled, "
+                     f"{r.spill_read_bytes:,} filled back)")
     if r.energy_pj:
         lines.append(f"  energy        {energy_text(r.energy_pj, dict(r.energy))}, EDP {r.edp:.4g} pJ x cycles")
+        lines += steady_text(r)
     if r.noc_byte_hops is not None:
         lines.append(f"  NoC traffic   {r.noc_byte_hops:,} bytes x hops ({r.placement} placement)")
     if r.contention:
@@ -292,24 +338,33 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
+    if args.periodic and args.min_buffer:
+        raise InputError("--periodic and --min-buffer do not go together")
     if args.min_buffer:
         check_min_buffer(args)
         return _min_buffer(_prepare(args), args.json)
-    scheduler = registry.get(args.scheduler or registry.HEURISTIC).name
-    check_flags(args, (scheduler,))
+    if args.periodic and args.scheduler not in (None, registry.HEURISTIC):
+        raise InputError(f"--periodic repeats CLSA-CIM's schedule ({registry.HEURISTIC}), not --scheduler "
+                         f"{args.scheduler}")
+    scheduler = registry.get(args.scheduler or (registry.HEURISTIC if args.periodic else _default_scheduler(args)))
+    check_flags(args, (scheduler.name,), named=args.scheduler is not None)
     if args.out:
         arguments.check_output_file(args.out, "--out")
     problem = _prepare(args)
-    run = api.run(problem, scheduler, progress=_progress(args.json), **_solver(args))
+    if args.periodic:  # the periodic stream: the record from one period, the checked periods saved with --out
+        prun = api.run_periodic(problem)
+        schedule, sim, rec = prun.checked, prun.sim, api.periodic_record(problem, prun)
+    else:
+        run = api.run(problem, scheduler.name, progress=_progress(args.json), **_solver(args))
+        schedule, sim, rec = run.schedule, run.sim, api.record(problem, run)
     if args.out:
-        run.schedule.save(args.out)
-    rec = api.record(problem, run)
+        schedule.save(args.out)
     if args.json:
         print(json.dumps(rec.to_json(), indent=1))
     else:
         print(schedule_text(rec, args.out))
         if not rec.valid:
-            print(violations_text(run.sim))
+            print(violations_text(sim))
     return _exit_code([rec.valid], [rec.interrupted])
 
 
@@ -361,7 +416,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 "link_peak_utilization": sim.link_peak_utilization, "busiest_link": sim.busiest_link,
                 "contention_delay_cycles": sim.contention_delay_cycles, "messages": sim.messages}),
             "violation_counts": sim.violation_counts,
-            "buffer_elements": sched.hardware.buffer_elements,
+            "buffer_elements": sched.hardware.buffer_elements, "spill_bytes": sim.spill_bytes,
+            "spill_write_bytes": sim.spill_write_bytes, "spill_read_bytes": sim.spill_read_bytes,
             "peak_buffer_elements": max(sim.peak_buffer, default=0), "peak_buffer_per_tile": list(sim.peak_buffer),
             "violations": [{"kind": v.kind, "layer": v.layer, "set": v.set, "cycle": v.cycle, "message": v.message}
                            for v in sim.violations],
@@ -387,6 +443,9 @@ def compare_text(c: dict) -> str:
     rows = []
     for r in c["results"]:
         gap = r["gap"]
+        if r["latency_cycles"] is None:  # no schedule: its reason follows the table
+            rows.append([r["scheduler"], "", "", "", "", r["status"], "", "", "-"])
+            continue
         rows.append([r["scheduler"], r["latency_cycles"], f"{r['utilization']:.2%}",
                      f"{r['speedup_vs_lbl_same_dup']:.2f}x", "" if gap is None else f"{gap:+.1%}", r["status"],
                      "" if r["solve_seconds"] is None else f"{r['solve_seconds']:.1f} s", r["peak_buffer_elements"],
@@ -400,13 +459,27 @@ def compare_text(c: dict) -> str:
     heads = ["scheduler", "latency", "utilization", "speedup", "gap to bound", "status", "time", "peak buffer",
              "valid"]
     align = "lrrrrlrrl"
+    if caps != {None}:  # finite tile buffers: what crossed the memory tier
+        for row, r in zip(rows, c["results"], strict=True):
+            row[-1:-1] = ["" if r["latency_cycles"] is None else r.get("spill_bytes", 0)]
+        heads[-1:-1] = ["tier bytes"]
+        align = align[:-1] + "rl"
     if any(r.get("energy_pj") for r in c["results"]):  # a chip with energy figures: energy, EDP, NoC traffic
         for row, r in zip(rows, c["results"], strict=True):
+            if r["latency_cycles"] is None:
+                row[-1:-1] = ["", "", ""]
+                continue
             row[-1:-1] = [f"{r['energy_pj'] / 1e6:,.1f}", f"{r['edp']:.4g}",
                           "" if r["noc_byte_hops"] is None else r["noc_byte_hops"]]
         heads[-1:-1] = ["energy uJ", "EDP pJ x cycles", "NoC bytes x hops"]
         align = align[:-1] + "rrrl"
     streams = [r for r in c["results"] if r.get("inferences", 1) > 1]
+    if streams and any(r.get("energy_pj") for r in c["results"]):  # energy per inference in steady state
+        at = heads.index("energy uJ") + 1
+        for row, r in zip(rows, c["results"], strict=True):
+            row[at:at] = ["" if r.get("steady_energy_pj") is None else f"{r['steady_energy_pj'] / 1e6:,.1f}"]
+        heads[at:at] = ["steady uJ"]
+        align = align[:at] + "r" + align[at:]
     if streams:  # a stream: the makespan is the latency column; the initiation interval next to it
         for row, r in zip(rows, c["results"], strict=True):
             row[2:2] = ["" if r["interval_cycles"] is None else f"{r['interval_cycles']:,.1f}"]
@@ -416,7 +489,11 @@ def compare_text(c: dict) -> str:
                  "cycles)")
     tab = table(heads, rows, align)
     why = [f"{r['scheduler']} INVALID: " + ", ".join(f"{k} {n}" for k, n in sorted(r["violation_counts"].items()))
-           + "".join(f"\n  {m}" for m in r["violation_messages"][:2]) for r in c["results"] if not r["valid"]]
+           + ("" if registry.get(r["scheduler"]).buffers or set(r["violation_counts"]) != {"buffer"}
+              else " (it does not plan tile buffers)")
+           + "".join(f"\n  {m}" for m in r["violation_messages"][:2])
+           for r in c["results"] if r["valid"] is False]
+    why += [f"{r['scheduler']} {r['status']}: {r['error']}" for r in c["results"] if r["latency_cycles"] is None]
     if why:
         tab += "\n\n" + "\n".join(why)
     proof = "it is the optimum, proven" if c["optimum_proven"] else "the optimum is not proven"
@@ -459,7 +536,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     problem = _prepare(args)
     c = api.compare(problem, names, progress=_progress(args.quiet or args.json), **_solver(args)).to_json()
     print(json.dumps(c, indent=1) if args.json else compare_text(c))
-    return _exit_code([r["valid"] for r in c["results"]], [r.get("interrupted") for r in c["results"]])
+    return _exit_code([compare_ok(r) for r in c["results"]], [r.get("interrupted") for r in c["results"]])
+
+
+def compare_ok(r: dict) -> bool:
+    """Whether a compare row keeps the exit code at 0: a valid schedule; a scheduler that gave none (its reason
+    is printed); or one that does not plan tile buffers and broke only them (what ignoring them costs)."""
+    if r["latency_cycles"] is None or r["valid"]:
+        return True
+    return not registry.get(r["scheduler"]).buffers and set(r["violation_counts"]) == {"buffer"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

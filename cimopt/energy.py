@@ -49,6 +49,22 @@ def energy_parts(hw: Hardware, a: Activity) -> dict[str, float]:
     }
 
 
+def steady_parts(hw: Hardware, parts: dict[str, float], tiles: int, interval: float) -> dict[str, float]:
+    """Energy per inference in steady state: the dynamic parts of one inference (`parts`, per inference) and
+    static power over the initiation interval (`static_pj x tiles x interval`), not over a latency: in a
+    stream the tiles are powered all the time and one inference finishes per interval."""
+    return parts | {"static": float(hw.energy_static_pj * tiles * interval)}
+
+
+def steady_fields(hw: Hardware, parts: dict[str, float], tiles: int, interval: float | None) -> dict:
+    """A run record's steady-state energy fields (`steady_energy_pj`, `steady_static_pj`) from per-inference
+    parts and an interval (None: both None)."""
+    if interval is None:
+        return {"steady_energy_pj": None, "steady_static_pj": None}
+    steady = steady_parts(hw, parts, tiles, interval)
+    return {"steady_energy_pj": total(steady), "steady_static_pj": steady["static"]}
+
+
 def total(parts: dict[str, float]) -> float:
     """The sum of the parts, in `PARTS` order."""
     return sum(parts[p] for p in PARTS)

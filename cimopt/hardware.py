@@ -13,6 +13,7 @@ File format (all sections optional except [crossbar] and [chip].pes_per_tile):
     [chip]
     pes_per_tile = 16
     tiles = 64               # optional: without it the chip is sized by the budget (--pes/--tiles/--extra-pes)
+    tiles_per_chip = 168     # optional: the physical chip's tiles, for chip totals (a larger budget: several chips)
     bits = 16                # optional: bits per activation element (default 8): NoC bytes, NoC energy
     [gpeu]                   # cycles per output element, by operation kind (workload.GPEU_KINDS; others: error)
     default = 0
@@ -35,6 +36,19 @@ File format (all sections optional except [crossbar] and [chip].pes_per_tile):
     noc_pj = 0.0             # per byte per hop
     static_pj = 0.0          # per tile per cycle
     [energy.gpeu]            # per output element, by operation kind; "default" for the rest
+    default = 0.0
+    [area]                   # optional, mm2 (chip totals only: cimopt inspect, sweep's area)
+    pe_mm2 = 0.0             # one crossbar with its converters and registers
+    noc_mm2 = 0.0            # per tile: its share of the NoC (routers)
+    tile_mm2 = 0.0           # per tile, all but its crossbars, buffer and NoC share (bus, GPEU units, registers)
+    buffer_mm2_per_kib = 0.0 # tile buffer per KiB of capacity
+    buffer_kib = 0           # the capacity the area counts while buffer.elements_per_tile is unlimited
+    offchip_mm2 = 0.0        # per chip: the off-chip link
+    [power]                  # optional (chip totals only): each unit's full rate, and the off-chip link
+    buffer_elements_per_ns = 0.0  # tile buffer flat out: elements written or read per ns
+    noc_bytes_per_ns = 0.0   # a tile's share of the NoC flat out: bytes per hop per ns
+    offchip_mw = 0.0         # the off-chip link, always on (per chip)
+    [power.gpeu]             # GPEU units flat out: output elements per ns, by operation kind
     default = 0.0
 """
 
@@ -63,6 +77,7 @@ class Hardware:
     mvm_cycles: int = 1
     pes_per_tile: int = 16
     tiles: int | None = None
+    tiles_per_chip: int | None = None  # the physical chip's tiles (chip totals); a larger budget spans several chips
     gpeu_cycles: tuple[tuple[str, int], ...] = ()  # (kind, cycles per output element); "default" for the rest
     noc_hop_cycles: int = 0
     mesh: tuple[int, int] | None = None
@@ -77,6 +92,17 @@ class Hardware:
     energy_static_pj: float = 0.0  # per tile per cycle
     energy_gpeu_pj: tuple[tuple[str, float], ...] = ()  # (kind, pJ per output element); "default" for the rest
     mvm_ns: float | None = None  # wall time of one MVM; None = unknown (no per-second figures)
+    # chip totals only (cimopt.chip: power, area, peak throughput); the schedule's energy uses energy_* alone
+    area_pe_mm2: float = 0.0  # one crossbar with its converters and registers
+    area_noc_mm2: float = 0.0  # per tile: its share of the NoC
+    area_tile_mm2: float = 0.0  # per tile, all but its crossbars, buffer and NoC share
+    area_buffer_mm2_per_kib: float = 0.0  # tile buffer area per KiB of capacity
+    area_buffer_kib: float | None = None  # buffer size for the area while buffer_elements is unlimited
+    area_offchip_mm2: float = 0.0  # per chip: the off-chip link
+    power_buffer_elements_per_ns: float = 0.0  # full rate of a tile buffer (elements written or read per ns)
+    power_noc_bytes_per_ns: float = 0.0  # full rate of a tile's share of the NoC (bytes per hop per ns)
+    power_gpeu_per_ns: tuple[tuple[str, float], ...] = ()  # full rate of the GPEU units by kind (elements per ns)
+    power_offchip_mw: float = 0.0  # the off-chip link, always on (per chip)
     noc_contention: bool = False  # links are shared resources: messages are timed transfers (docs/model.md)
     tier_bytes_per_cycle: int = 0  # the memory tier's bandwidth; 0 = no tier
     tier_capacity_bytes: int | None = None  # None = unlimited
@@ -174,6 +200,7 @@ class HardwareField:
 
 MAX_TILES = 2**20  # the simulator and the mesh keep per-tile arrays
 MAX_PJ = 1e15
+MAX_MM2 = 1e6
 
 #: The numeric fields, one line each; `high` keeps every array they size, and every cycle count they add up to,
 #: far inside int64. A new field is one more line here plus its attribute on `Hardware`.
@@ -186,6 +213,7 @@ FIELDS = (
     HardwareField("mvm_ns", "crossbar", "mvm_ns", low=0, above=True, high=1e12, number=float),
     HardwareField("pes_per_tile", "chip", "pes_per_tile", required=True, high=2**16),
     HardwareField("tiles", "chip", "tiles", high=MAX_TILES),
+    HardwareField("tiles_per_chip", "chip", "tiles_per_chip", high=MAX_TILES),
     HardwareField("bits", "chip", "bits", high=64, default=8),
     HardwareField("noc_hop_cycles", "noc", "hop_cycles", low=0, default=0),
     HardwareField("link_bytes_per_cycle", "noc", "link_bytes_per_cycle", low=0, high=2**30, default=0),
@@ -194,16 +222,34 @@ FIELDS = (
     HardwareField("energy_buffer_pj", "energy", "buffer_pj", low=0, high=MAX_PJ, default=0.0, number=float),
     HardwareField("energy_noc_pj", "energy", "noc_pj", low=0, high=MAX_PJ, default=0.0, number=float),
     HardwareField("energy_static_pj", "energy", "static_pj", low=0, high=MAX_PJ, default=0.0, number=float),
+    HardwareField("area_pe_mm2", "area", "pe_mm2", low=0, high=MAX_MM2, default=0.0, number=float),
+    HardwareField("area_noc_mm2", "area", "noc_mm2", low=0, high=MAX_MM2, default=0.0, number=float),
+    HardwareField("area_tile_mm2", "area", "tile_mm2", low=0, high=MAX_MM2, default=0.0, number=float),
+    HardwareField("area_buffer_mm2_per_kib", "area", "buffer_mm2_per_kib", low=0, high=MAX_MM2, default=0.0,
+                  number=float),
+    HardwareField("area_buffer_kib", "area", "buffer_kib", low=0, high=2**40, number=float, zero_is_none=True),
+    HardwareField("area_offchip_mm2", "area", "offchip_mm2", low=0, high=MAX_MM2, default=0.0, number=float),
+    HardwareField("power_buffer_elements_per_ns", "power", "buffer_elements_per_ns", low=0, high=1e9, default=0.0,
+                  number=float),
+    HardwareField("power_noc_bytes_per_ns", "power", "noc_bytes_per_ns", low=0, high=1e9, default=0.0, number=float),
+    HardwareField("power_offchip_mw", "power", "offchip_mw", low=0, high=1e12, default=0.0, number=float),
     HardwareField("tier_bytes_per_cycle", "memory", "bytes_per_cycle", low=0, high=2**30, default=0),
     HardwareField("tier_capacity_bytes", "memory", "capacity_bytes", low=0, high=2**50, zero_is_none=True),
     HardwareField("tier_latency_cycles", "memory", "latency_cycles", low=0, high=10**6, default=0),
     HardwareField("tier_pj_per_byte", "memory", "pj_per_byte", low=0, high=MAX_PJ, default=0.0, number=float),
 )
+#: Attributes only the chip totals read (cimopt.chip): saved schedules and sweep metas leave them out at their
+#: defaults, so files made before they existed stay byte for byte what they were.
+CHIP_TOTAL_ATTRS = ("area_pe_mm2", "area_noc_mm2", "area_tile_mm2", "area_buffer_mm2_per_kib", "area_buffer_kib",
+                    "area_offchip_mm2", "power_buffer_elements_per_ns", "power_noc_bytes_per_ns", "power_gpeu_per_ns",
+                    "power_offchip_mw")
 #: Tables of cost per GPEU operation kind: (TOML section, Hardware attribute, number type, unit).
 KIND_TABLES = (("gpeu", "gpeu_cycles", int, "cycles per output element"),
-               ("energy.gpeu", "energy_gpeu_pj", float, "pJ per output element"))
-SECTIONS = ("crossbar", "chip", "gpeu", "noc", "buffer", "energy", "memory")  # `name` and `description` are top-level
-OTHER_KEYS = {"noc": ("mesh", "contention"), "energy": ("gpeu",)}  # table fields that are not plain numbers
+               ("energy.gpeu", "energy_gpeu_pj", float, "pJ per output element"),
+               ("power.gpeu", "power_gpeu_per_ns", float, "output elements per ns"))
+SECTIONS = ("crossbar", "chip", "gpeu", "noc", "buffer", "energy", "memory", "area",
+            "power")  # `name` and `description` are top-level
+OTHER_KEYS = {"noc": ("mesh", "contention"), "energy": ("gpeu",), "power": ("gpeu",)}  # fields not plain numbers
 GPEU_HIGH = 10**6  # cycles per output element
 MESH_HIGH = 2**20
 
@@ -261,16 +307,18 @@ def _name(value: object, where: str) -> str:
     return value
 
 
-def _hardware(values: dict, name: str, gpeu: tuple, energy_gpeu: tuple, mesh, source: str,
-              where: str, contention: tuple[bool, str] = (False, "")) -> Hardware:
-    """The Hardware once every value is checked, after the rules that tie fields together; `contention`: the
+def _hardware(values: dict, name: str, kinds: dict[str, tuple], mesh, source: str, where: str,
+              contention: tuple[bool, str] = (False, "")) -> Hardware:
+    """The Hardware once every value is checked, after the rules that tie fields together; `kinds`: each
+    `KIND_TABLES` attribute's (kind, value) pairs (float tables of zeros only are left empty); `contention`: the
     `noc.contention` flag and where it was given."""
     given = {k for k in ("cell_bits", "weight_bits") if values.get(k) is not None}
     if len(given) == 1:
         raise InputError(f"{where}: fields crossbar.cell_bits and crossbar.weight_bits go together (give both)")
     kw = {f.attr: (f.default if values.get(f.attr) is None else values[f.attr]) for f in FIELDS}
-    hw = Hardware(name=name, gpeu_cycles=gpeu, energy_gpeu_pj=energy_gpeu if any(v for _, v in energy_gpeu) else (),
-                  mesh=mesh, source=source, **kw)
+    kw |= {attr: kinds[attr] if number is int or any(v for _, v in kinds[attr]) else ()
+           for _, attr, number, _ in KIND_TABLES}
+    hw = Hardware(name=name, mesh=mesh, source=source, **kw)
     return with_contention(hw, True, contention[1]) if contention[0] else hw
 
 
@@ -320,17 +368,16 @@ def parse_hardware(data: dict, source: str = "<dict>") -> Hardware:
             continue
         v = _number(sec[f.key], f"{source}: field {f.section}.{f.key}", f)
         values[f.attr] = None if f.zero_is_none and v == 0 else v
-    egpeu = tables["energy"].get("gpeu", {})
-    if not isinstance(egpeu, dict):
-        raise InputError(f"{source}: [energy.gpeu] must be a table")
     kinds = {}
     for sname, attr, number, _ in KIND_TABLES:
-        sec = tables["gpeu"] if sname == "gpeu" else egpeu
+        parent, _, sub = sname.partition(".")
+        sec = tables[parent].get(sub, {}) if sub else tables[parent]
+        if not isinstance(sec, dict):
+            raise InputError(f"{source}: [{sname}] must be a table")
         kinds[attr] = _kind_costs(list(sec.items()), f"{source}: field {sname}", number)
     return _hardware(values, _name(data.get("name", Path(source).stem or "hardware"), f"{source}: field name"),
-                     kinds["gpeu_cycles"], kinds["energy_gpeu_pj"],
-                     _mesh(tables["noc"].get("mesh"), f"{source}: field noc.mesh", values.get("tiles")), source, source,
-                     _flag(tables["noc"].get("contention", False), f"{source}: field noc.contention"))
+                     kinds, _mesh(tables["noc"].get("mesh"), f"{source}: field noc.mesh", values.get("tiles")),
+                     source, source, _flag(tables["noc"].get("contention", False), f"{source}: field noc.contention"))
 
 
 def hardware_from_json(d: object, source: str) -> Hardware:
@@ -358,8 +405,7 @@ def hardware_from_json(d: object, source: str) -> Hardware:
         if not isinstance(p, list) or not all(isinstance(x, list) and len(x) == 2 for x in p):
             raise InputError(f"{source}: field hardware.{attr} must be a list of [kind, cost] pairs")
         kinds[attr] = _kind_costs([tuple(x) for x in p], f"{source}: field hardware.{attr}", number)
-    return _hardware(values, _name(d.get("name", "hardware"), f"{source}: field hardware.name"),
-                     kinds["gpeu_cycles"], kinds["energy_gpeu_pj"],
+    return _hardware(values, _name(d.get("name", "hardware"), f"{source}: field hardware.name"), kinds,
                      _mesh(d.get("mesh"), f"{source}: field hardware.mesh", values.get("tiles")), source, source,
                      _flag(d.get("noc_contention", False), f"{source}: field hardware.noc_contention"))
 

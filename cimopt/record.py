@@ -77,12 +77,27 @@ class RunRecord:
     edp: float | None = None  # energy-delay product: energy_pj x latency_cycles (pJ x cycles)
     noc_energy_pj: float | None = None  # the `noc` part of `energy`
     noc_byte_hops: int | None = None  # NoC traffic, bytes x hops (None: the chip models no data volume)
+    spill_bytes: int = 0  # bytes moved through the memory tier (spills + fills)
+    spill_write_bytes: int = 0  # of which spilled (tile -> tier)
+    spill_read_bytes: int = 0  # of which filled back
     contention: bool = False  # NoC links as shared resources (`noc.contention`)
     link_peak_utilization: float | None = None  # under contention: the busiest link's busy cycles / latency
     busiest_link: str = ""  # under contention, e.g. "tile 2 -> tile 3 (east)"
     contention_delay_cycles: int | None = None  # under contention: sum over messages of (start - its job's end)
     solver_note: str = ""  # why the solver did not search, or what stopped it early
     interrupted: bool = False  # stopped by Ctrl-C: the best schedule so far
+    # steady state of a stream (cimopt.steady): energy per inference with static power over the interval
+    steady_energy_pj: float | None = None  # dynamic parts of one inference + static power x the interval
+    steady_static_pj: float | None = None  # its static part
+    steady_interval_cycles: float | None = None  # the interval it uses (a periodic schedule's, or the stream's)
+    steady_latency_cycles: int | None = None  # one inference's latency in the periodic schedule
+    steady_periods: int | None = None  # inferences of the periodic schedule the simulator checked
+    steady_valid: bool | None = None  # the periodic schedule's verdict (a stream's own: `valid`)
+    steady_peak_buffer_elements: int | None = None  # the periodic schedule's peak tile buffer (its steady state)
+    periodic: bool = False  # the run is a periodic schedule (latency: its N-stream's makespan)
+    area_mm2: float | None = None  # the chip's area (cimopt.chip), None when the hardware gives no area figures
+    crossbar: str = ""  # rows x cols
+    link_bytes_per_cycle: int | None = None  # the NoC link bandwidth the run had (None: links not modelled)
     # not in the CSV (not scalars): JSON objects/lists
     copies: tuple[tuple[str, int], ...] = ()  # layer name -> copies
     violation_counts: tuple[tuple[str, int], ...] = ()  # kind -> count
@@ -124,8 +139,9 @@ def record_of(problem, run) -> RunRecord:
     need = min_pes(problem.workload, problem.hardware)
     bn = bottleneck(problem.workload, run.schedule, sim)
     s = run.solve
+    st = stream_metrics(problem.workload, run.schedule)
     return RunRecord(
-        **stream_metrics(problem.workload, run.schedule).to_json(),
+        **st.to_json(),
         model=problem.model, hardware=problem.hardware.name, pes=m.budget.pes, tiles=m.budget.tiles,
         scheduler=run.scheduler, duplication=m.strategy, granularity=problem.sets.granularity.spec,
         latency_cycles=int(sim.latency), utilization=float(sim.utilization),
@@ -146,11 +162,36 @@ def record_of(problem, run) -> RunRecord:
         peak_buffer_elements=max((int(x) for x in sim.peak_buffer), default=0),
         peak_buffer_per_tile=tuple(int(x) for x in sim.peak_buffer),
         placement=getattr(problem, "placement", "sequential"),
-        noc_byte_hops=sim.noc_byte_hops,
+        noc_byte_hops=sim.noc_byte_hops, spill_bytes=int(sim.spill_bytes),
+        spill_write_bytes=int(sim.spill_write_bytes), spill_read_bytes=int(sim.spill_read_bytes),
         contention=bool(run.schedule.hardware.noc_contention), link_peak_utilization=sim.link_peak_utilization,
         busiest_link=sim.busiest_link or "", contention_delay_cycles=sim.contention_delay_cycles,
-        **energy_fields(run.schedule.hardware, sim),
+        **energy_fields(run.schedule.hardware, sim), **_steady_of_stream(run, st.interval_cycles),
+        area_mm2=_area(run.schedule.hardware, m.budget.tiles),
+        crossbar=f"{run.schedule.hardware.xbar_rows}x{run.schedule.hardware.xbar_cols}",
+        link_bytes_per_cycle=run.schedule.hardware.link_bytes_per_cycle or None,
     )
+
+
+def _steady_of_stream(run, interval: float | None) -> dict:
+    """A stream's steady-state energy (static power over its measured interval); nothing for one inference."""
+    from cimopt.energy import steady_fields
+
+    from cimopt.energy import has_energy
+
+    if interval is None:
+        return {}
+    hw = run.schedule.hardware
+    steady = steady_fields(hw, dict(run.sim.energy), run.schedule.mapping.budget.tiles, interval) \
+        if has_energy(hw) else steady_fields(hw, {}, 0, None)  # no energy figures: no steady energy either
+    return steady | {"steady_interval_cycles": interval}
+
+
+def _area(hw, tiles: int) -> float | None:
+    from cimopt.chip import chip_area_mm2
+
+    area = chip_area_mm2(hw, tiles)
+    return area if area > 0 else None
 
 
 def energy_fields(hw: Hardware, sim: SimResult) -> dict:

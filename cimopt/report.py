@@ -31,8 +31,11 @@ def _fmt(v: object) -> str:
     return "" if v is None else str(v)
 
 
-def workload_summary(workload: Workload, hw: Hardware) -> dict:
-    """What `cimopt inspect --json` prints."""
+def workload_summary(workload: Workload, hw: Hardware, tiles: int | None = None) -> dict:
+    """What `cimopt inspect --json` prints; `chip`: the totals of a chip of `tiles` tiles (default: the hardware
+    file's `chip.tiles`, else its `chip.tiles_per_chip`, else the model's minimum)."""
+    from cimopt.chip import chip_totals
+
     layers = [{
         "name": lay.name, "op": lay.op, "rows": lay.rows, "cols": lay.cols, "groups": lay.groups,
         "ofm": [lay.out.height, lay.out.width], "channels": lay.out.channels, "pixels": lay.pixels,
@@ -47,6 +50,7 @@ def workload_summary(workload: Workload, hw: Hardware) -> dict:
         "mvm_layers": len(layers), "crossbars_min": need, "tiles_min": ceil_div(need, hw.pes_per_tile),
         "macs": workload.macs, "pixels_total": sum(lay.pixels for lay in workload.layers),
         "warnings": list(workload.warnings),
+        "chip": chip_totals(hw, tiles or hw.tiles or hw.tiles_per_chip or ceil_div(need, hw.pes_per_tile)).to_json(),
     }
 
 
@@ -65,9 +69,35 @@ def workload_text(summary: dict) -> str:
     out += ["", f"MVM layers {summary['mvm_layers']}, crossbars {summary['crossbars_min']:,}, "
             f"minimum tiles {summary['tiles_min']:,}, MACs {summary['macs']:,} ({summary['macs'] / 1e9:.3f} G), "
             f"pixels {summary['pixels_total']:,}"]
+    out += chip_text(summary["chip"])
     for w in summary["warnings"]:
         out.append(f"warning: {w}")
     return "\n".join(out)
+
+
+def chip_text(c: dict) -> list[str]:
+    """The `chip` lines of `inspect` (none when the hardware gives neither power nor area figures)."""
+    area = c["chip_area_mm2"] > 0
+    if c["tile_power_mw"] is None and not area:
+        return []
+    out = [""]
+    head = f"chip ({c['tiles']:,} tiles)"
+    if c["tile_power_mw"] is not None:
+        link = f" + {c['offchip_power_w']:.4g} W off-chip link" if c["offchip_power_w"] else ""
+        out.append(f"{head}: {c['tile_power_mw']:.4g} mW per tile flat out, {c['tiles_power_w']:.4g} W for the tiles"
+                   f"{link} = {c['chip_power_w']:.4g} W")
+        out.append("  per tile: " + ", ".join(f"{k} {v:.4g}" for k, v in c["tile_power_parts_mw"].items()) + " mW")
+        head = " "
+    if area:
+        out.append(f"{head.rstrip() or ' '} area {c['tile_area_mm2']:.4g} mm2 per tile, {c['chip_area_mm2']:.4g} mm2 "
+                   "per chip (" + ", ".join(f"{k} {v:.4g}" for k, v in c["tile_area_parts_mm2"].items())
+                   + " mm2 per tile)")
+    if c["peak_gops"] is not None:
+        eff = [f"{c['peak_gops_per_w']:.4g} GOPS/W" if c["peak_gops_per_w"] else "",
+               f"{c['peak_gops_per_mm2']:.4g} GOPS/(s mm2)" if c["peak_gops_per_mm2"] else ""]
+        eff_s = ", ".join(e for e in eff if e)
+        out.append(f"  peak (every crossbar busy) {c['peak_gops']:,.0f} GOPS" + (f": {eff_s}" if eff_s else ""))
+    return out
 
 
 def violations_text(sim) -> str:

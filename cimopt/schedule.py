@@ -16,16 +16,16 @@ import numpy as np
 
 from cimopt.errors import InputError
 from cimopt.granularity import Granularity
-from cimopt.hardware import Hardware, hardware_from_json
+from cimopt.hardware import CHIP_TOTAL_ATTRS, Hardware, hardware_from_json
 from cimopt.mapping import Budget, Mapping
 
 FORMAT = "cimopt-schedule"
 VERSION = 1
 DEFAULT_HW = Hardware()
 # hardware fields added after format version 1: written only when set, so older files and their bytes stay valid
-OPTIONAL_HARDWARE = ("cell_bits", "weight_bits", "bits", "link_bytes_per_cycle", "energy_mvm_pj", "energy_buffer_pj",
+OPTIONAL_HARDWARE = ("tiles_per_chip", "cell_bits", "weight_bits", "bits", "link_bytes_per_cycle", "energy_mvm_pj", "energy_buffer_pj",
                      "energy_noc_pj", "energy_static_pj", "energy_gpeu_pj", "mvm_ns", "tier_bytes_per_cycle",
-                     "tier_capacity_bytes", "tier_latency_cycles", "tier_pj_per_byte", "noc_contention")
+                     "tier_capacity_bytes", "tier_latency_cycles", "tier_pj_per_byte", "noc_contention") + CHIP_TOTAL_ATTRS
 JOB_COLUMNS = ("layer", "set", "copy", "start", "end", "y0", "y1", "x0", "x1")
 STREAM_COLUMNS = JOB_COLUMNS + ("inference",)  # every job column, the stream's one included
 MAX_JOB_VALUE = 2**53  # cycles and pixel indices; far beyond any schedule, and sums of two never overflow int64

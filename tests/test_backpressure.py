@@ -218,7 +218,7 @@ def test_cli_reports_peak_buffer_violations_and_infeasible_capacity(capsys):
     peak = d["peak_buffer_elements"]
     assert peak == max(d["peak_buffer_per_tile"]) > 0 and d["buffer_elements"] is None
     half = str(peak * 3 // 4)
-    assert main(args + ["--buffer", half]) == 1  # CLSA-CIM ignores the buffer: invalid, and says why
+    assert main(args + ["--buffer", half, "--scheduler", "clsa"]) == 1  # it ignores the buffer: invalid, says why
     d = json.loads(capsys.readouterr().out)
     assert d["violation_counts"]["buffer"] >= 1 and "its buffer holds" in d["violation_messages"][0]
     assert main(args + ["--buffer", half, "--scheduler", "clsa-bp"]) == 0

@@ -229,7 +229,9 @@ def test_unknown_placement_is_an_input_error():
 def test_isaac_like_preset():
     hw = load_hardware("isaac-like")
     assert (hw.xbar_rows, hw.xbar_cols, hw.cell_bits, hw.weight_bits, hw.weight_slices) == (128, 128, 2, 16, 8)
-    assert (hw.bits, hw.link_bytes_per_cycle, hw.noc_hop_cycles, hw.pes_per_tile, hw.tiles) == (16, 48, 1, 96, 168)
+    assert (hw.bits, hw.link_bytes_per_cycle, hw.noc_hop_cycles, hw.pes_per_tile, hw.tiles) == (16, 48, 1, 96, None)
+    # its own memory: 64 KB of eDRAM per tile (16-bit elements), the off-chip link below
+    assert (hw.buffer_elements, hw.tier_bytes_per_cycle, hw.tier_capacity_bytes) == (32_768, 64, None)
     assert hw.energy_mvm_pj > 0 and hw.energy_noc_pj > 0 and hw.energy_static_pj > 0 and has_energy(hw)
     assert hw.cycle_ns == 10.0
     # every value carries its source: a comment on each assignment line of the file
@@ -242,11 +244,12 @@ def test_isaac_like_preset():
 def test_isaac_like_done_when(model):
     """Row sets, +64 PEs, greedy: every schedule valid, energy = sum of its parts, optimized placement no slower
     (CLSA-CIM) and with less NoC traffic, which the simulator measures as the placement module computes it.
-    Without link contention, where bytes x hops is the placement's objective (tests/test_links.py: with it)."""
+    Without link contention, where bytes x hops is the placement's objective (tests/test_links.py: with it), and
+    with unlimited buffers (lbl and CLSA-CIM do not plan them; tests/test_memory_zoo.py: at 64 KB)."""
     runs = {}
     for placement in ("sequential", "optimized"):
         p = api.prepare(model, "isaac-like", dup="greedy", extra_pes=64, sets="row", placement=placement,
-                        contention=False)
+                        contention=False, buffer="inf")
         for s in ("lbl", "clsa"):
             r = api.run(p, s)
             assert r.sim.valid, r.sim.violations[:2]

@@ -32,6 +32,14 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hw", help="hardware TOML file or preset name (default: hardware/default.toml)")
     p.add_argument("--buffer", metavar="LIST", help="tile buffer capacities, e.g. 8k,16k,32k,64k,inf: elements per "
                    "tile (k = 1024), bytes with a unit (64KB, via chip.bits), inf = unlimited; plots latency vs buffer")
+    p.add_argument("--crossbar", metavar="LIST", help="square crossbar sizes, e.g. 128,256 (energy and area per "
+                   "crossbar scale with its columns and its ADC bits; default: the hardware file's)")
+    p.add_argument("--link", metavar="LIST", help="NoC link bandwidths in bytes per cycle, e.g. 24,48,96 (the "
+                   "router's full rate and area scale with it; default: the hardware file's)")
+    p.add_argument("--pareto", action="store_true", help="a design sweep: each CLSA-CIM point's steady state "
+                   "(periodic schedule: interval, energy per inference) and chip area; the Pareto-optimal points over "
+                   "latency, interval, energy, area and EDP marked in a pareto column and drawn (latency vs energy, "
+                   "coloured by area)")
     p.add_argument("--time-limit", type=arguments.seconds, default=60.0, help="CP-SAT time limit per point, in CP-SAT deterministic seconds (default: 60)")
     p.add_argument("--cpsat-workers", type=arguments.positive_int, default=1, help="CP-SAT threads per point (default: 1)")
     p.add_argument("--workers", type=arguments.positive_int, default=2,
@@ -100,7 +108,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         duplications=parse_names(args.dup, DUPLICATIONS, "--dup"),
         granularities=parse_names(args.sets, None, "--sets"),
         inferences=parse_int_axis(args.inferences, "--inferences"), hardware=args.hw, time_limit=args.time_limit,
-        cpsat_workers=args.cpsat_workers, buffers=_buffers(args))
+        cpsat_workers=args.cpsat_workers, buffers=_buffers(args),
+        crossbars=(None,) if args.crossbar is None else parse_int_axis(args.crossbar, "--crossbar"),
+        links=(None,) if args.link is None else parse_int_axis(args.link, "--link"), pareto=args.pareto)
     if one := [n for n in spec.schedulers if n in arguments.ONE_INFERENCE and any(k != 1 for k in spec.inferences)]:
         raise InputError(f"--inferences {args.inferences}: scheduler {one[0]} schedules one inference; drop it from "
                          "--schedulers or sweep one inference")

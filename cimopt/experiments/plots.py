@@ -80,6 +80,49 @@ def buffer_plots(rows: Sequence[dict], out: Path) -> list[Path]:
     return files
 
 
+def pareto_plots(rows: Sequence[dict], out: Path) -> list[Path]:
+    """One PNG per model: latency of one inference against energy per inference in steady state, a dot per
+    design point coloured by chip area; the Pareto-optimal points (`pareto` column) ringed and listed in the
+    legend; points that do not compete (invalid, no solution) left out and counted in the title."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    files = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mrows = [r for r in rows if r["model"] == model]
+        pts = [r for r in mrows if r.get("pareto") is not None]
+        fig = _figure(7.5, 5)
+        ax = fig.gca()
+        if pts:
+            area = [r["area_mm2"] for r in pts]
+            norm = Normalize(min(area), max(area) if max(area) > min(area) else min(area) + 1)
+            sc = ax.scatter([r["latency_cycles"] for r in pts], [r["steady_energy_pj"] / 1e6 for r in pts],
+                            c=area, cmap=colormaps["viridis"], norm=norm, s=28, zorder=2)
+            fig.colorbar(sc, ax=ax, label="chip area (mm2)")
+            best = sorted((r for r in pts if r["pareto"]), key=lambda r: r["latency_cycles"])
+            ax.scatter([r["latency_cycles"] for r in best], [r["steady_energy_pj"] / 1e6 for r in best], s=90,
+                       facecolors="none", edgecolors="red", linewidths=1.4, zorder=3,
+                       label=f"Pareto-optimal ({len(best)}: latency, interval, energy, area, EDP)")
+            lat = [r["latency_cycles"] for r in pts]
+            if max(lat) / max(min(lat), 1) > 10:
+                ax.set_xscale("log")
+            en = [r["steady_energy_pj"] for r in pts]
+            if max(en) / max(min(en), 1e-9) > 10:
+                ax.set_yscale("log")
+            ax.legend(fontsize=8)
+        ax.set_xlabel("latency of one inference (cycles)")
+        ax.set_ylabel("energy per inference, steady state (uJ)")
+        ax.grid(True, alpha=0.3)
+        left = len(mrows) - len(pts)
+        ax.set_title(f"{model} ({mrows[0]['hardware']}, {mrows[0]['granularity']} sets): {len(pts)} design points"
+                     + (f", {left} invalid or without a solution" if left else ""), fontsize=10)
+        fig.tight_layout()
+        path = out / f"{safe_name(model)}-pareto.png"
+        fig.savefig(path)
+        files.append(path)
+    return files
+
+
 def model_plot(rows: Sequence[dict], path: Path, x: str = "pes", title: str = "") -> Path:
     """Three panels (latency, speedup vs layer-by-layer without duplication, utilization) for one model."""
     grans = list(dict.fromkeys(r["granularity"] for r in rows))

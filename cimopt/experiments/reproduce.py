@@ -22,6 +22,7 @@ marks those: their status is FEASIBLE).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +37,7 @@ from cimopt.arith import ceil_div
 from cimopt.builder import conv_chain
 from cimopt.errors import InputError
 from cimopt.experiments.plots import bar_plot, safe_name
-from cimopt.experiments.sweep import SweepResult, SweepSpec, model_name, run_sweep
+from cimopt.experiments.sweep import SweepResult, SweepSpec, hardware_json, model_name, run_sweep
 from cimopt.hardware import Hardware, load_hardware
 from cimopt.schedulers import registry
 from cimopt.workload import Workload
@@ -78,6 +79,7 @@ class ChipStudy:
     time_limit: float = 10.0
     placements: tuple[str, ...] = ("sequential", "optimized")
     contention: bool = False  # the energy study is of the contention-free model (the links part measures it)
+    buffer: str = "inf"  # and of unlimited tile buffers (the memory part measures the chip's own 64 KB)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,22 @@ class LinkStudy:
     schedulers: tuple[str, ...] = ("clsa", "cpsat", "lns")
     time_limit: float = 5.0
     heatmap: tuple[str, int] | None = ("resnet18", 1024)  # the network and extra PEs whose link load is drawn
+
+
+@dataclass(frozen=True)
+class MemoryStudy:
+    """The chip at its own memory: per network and granularity, CLSA-CIM with unlimited buffers (the reference)
+    and, at the preset's tile buffer with its memory tier, clsa-spill (CLSA-CIM made valid) against the
+    memory-aware scheduler: latency, bytes through the tier, energy, the proven gap (CP-SAT bounds the problem
+    through its unlimited-buffer relaxation)."""
+
+    name: str
+    models: tuple[ModelSpec, ...]
+    hardware: str = "isaac-like"
+    granularities: tuple[str, ...] = ("row", "pixel")
+    extra_pes: int = 64
+    duplication: str = "greedy"
+    time_limit: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +140,26 @@ class ThroughputSweep:
 
 
 @dataclass(frozen=True)
+class ParetoStudy:
+    """A design sweep on a realistic chip: budgets x crossbar sizes x link bandwidths x tile buffers, each
+    point's steady state (periodic schedule) and area, the Pareto-optimal designs; and one stream of
+    `inferences` on the `reference` design (extra PEs, crossbar, link) set against ISAAC's own efficiency."""
+
+    name: str
+    models: tuple[ModelSpec, ...]
+    hardware: str = "isaac-like"
+    granularity: str = "row"
+    duplication: str = "greedy"
+    extra_pes: tuple[int, ...] = (0, 64, 256, 1024, 4096)
+    crossbars: tuple[int, ...] = (128, 256)
+    links: tuple[int, ...] = (24, 48, 96)
+    buffers: tuple[str, ...] = ("131072", "262144", "524288", "1048576")  # elements per tile: areas count real buffers
+    schedulers: tuple[str, ...] = (CLSA,)  # the steady state is CLSA-CIM's periodic schedule; others need streams
+    inferences: int = 64
+    reference: tuple[int, int, int] = (64, 128, 48)
+
+
+@dataclass(frozen=True)
 class Config:
     """What `reproduce` runs. `networks` may hold Workloads (or factories of them) for tests."""
 
@@ -136,6 +174,8 @@ class Config:
     buffers: BufferStudy | None = None  # the `buffers` part's study
     throughput: ThroughputSweep | None = None  # the `throughput` part's streams
     links: LinkStudy | None = None  # the `links` part's study
+    memory: MemoryStudy | None = None  # the `memory` part's study
+    pareto: ParetoStudy | None = None  # the `pareto` part's design sweep
 
 
 def golden_chain() -> Workload:
@@ -151,12 +191,14 @@ QUICK = Config(
     gap=(GapSweep("gap-quick", (golden_chain, "mini-cnn", "mini-yolo"), ("row",), time_limit=30.0),
          GapSweep("gap-quick-dup", (golden_chain, "mini-cnn", "mini-yolo"), ("row",), (4,), ("greedy",),
                   time_limit=30.0)),
-    parts=("networks", "configs", "headline", "gap", "chip", "buffers", "throughput", "links"),
+    parts=("networks", "configs", "headline", "gap", "chip", "memory", "buffers", "throughput", "links", "pareto"),
     chip=ChipStudy("chip-quick", ("resnet18",), time_limit=2.0),
+    memory=MemoryStudy("memory-quick", ("resnet18",), granularities=("row",), time_limit=2.0),
     buffers=BufferStudy(("tiny-yolov3", "resnet18")),
     throughput=ThroughputSweep("throughput-quick", ("resnet18",)),
     links=LinkStudy("links-quick", ("resnet18",), extra_pes=(64,), schedulers=("clsa", "cpsat"), time_limit=2.0,
                     heatmap=None),
+    pareto=ParetoStudy("pareto-quick", ("resnet18",), extra_pes=(0, 64, 1024), links=(48,), buffers=("1048576",)),
 )
 FULL = Config(
     name="full",
@@ -167,11 +209,13 @@ FULL = Config(
                   time_limit=10.0),
          GapSweep("gap-zoo", ZOO_NETWORKS, ("row",), (0,), ("none",), time_limit=10.0),
          GapSweep("gap-zoo-dup", ZOO_NETWORKS, ("row",), (64,), ("greedy",), time_limit=10.0)),
-    parts=("networks", "configs", "headline", "gap", "chip", "buffers", "throughput", "links"),
+    parts=("networks", "configs", "headline", "gap", "chip", "memory", "buffers", "throughput", "links", "pareto"),
     chip=ChipStudy("chip", ZOO_NETWORKS, time_limit=10.0),
+    memory=MemoryStudy("memory", ZOO_NETWORKS),
     buffers=BufferStudy(ZOO_NETWORKS, curve_networks=("tiny-yolov3", "resnet18")),
     throughput=ThroughputSweep("throughput", ZOO_NETWORKS),
     links=LinkStudy("links", ZOO_NETWORKS),
+    pareto=ParetoStudy("pareto", ("resnet18", "tiny-yolov3")),
 )
 
 
@@ -479,8 +523,11 @@ def chip_rows(study: ChipStudy, out: Path, progress: bool = False) -> tuple[list
 
     out.mkdir(parents=True, exist_ok=True)
     path = out / "records.json"
-    done = json.loads(path.read_text()) if path.exists() else {}
     hw = load_hardware(study.hardware)
+    # records of another chip (an edited preset, older figures) are recomputed, never reused
+    chip_id = hashlib.sha256(json.dumps(hardware_json(hw), sort_keys=True).encode()).hexdigest()[:16]
+    done = {k: v for k, v in (json.loads(path.read_text()) if path.exists() else {}).items()
+            if v.get("chip_id") == chip_id}
     rows, skipped, t0 = [], [], time.perf_counter()
     names = (LBL, CLSA, CPSAT)
     for m in study.models:
@@ -494,11 +541,11 @@ def chip_rows(study: ChipStudy, out: Path, progress: bool = False) -> tuple[list
             if not all(k in done for k in keys):
                 t = time.perf_counter()
                 p = api.prepare(wl, hw, dup=study.duplication, extra_pes=study.extra_pes, sets=study.granularity,
-                                placement=placement, contention=study.contention)
+                                placement=placement, contention=study.contention, buffer=study.buffer)
                 prep = time.perf_counter() - t
                 c = api.compare(p, names, time_limit=study.time_limit, workers=1)
                 for k, rec in zip(keys, c.records, strict=True):
-                    done[k] = rec.to_json() | {"model": model_name(m), "prepare_seconds": prep}
+                    done[k] = rec.to_json() | {"model": model_name(m), "prepare_seconds": prep, "chip_id": chip_id}
                 path.write_text(json.dumps(done, indent=1) + "\n")
                 if progress:
                     print(f"chip: {model_name(m)} {placement} done", flush=True)
@@ -740,15 +787,164 @@ def part_links(ctx: Context, n: int) -> Section:
     return Section(md, {"links": rows}, (), tuple(files))
 
 
+def memory_rows(study: MemoryStudy, out: Path, progress: bool = False) -> tuple[list[dict], float]:
+    """Run (or resume from `out/records.json`) the memory study: one row per network and granularity."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "records.json"
+    done = json.loads(path.read_text()) if path.exists() else {}
+    hw = load_hardware(study.hardware)
+    rows, t0 = [], time.perf_counter()
+    for m in study.models:
+        for gran in study.granularities:
+            key = f"{model_name(m)}|{gran}"
+            if key not in done:
+                wl = api.load_model(_model(m))
+                kw = {"dup": study.duplication, "extra_pes": study.extra_pes, "sets": gran}
+                free = api.prepare(wl, hw, buffer="inf", **kw)
+                ref = api.record(free, api.run(free, CLSA))
+                p = api.prepare(wl, hw, **kw)
+                c = api.compare(p, ("clsa-spill", "memory-aware", CPSAT), time_limit=study.time_limit, workers=1)
+                by = {r.scheduler: r.to_json() for r in c.records}
+                done[key] = {"model": model_name(m), "granularity": gran, "sets": p.sets.num_sets, "pes": p.budget.pes,
+                             "tiles": p.budget.tiles, "buffer_elements": hw.buffer_elements,
+                             "placement": p.placement, "unlimited": ref.to_json(), "runs": by,
+                             "bound_cycles": c.bound_cycles, "bound_rule": c.bound_rule}
+                path.write_text(json.dumps(done, indent=1) + "\n")
+                if progress:
+                    print(f"memory: {model_name(m)} {gran} done", flush=True)
+            rows.append(done[key])
+    return rows, time.perf_counter() - t0
+
+
+def part_memory(ctx: Context, n: int) -> Section:
+    study = ctx.cfg.memory
+    if study is None:
+        raise InputError("the memory part needs a MemoryStudy in the configuration")
+    rows, wall = memory_rows(study, ctx.out / study.name, ctx.progress)
+    hw = load_hardware(study.hardware)
+    out, wins = [], 0
+    for r in rows:
+        u, s, m = r["unlimited"], r["runs"]["clsa-spill"], r["runs"]["memory-aware"]
+        faster = (None if s["latency_cycles"] is None or m["latency_cycles"] is None
+                  else m["latency_cycles"] / s["latency_cycles"] - 1)
+        fewer = (None if s["latency_cycles"] is None or not s["spill_bytes"]
+                 else m["spill_bytes"] / s["spill_bytes"] - 1)
+        win = (faster is not None and faster <= -0.15) or (fewer is not None and fewer <= -0.15)
+        wins += win
+        best = m["latency_cycles"]
+        out.append([r["model"], r["granularity"], _fmt_int(r["sets"]), _fmt_int(u["latency_cycles"]),
+                    _uj(u["energy_pj"]), _fmt_int(s["latency_cycles"]), _fmt_int(s["spill_bytes"]),
+                    _uj(s["energy_pj"]), _fmt_int(m["latency_cycles"]), _fmt_int(m["spill_bytes"]),
+                    _uj(m["energy_pj"]), _fmt(faster, "+.1%"), _fmt(fewer, "+.1%"), "yes" if win else "",
+                    _fmt(None if best is None or u["latency_cycles"] is None else best / u["latency_cycles"] - 1,
+                         "+.1%"),
+                    _fmt_int(r["bound_cycles"]), _fmt(None if best is None else (best - r["bound_cycles"]) / best, ".1%"),
+                    "yes" if s["valid"] and m["valid"] else "NO"])
+    table = md_table(["network", "sets", "set count", "CLSA unlimited", "energy uJ", "clsa-spill", "tier bytes",
+                      "energy uJ", "memory-aware", "tier bytes", "energy uJ", "latency vs clsa-spill",
+                      "tier bytes vs clsa-spill", "15% better", "vs unlimited", "bound", "proven gap", "valid"],
+                     out, "llrrrrrrrrrrrlrrrl")
+    never = all(r["runs"]["memory-aware"]["latency_cycles"] is not None and r["runs"]["clsa-spill"]["latency_cycles"]
+                is not None and r["runs"]["memory-aware"]["latency_cycles"] <= r["runs"]["clsa-spill"]["latency_cycles"]
+                for r in rows)
+    valid = sum(1 for r in rows if r["runs"]["memory-aware"]["valid"] and r["runs"]["clsa-spill"]["valid"])
+    summary = (f"Both schedulers give valid schedules on {valid} of {len(rows)} cases; the memory-aware scheduler is "
+               f"{'never' if never else 'SOMETIMES'} slower than clsa-spill, and at least 15% faster or with at least "
+               f"15% fewer bytes through the memory tier on {wins} of {len(rows)}.")
+    made = (f"Made by `{ctx.command}` (records in `{study.name}/records.json`, {len(rows)} rows, {wall:.1f} s wall "
+            f"this run; CP-SAT time limit {study.time_limit:g} deterministic s, 1 worker, seed 0).")
+    md = render("memory", n=n, hw=study.hardware, cap=f"{hw.buffer_elements:,}", kb=hw.buffer_elements * hw.bits // 8192,
+                bw=hw.tier_bytes_per_cycle, lat=hw.tier_latency_cycles, pj=f"{hw.tier_pj_per_byte:g}",
+                dup=study.duplication, extra=study.extra_pes, table=table, summary=summary, made_by=made)
+    return Section(md, {"memory": rows}, (), ())
+ISAAC_GOPS_PER_W = 627.5  # ISAAC (ISCA 2016), Table IV: ISAAC-CE's peak operations per second and watt
+
+
+def isaac_reference(study: ParetoStudy, model: ModelSpec) -> dict:
+    """The study's reference design run as a periodic stream of `inferences`: its steady-state energy per
+    inference next to what ISAAC's efficiency implies for the model (2 x MACs operations at 627.5 GOPS/W),
+    and the part that keeps it above (the largest one) with by how much."""
+    from cimopt.chip import with_crossbar, with_link
+    from cimopt.steady import periodic_record, run_periodic
+
+    extra, xbar, link = study.reference
+    hw = with_link(with_crossbar(load_hardware(study.hardware), xbar, xbar), link)
+    p = api.prepare(_model(model), hw, dup=study.duplication, extra_pes=extra, sets=study.granularity,
+                    inferences=study.inferences)
+    rec = periodic_record(p, run_periodic(p))
+    isaac_pj = 2 * p.workload.macs / ISAAC_GOPS_PER_W * 1e3  # ops / (GOPS/W) = nJ; x 1e3 = pJ
+    parts = dict(rec.energy) | {"static": rec.steady_static_pj}
+    top = max(parts, key=parts.get)
+    return {"model": model_name(_model(model)), "extra_pes": extra, "crossbar": xbar, "link": link,
+            "inferences": study.inferences, "tiles": p.budget.tiles, "valid": rec.valid,
+            "interval_cycles": rec.steady_interval_cycles, "interval_ms": rec.steady_interval_cycles * hw.cycle_ns / 1e6,
+            "steady_energy_pj": rec.steady_energy_pj, "steady_parts_pj": parts, "isaac_pj": isaac_pj,
+            "ratio": rec.steady_energy_pj / isaac_pj, "largest_part": top,
+            "without_largest_pj": rec.steady_energy_pj - parts[top],
+            "static_mw_per_tile": hw.energy_static_pj / hw.cycle_ns}
+
+
+def part_pareto(ctx: Context, n: int) -> Section:
+    study = ctx.cfg.pareto
+    if study is None:
+        return Section("")
+    nets = tuple(_model(m) for m in study.models)
+    spec = SweepSpec(models=nets, budget_kind="extra_pes", budgets=study.extra_pes, schedulers=study.schedulers,
+                     duplications=(study.duplication,), granularities=(study.granularity,), hardware=study.hardware,
+                     buffers=study.buffers, crossbars=study.crossbars, links=study.links, pareto=True)
+    res = ctx.sweep(spec, study.name, plots=True)
+    best = [r for r in res.rows if r.get("pareto")]
+    table = md_table(["network", "extra PEs", "crossbar", "link B/cycle", "buffer (elements)", "latency", "interval",
+                      "energy/inference (uJ)", "area (mm2)", "EDP (pJ x cycles)"],
+                     [[r["model"], _fmt_int(r["extra_pes"]), r["crossbar"], _fmt_int(r["link_bytes_per_cycle"]),
+                       _fmt_int(r["buffer_elements"]), _fmt_int(r["latency_cycles"]),
+                       _fmt(r["steady_interval_cycles"], ",.0f"), _uj(r["steady_energy_pj"]), _fmt(r["area_mm2"], ".2f"),
+                       _fmt(r["edp"], ".3g")] for r in best], "lrlrrrrrrr")
+    counts = {m: sum(1 for r in res.rows if r["model"] == m) for m in dict.fromkeys(r["model"] for r in res.rows)}
+    left = {m: sum(1 for r in res.rows if r["model"] == m and r.get("pareto") is None) for m in counts}
+    tally = "; ".join(f"{m}: {counts[m]} points, {sum(1 for r in best if r['model'] == m)} Pareto-optimal, "
+                      f"{left[m]} invalid or without a solution" for m in counts)
+    ref = isaac_reference(study, study.models[0])
+    parts = ", ".join(f"{k} {v / 1e9:.3g} mJ" for k, v in ref["steady_parts_pj"].items())
+    verdict = ("within 2x of it" if ref["ratio"] <= 2 else
+               f"above 2x; the {ref['largest_part']} part keeps it there: {ref['steady_parts_pj'][ref['largest_part']] / 1e9:.3g} "
+               f"mJ, without it {ref['without_largest_pj'] / 1e9:.3g} mJ ({ref['without_largest_pj'] / ref['isaac_pj']:.2f}x)")
+    isaac = (f"{ref['model']} on `{study.hardware}` ({study.granularity} sets, {study.duplication} duplication, "
+             f"+{ref['extra_pes']} PEs: {ref['tiles']} tiles, {ref['crossbar']} x {ref['crossbar']} crossbars), "
+             f"{ref['inferences']} inferences as a periodic stream (`cimopt schedule {ref['model']} --hw "
+             f"{study.hardware} --sets {study.granularity} --dup {study.duplication} --extra-pes {ref['extra_pes']} "
+             f"--inferences {ref['inferences']} --periodic`): one inference every {ref['interval_cycles']:,.0f} cycles "
+             f"({ref['interval_ms']:.3g} ms), {ref['steady_energy_pj'] / 1e9:.3g} mJ per inference in steady state "
+             f"({parts}). ISAAC's own efficiency (Table IV, 627.5 GOPS/W, the chip kept busy) implies "
+             f"{ref['isaac_pj'] / 1e9:.3g} mJ for its {2 * api.load_model(_model(study.models[0])).macs / 1e9:.3g} GOP: "
+             f"{ref['ratio']:.2f}x, {verdict}. Static power is the tiles' leakage ({ref['static_mw_per_tile']:.3g} mW "
+             f"each) over the interval, which the bottleneck layer sets; ISAAC's figure assumes every crossbar busy.")
+    figs = "\n".join(f"![{model_name(m)}]({res.out.name}/{safe_name(model_name(m))}-pareto.png)" for m in nets)
+    cli = all(isinstance(m, str) for m in study.models)
+    cmd = (f"cimopt sweep {' '.join(map(str, study.models))} --hw {study.hardware} --sets {study.granularity} "
+           f"--dup {study.duplication} --extra-pes {','.join(map(str, study.extra_pes))} --crossbar "
+           f"{','.join(map(str, study.crossbars))} --link {','.join(map(str, study.links))} --buffer "
+           f"{','.join(study.buffers)} --schedulers {','.join(study.schedulers)} --pareto --out {ctx.out / res.out.name}"
+           if cli else None)
+    md = render("pareto", n=n, hw=study.hardware, granularity=study.granularity, dup=study.duplication,
+                extra_pes=", ".join(map(str, study.extra_pes)), crossbars=", ".join(map(str, study.crossbars)),
+                links=", ".join(map(str, study.links)), buffers=", ".join(f"{int(b):,}" for b in study.buffers),
+                schedulers=", ".join(study.schedulers), tally=tally, table=table, figures=figs, isaac=isaac,
+                made_by=ctx.made_by(res, cmd))
+    return Section(md, {"pareto": best, "isaac_reference": ref}, (res,))
+
+
 PARTS: dict[str, Callable[[Context, int], Section]] = {
     "networks": part_networks,
     "configs": part_configs,
     "headline": part_headline,
     "gap": part_gap,
     "chip": part_chip,
+    "memory": part_memory,
     "buffers": part_buffers,
     "throughput": part_throughput,
     "links": part_links,
+    "pareto": part_pareto,
 }
 
 

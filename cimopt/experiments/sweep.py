@@ -35,7 +35,7 @@ from cimopt.arguments import MAX_COUNT, check_output_dir
 from cimopt.duplication import STRATEGIES
 from cimopt.errors import InputError
 from cimopt.granularity import Granularity
-from cimopt.hardware import Hardware, load_hardware
+from cimopt.hardware import CHIP_TOTAL_ATTRS, Hardware, load_hardware
 from cimopt.mapping import min_pes, resolve_budget
 from cimopt.record import COLUMNS, RunRecord, record_of, with_references
 from cimopt.schedulers import registry
@@ -129,6 +129,9 @@ class SweepSpec:
     cpsat_workers: int = 1
     seed: int = 0
     buffers: tuple[str | None, ...] = (None,)  # tile buffer capacities: "inf" or elements; None = the hardware's
+    crossbars: tuple[int | None, ...] = (None,)  # square crossbar sizes (rows = cols); None = the hardware's
+    links: tuple[int | None, ...] = (None,)  # NoC link bandwidths, bytes per cycle; None = the hardware's
+    pareto: bool = False  # each point's steady state (periodic schedule) and area; Pareto-optimal points marked
 
     def validated(self) -> SweepSpec:
         """The same spec with normalized names; an InputError for an empty or malformed grid."""
@@ -153,9 +156,14 @@ class SweepSpec:
             raise InputError(f"--time-limit must be > 0 seconds, got {self.time_limit:g}")
         if self.cpsat_workers < 1:
             raise InputError(f"--cpsat-workers must be >= 1, got {self.cpsat_workers}")
+        for flag, values, low in (("--crossbar", self.crossbars, 1), ("--link", self.links, 0)):
+            if not values or any(v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low)
+                                 for v in values):
+                raise InputError(f"{flag}: every value must be an integer >= {low}, got {list(values)}")
         return replace(self, budgets=tuple(budgets), granularities=grans,
                        schedulers=tuple(dict.fromkeys(self.schedulers)), inferences=tuple(dict.fromkeys(self.inferences)),
-                       duplications=tuple(dict.fromkeys(self.duplications)))
+                       duplications=tuple(dict.fromkeys(self.duplications)),
+                       crossbars=tuple(dict.fromkeys(self.crossbars)), links=tuple(dict.fromkeys(self.links)))
 
 
 @dataclass(frozen=True)
@@ -174,16 +182,19 @@ class Point:
     seed: int | None = None
     buffer: str | None = None  # tile buffer capacity ("inf" or elements per tile); None: the hardware file's
     inferences: int = 1  # a stream of N inferences
+    crossbar: int | None = None  # square crossbar size; None: the hardware file's
+    link: int | None = None  # NoC link bytes per cycle; None: the hardware file's
+    steady: bool = False  # also the steady state of CLSA-CIM's periodic schedule on the point's chip
 
     @property
     def key(self) -> str:
-        """The point's identity in `points.jsonl`: all its parameters (no buffer entry when it is the hardware's,
-        no inferences entry for one: the keys of sweeps made before these axes stay valid)."""
+        """The point's identity in `points.jsonl`: all its parameters (no entry for an axis at its default, so
+        the keys of sweeps made before these axes stay valid)."""
         d = asdict(self)
-        if d["buffer"] is None:
-            d.pop("buffer")
-        if d["inferences"] == 1:
-            d.pop("inferences")
+        for k, default in (("buffer", None), ("inferences", 1), ("crossbar", None), ("link", None),
+                           ("steady", False)):
+            if d[k] == default:
+                d.pop(k)
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     def capacity(self) -> int | None:
@@ -193,18 +204,28 @@ class Point:
     @property
     def problem_key(self) -> tuple:
         """Points with the same problem key share model, chip, budget and sets (not the duplication)."""
-        return (self.model, self.hardware, self.budget_kind, self.budget, self.granularity)
+        return (self.model, self.hardware, self.budget_kind, self.budget, self.granularity, self.crossbar, self.link)
+
+    def chip(self, hw: Hardware) -> Hardware:
+        """The point's chip: `hw` with its crossbar size and link bandwidth (`cimopt.chip` variants)."""
+        from cimopt.chip import with_crossbar, with_link
+
+        if self.crossbar is not None:
+            hw = with_crossbar(hw, self.crossbar, self.crossbar)
+        return hw if self.link is None else with_link(hw, self.link)
 
     def budget_args(self) -> dict[str, int]:
         return {} if self.budget_kind == "default" else {self.budget_kind: int(self.budget)}
 
 
 def make_point(model: str, hw_name: str, kind: str, budget: int | None, gran: str, dup: str, scheduler: str,
-               spec: SweepSpec, buffer: str | None = None, inferences: int = 1) -> Point:
+               spec: SweepSpec, buffer: str | None = None, inferences: int = 1, crossbar: int | None = None,
+               link: int | None = None) -> Point:
+    axes = {"buffer": buffer, "inferences": inferences, "crossbar": crossbar, "link": link, "steady": spec.pareto}
     if registry.get(scheduler).exact:
         return Point(model, hw_name, kind, budget, gran, dup, scheduler, float(spec.time_limit), spec.cpsat_workers,
-                     spec.seed, buffer, inferences)
-    return Point(model, hw_name, kind, budget, gran, dup, scheduler, buffer=buffer, inferences=inferences)
+                     spec.seed, **axes)
+    return Point(model, hw_name, kind, budget, gran, dup, scheduler, **axes)
 
 
 def model_name(m: str | Path | Workload) -> str:
@@ -213,16 +234,18 @@ def model_name(m: str | Path | Workload) -> str:
 
 def grid(spec: SweepSpec, hw_name: str) -> list[Point]:
     """The requested points, in row order: model, budget, granularity, duplication, buffer, inferences,
-    scheduler."""
-    return [make_point(model_name(m), hw_name, spec.budget_kind, b, g, d, s, spec, c, n)
+    crossbar, link, scheduler."""
+    return [make_point(model_name(m), hw_name, spec.budget_kind, b, g, d, s, spec, c, n, x, k)
             for m in spec.models for b in spec.budgets for g in spec.granularities
-            for d in spec.duplications for c in spec.buffers for n in spec.inferences for s in spec.schedulers]
+            for d in spec.duplications for c in spec.buffers for n in spec.inferences for x in spec.crossbars
+            for k in spec.links for s in spec.schedulers]
 
 
 def references(point: Point) -> tuple[Point, Point]:
     """Layer-by-layer without duplication, and with the point's duplication, at the same budget, sets and
     stream."""
-    base = replace(point, scheduler=registry.BASELINE, time_limit=None, cpsat_workers=None, seed=None, buffer=None)
+    base = replace(point, scheduler=registry.BASELINE, time_limit=None, cpsat_workers=None, seed=None, buffer=None,
+                   steady=False)
     return replace(base, duplication="none"), base
 
 
@@ -271,6 +294,7 @@ def run_point(point: Point, workload: Workload, hw: Hardware) -> dict:
     An exact scheduler that finds no schedule in its time limit is a finished point with status NO_SOLUTION.
     """
     t0 = time.perf_counter()
+    hw = point.chip(hw)
     key = (workload.fingerprint, hw) + point.problem_key
     base = _MEMO.get(key, lambda: replace(api.prepare(workload, hw, sets=point.granularity, **point.budget_args()),
                                           model=point.model))
@@ -287,6 +311,10 @@ def run_point(point: Point, workload: Workload, hw: Hardware) -> dict:
         else:
             run = api.run(problem, spec.name)
         rec = record_of(problem, run)
+        if point.steady and spec.name == registry.HEURISTIC:  # CLSA-CIM's periodic schedule on the point's chip
+            from cimopt.steady import steady_of
+
+            rec = replace(rec, **steady_of(problem))
     except InputError as exc:
         if not spec.exact and point.buffer is None:  # a buffer the heuristic cannot meet is a result, not an error
             raise
@@ -294,9 +322,17 @@ def run_point(point: Point, workload: Workload, hw: Hardware) -> dict:
         rec = RunRecord(point.model, hw.name, problem.budget.pes, problem.budget.tiles, spec.name, point.duplication,
                         problem.sets.granularity.spec, None, None, None, status="NO_SOLUTION", extra_pes=problem.budget.pes
                         - need, min_pes=need, pes_used=problem.mapping.pes_used, sets=problem.sets.num_sets,
-                        error=str(exc), buffer_elements=problem.hardware.buffer_elements)
+                        error=str(exc), buffer_elements=problem.hardware.buffer_elements,
+                        crossbar=f"{hw.xbar_rows}x{hw.xbar_cols}", link_bytes_per_cycle=hw.link_bytes_per_cycle or None,
+                        area_mm2=_area_or_none(hw, problem.budget.tiles))
     return {"key": point.key, "point": asdict(point), "result": rec.to_json(),
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _area_or_none(hw: Hardware, tiles: int) -> float | None:
+    from cimopt.chip import chip_area_mm2
+
+    return chip_area_mm2(hw, tiles) or None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -356,14 +392,15 @@ def _run_dask(tasks: Sequence[Task], client) -> Iterator[dict]:
 # The sweep folder
 
 
-def _hw_json(hw: Hardware) -> dict:
+def hardware_json(hw: Hardware) -> dict:
+    """A chip as the sweep meta records it (figures at their defaults left out, as before they existed)."""
     d = asdict(hw)
     d.pop("source")
     if d.get("mvm_ns") is None:  # unset: as in sweeps made before the field existed
         d.pop("mvm_ns", None)
     default = asdict(Hardware())
     for key in ("noc_contention", "tier_bytes_per_cycle", "tier_capacity_bytes", "tier_latency_cycles",
-                "tier_pj_per_byte"):  # at their defaults: as in sweeps made before these fields existed
+                "tier_pj_per_byte", *CHIP_TOTAL_ATTRS):  # at their defaults: as in sweeps made before they existed
         if key in d and d[key] == default.get(key):
             d.pop(key)
     return json.loads(json.dumps(d))
@@ -374,13 +411,15 @@ def sweep_meta(spec: SweepSpec, workloads: Sequence[Workload], hw: Hardware) -> 
     return {
         "format": FORMAT, "version": VERSION,
         "models": [{"name": model_name(m), "fingerprint": w.fingerprint} for m, w in zip(spec.models, workloads, strict=True)],
-        "hardware": _hw_json(hw),
+        "hardware": hardware_json(hw),
         "budget": {"kind": spec.budget_kind, "values": list(spec.budgets)},
         "granularities": list(spec.granularities), "duplications": list(spec.duplications),
         "schedulers": list(spec.schedulers),
         "exact": {"time_limit": spec.time_limit, "workers": spec.cpsat_workers, "seed": spec.seed}
         if any(registry.get(s).exact for s in spec.schedulers) else None,
-    } | ({} if spec.buffers == (None,) else {"buffers": list(spec.buffers)})
+    } | ({} if spec.buffers == (None,) else {"buffers": list(spec.buffers)}) | {
+        k: v for k, v in (("crossbars", list(spec.crossbars)), ("links", list(spec.links)), ("pareto", spec.pareto))
+        if v not in ([None], False)}
 
 
 def check_meta(out: Path, meta: dict) -> None:
@@ -447,11 +486,15 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 2, dask: str |
         raise InputError(f"sweep: a model is named twice ({', '.join(names)})")
     for w in workloads:
         for b in spec.budgets:
-            try:
-                resolve_budget(w, hw, **({} if spec.budget_kind == "default" else {spec.budget_kind: b}))
-            except InputError as exc:
-                where = "" if b is None else f"--{spec.budget_kind.replace('_', '-')} {b}: "
-                raise InputError(f"sweep point {where}{exc}") from None
+            for x in spec.crossbars:
+                chip = make_point("", hw.name, spec.budget_kind, b, "row", "none", registry.BASELINE, spec,
+                                  crossbar=x).chip(hw)
+                try:
+                    resolve_budget(w, chip, **({} if spec.budget_kind == "default" else {spec.budget_kind: b}))
+                except InputError as exc:
+                    where = "" if b is None else f"--{spec.budget_kind.replace('_', '-')} {b}: "
+                    size = "" if x is None else f"--crossbar {x}: "
+                    raise InputError(f"sweep point {size}{where}{exc}") from None
     meta = sweep_meta(spec, workloads, hw)
     check_meta(out, meta)
 
@@ -484,8 +527,12 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, workers: int = 2, dask: str |
             if client is not None:
                 client.close()
     rows = sweep_rows(requested, records)
+    if spec.pareto:
+        from cimopt.experiments.pareto import mark_pareto
+
+        rows = mark_pareto(rows)
     files = write_outputs(rows, out, plots=plots, x={"tiles": "tiles", "extra_pes": "extra_pes"}.get(spec.budget_kind, "pes"),
-                          buffers=spec.buffers != (None,))
+                          buffers=spec.buffers != (None,), pareto=spec.pareto)
     return SweepResult(rows, out, files, len(tasks), len(points) - len(tasks), time.perf_counter() - t0, records)
 
 
@@ -556,15 +603,17 @@ def _cell(v: object) -> str:
 
 
 def write_outputs(rows: list[dict], out: Path, *, plots: bool = True, x: str = "pes",
-                  buffers: bool = False) -> tuple[Path, ...]:
+                  buffers: bool = False, pareto: bool = False) -> tuple[Path, ...]:
     """`sweep.csv`, `sweep.json` and (optionally) one PNG per model, plotted against column `x`; with a buffer
-    axis (`buffers`) also one latency-vs-buffer PNG per model."""
+    axis (`buffers`) also one latency-vs-buffer PNG per model; with `pareto` a `pareto` column and one
+    latency-vs-energy PNG per model."""
     csv_path, json_path = out / "sweep.csv", out / "sweep.json"
+    columns = COLUMNS + (("pareto",) if pareto else ())
     with open(csv_path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(COLUMNS)
+        w.writerow(columns)
         for r in rows:
-            w.writerow([_cell(r.get(c)) for c in COLUMNS])
+            w.writerow([_cell(r.get(c)) for c in columns])
     json_path.write_text(json.dumps(rows, indent=1) + "\n")
     files = [csv_path, json_path]
     if plots:
@@ -575,12 +624,16 @@ def write_outputs(rows: list[dict], out: Path, *, plots: bool = True, x: str = "
             from cimopt.experiments.plots import buffer_plots
 
             files += buffer_plots(rows, out)
+        if pareto:
+            from cimopt.experiments.plots import pareto_plots
+
+            files += pareto_plots(rows, out)
     return tuple(files)
 
 
 def read_csv(path: str | Path) -> list[dict]:
     """Rows of a `sweep.csv` with values parsed back by the record's field types (empty cells as None)."""
-    types = {f.name: str(f.type) for f in fields(RunRecord)}
+    types = {f.name: str(f.type) for f in fields(RunRecord)} | {"pareto": "bool | None"}
     rows = []
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
@@ -625,6 +678,17 @@ def sweep_text(res: SweepResult) -> str:
         for row, r in zip(rows, res.rows, strict=True):
             row[6:6] = [r.get("inferences", 1), f(r.get("interval_cycles"), ",.1f")]
         heads[6:6], align = ["N", "interval"], align[:6] + "rr" + align[6:]
+    if len({r.get("crossbar") for r in res.rows}) > 1 or len({r.get("link_bytes_per_cycle") for r in res.rows}) > 1:
+        for row, r in zip(rows, res.rows, strict=True):  # design axes: crossbar size and link bandwidth
+            row[3:3] = [r.get("crossbar", ""), r.get("link_bytes_per_cycle")]
+        heads[3:3], align = ["xbar", "link"], align[:3] + "lr" + align[3:]
+    if any("pareto" in r for r in res.rows):  # a design sweep: steady state, area and the Pareto mark
+        for row, r in zip(rows, res.rows, strict=True):
+            row[-2:-2] = [f(r.get("steady_interval_cycles"), ",.0f"),
+                          f(r.get("steady_energy_pj") and r["steady_energy_pj"] / 1e6, ",.1f"),
+                          f(r.get("area_mm2"), ".4g"), {True: "*", False: "", None: "-"}[r["pareto"]]]
+        heads[-2:-2] = ["steady II", "steady uJ", "area mm2", "pareto"]
+        align = align[:-2] + "rrrl" + align[-2:]
     tab = table(heads, rows, align)
     lines = [tab, "", f"{res.computed} points computed, {res.reused} reused, {res.seconds:.1f} s; wrote:"]
     lines += [f"  {p}" for p in res.files]

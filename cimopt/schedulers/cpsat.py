@@ -908,10 +908,44 @@ def schedule_contention(problem: Problem, options: Options) -> Result:
     return Result(replace(best, scheduler="cpsat", info=info), status, facts)
 
 
+def schedule_memory(problem: Problem, options: Options) -> Result:
+    """CP-SAT where tile buffers are finite and outputs may go to a memory tier or to lent storage tiles, or
+    links are shared: CP-SAT bounds the problem by solving its relaxation with unlimited buffers (every valid
+    schedule of the problem is one of the relaxation: spills, fills and waits only delay sets), and the schedule
+    it returns is the best valid one known: the hint (compare passes the best heuristic schedule), else the
+    memory-aware scheduler's. OPTIMAL when that schedule meets the bound."""
+    from cimopt.schedulers.memory_aware import schedule_memory_aware
+
+    p, o, hw = problem, options, problem.hardware
+    if p.is_stream:
+        raise InputError("CP-SAT with a memory tier, lent storage tiles or link contention on finite tile buffers "
+                         "schedules one inference; use --inferences 1")
+    relaxed = replace(p, hardware=replace(hw, buffer_elements=None))
+    res = schedule(relaxed, replace(o, hint=None))
+    best = o.hint
+    if best is None or best.mapping != p.mapping or best.hardware != hw or best.inferences != 1:
+        best = schedule_memory_aware(p.workload, hw, p.mapping, p.sets, model=p.model)
+    objective = best.makespan
+    bound = min(res.solve.bound, objective)
+    status = "OPTIMAL" if bound == objective else "FEASIBLE"
+    note = (f"bound from the relaxation with unlimited tile buffers; the schedule is {best.scheduler}'s"
+            + (f" ({res.solve.note})" if res.solve.note else ""))
+    facts = replace(res.solve, status=status, objective=objective, bound=bound,
+                    gap=(objective - bound) / objective if objective else 0.0, note=note)
+    info = {**best.info, **{k: v for k, v in res.schedule.info.items() if k in ("critical_path", "layer_work",
+                                                                            "bottleneck", "link_bound", "bound_rule")},
+            "status": status, "bound": bound, "source": best.scheduler, "note": note}
+    return Result(replace(best, scheduler="cpsat", info=info), status, facts)
+
+
 def schedule(problem: Problem, options: Options) -> Result:
     """Registry entry: `solve_cpsat` on the problem, its facts as `SolveFacts` (a stream: `cpsat_stream`; link
-    contention: `schedule_contention`)."""
+    contention: `schedule_contention`; finite buffers with a memory tier, lent storage or contention:
+    `schedule_memory`)."""
     p, o = problem, options
+    hw = p.hardware
+    if hw.buffer_elements is not None and (hw.has_tier or p.mapping.storage is not None or hw.noc_contention):
+        return schedule_memory(p, o)
     if p.hardware.noc_contention:
         return schedule_contention(p, o)
     if p.is_stream:

@@ -75,6 +75,8 @@ class SchedulerSpec:
     stream: bool = False  # a throughput baseline: run by default (compare) only for a stream of inferences
     default: bool = True  # run by `compare` when no schedulers are named (opt-in searches: False)
     contention: bool = True  # gives valid schedules under link contention (`noc.contention`); else refused
+    buffers: bool = False  # plans for finite tile buffers (the others ignore them: the simulator reports overflows)
+    memory: bool = False  # run by `compare` by default only where tile buffers are finite (else it is CLSA-CIM)
 
 
     def function(self) -> Callable[[Problem, Options], Result]:
@@ -93,10 +95,12 @@ SCHEDULERS: tuple[SchedulerSpec, ...] = (
     SchedulerSpec("lbl", "layer-by-layer", "cimopt.schedulers.layer_by_layer:schedule", "o", "-", baseline=True),
     SchedulerSpec("clsa", "CLSA-CIM", "cimopt.schedulers.clsa:schedule", "s", "-"),
     SchedulerSpec("clsa-bp", "CLSA-CIM + back-pressure", "cimopt.schedulers.backpressure:schedule", "D", "-.",
-                  contention=False),
-    SchedulerSpec("clsa-spill", "CLSA-CIM + spills", "cimopt.schedulers.clsa_spill:schedule", "v", "-."),
-    SchedulerSpec("memory-aware", "memory-aware (ours)", "cimopt.schedulers.memory_aware:schedule", "*", "-"),
-    SchedulerSpec("cpsat", "CP-SAT", "cimopt.schedulers.cpsat:schedule", "^", "--", exact=True),
+                  contention=False, buffers=True),
+    SchedulerSpec("clsa-spill", "CLSA-CIM + spills", "cimopt.schedulers.clsa_spill:schedule", "v", "-.",
+                  buffers=True, memory=True),
+    SchedulerSpec("memory-aware", "memory-aware (ours)", "cimopt.schedulers.memory_aware:schedule", "*", "-",
+                  buffers=True, memory=True),
+    SchedulerSpec("cpsat", "CP-SAT", "cimopt.schedulers.cpsat:schedule", "^", "--", exact=True, buffers=True),
     SchedulerSpec("layer-pipeline", "layer pipeline", "cimopt.schedulers.layer_pipeline:schedule", "D", ":",
                   stream=True),
     SchedulerSpec("lns", "LNS (CP-SAT windows)", "cimopt.schedulers.lns:schedule", "P", ":", exact=True,
@@ -106,15 +110,23 @@ SCHEDULERS: tuple[SchedulerSpec, ...] = (
 BY_NAME: dict[str, SchedulerSpec] = {s.name: s for s in SCHEDULERS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 BASELINE: str = next(s.name for s in SCHEDULERS if s.baseline)
-HEURISTIC: str = "clsa"  # the scheduler the project is about: the default of `schedule`
+HEURISTIC: str = "clsa"  # the scheduler the project is about: the default of `schedule` on unlimited buffers
+MEMORY: str = "memory-aware"  # the default of `schedule` where tile buffers are finite (it plans for them)
 PIPELINE: str = "layer-pipeline"  # the classic throughput baseline (ISAAC, PIMCOMP)
 EXACT: str = "cpsat"  # the exact reference that `reproduce` measures the heuristic against
 
 
-def defaults(stream: bool, contention: bool = False) -> tuple[str, ...]:
+def defaults(stream: bool, contention: bool = False, finite: bool = False) -> tuple[str, ...]:
     """The schedulers `compare` runs when none are named: all, the stream baselines only for a stream, those
-    that plan link contention only under it."""
-    return tuple(s.name for s in SCHEDULERS if s.default and (stream or not s.stream) and (s.contention or not contention))
+    that plan link contention only under it, the memory schedulers only where tile buffers are finite."""
+    return tuple(s.name for s in SCHEDULERS if s.default and (stream or not s.stream) and (s.contention or not contention)
+                 and (finite or not s.memory))
+
+
+def default_for(hardware) -> str:
+    """What `schedule` runs when no scheduler is named: the one that plans for the chip as written (finite tile
+    buffers: `MEMORY`, which returns CLSA-CIM's schedule whenever that fits), else CLSA-CIM."""
+    return MEMORY if hardware.buffer_elements is not None else HEURISTIC
 
 
 def get(name: str) -> SchedulerSpec:
