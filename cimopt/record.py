@@ -175,9 +175,7 @@ def record_of(problem, run) -> RunRecord:
 
 def _steady_of_stream(run, interval: float | None) -> dict:
     """A stream's steady-state energy (static power over its measured interval); nothing for one inference."""
-    from cimopt.energy import steady_fields
-
-    from cimopt.energy import has_energy
+    from cimopt.energy import has_energy, steady_fields
 
     if interval is None:
         return {}
