@@ -20,6 +20,9 @@ MAX_COUNT = 10**9  # PEs, tiles, workers, ...: far beyond any chip, far below in
 MAX_SEED = 2**31 - 1  # CP-SAT's random_seed is an int32
 MAX_SECONDS = 10**7  # about four months
 MAX_CYCLES = 2**40  # a cycle count given on the command line (schedules stay far inside int64)
+#: Registered schedulers that plan one inference only: their own refusal of a stream, made by the CLI (schedule,
+#: compare, sweep) before any work.
+ONE_INFERENCE = ("clsa-spill", "memory-aware", "lns")
 
 
 def _int_type(lo: int, hi: int, what: str) -> Callable[[str], int]:
