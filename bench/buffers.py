@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 
 from cimopt import api
@@ -79,12 +80,12 @@ def main() -> None:
         bounds = f"{fp.elements:,} / {held.elements:,} ({held.layer} set {held.set})"
         r, ok = row(p.model, p, int(peak * args.fraction), clsa_inf, peak, bounds, args.cpsat_time)
         rows.append(r)
-        print(r, flush=True)
+        print(r, file=sys.stderr, flush=True)  # progress; the table is the output
         if not ok:
             least = least_true(int(peak * args.fraction), peak, lambda cap, p=p: finishes(p, cap))
             r, _ = row(p.model + " (least finishing)", p, least, clsa_inf, peak, bounds, args.cpsat_time)
             rows.append(r)
-            print(r, flush=True)
+            print(r, file=sys.stderr, flush=True)
     print(table(["network", "sets", "CLSA latency", "CLSA peak", "capacity", "footprint / hold bound", "CLSA valid",
                  "clsa-bp latency", "clsa-bp time", "CP-SAT latency", "cost vs unlimited"], rows, "lrrrrrlllll"))
 

@@ -189,7 +189,9 @@ def compare(problem: Problem, schedulers: tuple[str, ...] | None = None, *, time
     from cimopt.analysis.bounds import lower_bounds, lower_bounds_joint
 
     cpu, wall = time.process_time(), time.perf_counter()
-    specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.defaults(problem))]
+    hw = problem.hardware
+    specs = [registry.get(n) for n in dict.fromkeys(schedulers or registry.defaults(
+        problem.is_stream, hw.noc_contention, hw.buffer_elements is not None))]
     if any(s.exact for s in specs) and not time_limit > 0:  # before the heuristics run, naming the flag
         raise InputError(f"--time-limit must be > 0 seconds, got {time_limit:g}")
     runs: dict[str, Run] = {}

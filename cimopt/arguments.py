@@ -15,11 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cimopt.errors import InputError
+from cimopt.schedulers.registry import SCHEDULERS
 
 MAX_COUNT = 10**9  # PEs, tiles, workers, ...: far beyond any chip, far below int64 overflow in the arrays they size
 MAX_SEED = 2**31 - 1  # CP-SAT's random_seed is an int32
 MAX_SECONDS = 10**7  # about four months
 MAX_CYCLES = 2**40  # a cycle count given on the command line (schedules stay far inside int64)
+#: Registered schedulers that plan one inference only (`SchedulerSpec.one_inference`): their own refusal of a
+#: stream, made by the CLI (schedule, compare, sweep) before any work.
+ONE_INFERENCE = tuple(s.name for s in SCHEDULERS if s.one_inference)
 
 
 def _int_type(lo: int, hi: int, what: str) -> Callable[[str], int]:

@@ -12,7 +12,7 @@ from cimopt import api, arguments
 from cimopt.arith import ceil_div
 from cimopt.errors import InputError
 from cimopt.experiments.sweep import parse_names
-from cimopt.record import RunRecord
+from cimopt.record import RunRecord, energy_fields
 from cimopt.report import table, violations_text, workload_summary, workload_text
 from cimopt.schedulers import registry
 from cimopt.stream import StreamMetrics, stream_metrics
@@ -49,16 +49,112 @@ def _common(p: argparse.ArgumentParser, sets_default: str) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+#: The CP-SAT flags and their defaults (the parser's defaults are None, so that a flag given explicitly is known:
+#: one that no scheduler of the run would read is refused, see `check_flags`).
+SOLVER_DEFAULTS = {"time_limit": 20.0, "workers": 2, "seed": 0, "nondeterministic": False, "joint": False}
+
+
 def _solver_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--time-limit", type=arguments.seconds, default=20.0,
+    p.add_argument("--time-limit", type=arguments.seconds,
                    help="CP-SAT time limit in CP-SAT deterministic seconds, about 1.5-3 s of wall time each on two "
                    "cores, so results repeat exactly (default: 20)")
-    p.add_argument("--nondeterministic", action="store_true",
+    p.add_argument("--nondeterministic", action="store_true", default=None,
                    help="wall-clock time limit and CP-SAT's default parallel portfolio: often better schedules "
                    "per second and less memory, but not reproducible")
-    p.add_argument("--workers", type=arguments.positive_int, default=2, help="CP-SAT workers (default: 2)")
-    p.add_argument("--seed", type=arguments.seed, default=0, help="CP-SAT random seed (default: 0)")
-    p.add_argument("--joint", action="store_true", help="CP-SAT chooses the copies per layer under the budget")
+    p.add_argument("--workers", type=arguments.positive_int, help="CP-SAT workers (default: 2)")
+    p.add_argument("--seed", type=arguments.seed, help="CP-SAT random seed (default: 0)")
+    p.add_argument("--joint", action="store_true", default=None,
+                   help=f"CP-SAT ({registry.EXACT}) chooses the copies per layer under the budget")
+
+
+def _solver(args: argparse.Namespace) -> dict:
+    """The solver options of `api.run` / `api.compare`, defaults filled in."""
+    v = {k: d if getattr(args, k) is None else getattr(args, k) for k, d in SOLVER_DEFAULTS.items()}
+    return {"time_limit": v["time_limit"], "workers": v["workers"], "seed": v["seed"], "joint": v["joint"],
+            "deterministic": not v["nondeterministic"]}
+
+
+def _stream(args: argparse.Namespace) -> bool:
+    """A stream of inferences (as `Problem.is_stream`)."""
+    return args.inferences != 1 or args.arrival_interval != 0
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_flags(args: argparse.Namespace, names: tuple[str, ...], named: bool = True) -> None:
+    """Refuse, before any work, flags that the schedulers `names` would ignore or refuse only after running:
+    solver flags without an exact scheduler, `--joint` without CP-SAT or where CP-SAT cannot choose copies (a NoC
+    with costs, finite buffers, an optimized or buffer placement), a one-inference scheduler on a stream (`named`:
+    the user chose `names`; else they are the defaults)."""
+    exact = [n for n in names if registry.get(n).exact]
+    which = f"scheduler {names[0]}" if len(names) == 1 else f"schedulers {', '.join(names)}"
+    for k in SOLVER_DEFAULTS:
+        if getattr(args, k) is not None and not exact:
+            raise InputError(f"{_flag(k)}: no exact scheduler in this run ({which}) reads it; it is a CP-SAT/LNS "
+                             "option")
+    stream = _stream(args)
+    if stream and (one := [n for n in names if n in arguments.ONE_INFERENCE]):
+        given = f"--inferences {args.inferences}" if args.inferences != 1 else \
+            f"--arrival-interval {args.arrival_interval}"
+        if not named:
+            raise InputError(f"{given}: the default scheduler with finite tile buffers, {one[0]}, schedules one "
+                             "inference; name one that schedules a stream with --scheduler (clsa-bp plans for the "
+                             "buffers)")
+        raise InputError(f"{given}: scheduler {one[0]} schedules one inference (no stream, no arrival interval); "
+                         "drop it from the run")
+    if not args.joint:
+        return
+    if registry.EXACT not in names:
+        raise InputError(f"--joint: only {registry.EXACT} chooses the copies per layer, and the {which} would "
+                         "ignore it")
+    if args.placement in ("optimized", "buffer"):
+        raise InputError(f"--joint with --placement {args.placement}: the joint solution places its copies "
+                         "sequentially (placement follows the copy counts it chooses)")
+    hw = api.load_hardware(args.hw)
+    if hw.noc_costs:
+        raise InputError(f"--joint on {hw.source}: joint duplication needs a free NoC (noc.hop_cycles = 0 and no "
+                         f"noc.link_bytes_per_cycle; got {hw.noc_hop_cycles} and {hw.link_bytes_per_cycle}): copy "
+                         "placement would change with the copy counts")
+    if _finite_buffer(args, hw):
+        raise InputError("--joint with finite tile buffers (--buffer or buffer.elements_per_tile) is not supported: "
+                         "the home tiles would change with the copy counts; fix the duplication (--dup) instead")
+
+
+def _default_scheduler(args: argparse.Namespace) -> str:
+    """What `schedule` runs when no scheduler is named (`registry.default_for` the chip, `--buffer` applied)."""
+    from dataclasses import replace
+
+    hw = api.load_hardware(args.hw)
+    if getattr(args, "buffer", None) is not None:
+        from cimopt.sizes import parse_capacity
+
+        hw = replace(hw, buffer_elements=parse_capacity(args.buffer, hw))
+    return registry.default_for(hw)
+
+
+def _finite_buffer(args: argparse.Namespace, hw) -> bool:
+    """Whether the run has finite tile buffers: `--buffer` if given (`inf` lifts the file's), else the file's."""
+    if getattr(args, "buffer", None) is None:
+        return hw.buffer_elements is not None
+    from cimopt.sizes import parse_capacity
+
+    return parse_capacity(args.buffer, hw) is not None
+
+
+MIN_BUFFER_IGNORES = ("scheduler", "buffer", "out", *SOLVER_DEFAULTS)
+
+
+def check_min_buffer(args: argparse.Namespace) -> None:
+    """`schedule --min-buffer` runs clsa-bp probes on one inference and saves nothing: refuse, before any work,
+    the flags it would ignore."""
+    for k in MIN_BUFFER_IGNORES:
+        if getattr(args, k) is not None:
+            raise InputError(f"{_flag(k)} with --min-buffer: the search runs clsa-bp at capacities it chooses and "
+                             "saves no schedule, so it would ignore the flag")
+    if _stream(args):
+        raise InputError(f"--inferences {args.inferences} with --min-buffer: the search is for one inference")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -99,10 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("compare", help="every scheduler (" + ", ".join(s.label for s in registry.SCHEDULERS)
-                       + ") on one mapping and granularity")
+    p = sub.add_parser("compare", help="several schedulers (default: " + ", ".join(
+                       registry.get(n).label for n in registry.defaults(False)) + ") on one mapping and granularity")
     _common(p, "row")
-    p.add_argument("--schedulers", help=f"comma-separated, from {', '.join(registry.NAMES)} (default: all)")
+    p.add_argument("--schedulers", help=f"comma-separated, from {', '.join(registry.NAMES)} (default: "
+                   f"{', '.join(registry.defaults(False))}; for a stream of inferences "
+                   f"{', '.join(n for n in registry.defaults(True) if n not in arguments.ONE_INFERENCE)})")
     _solver_args(p)
     p.add_argument("--quiet", action="store_true", help="no solver progress on stderr")
     p.set_defaults(func=cmd_compare)
@@ -130,6 +228,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> api.Problem:
+    from cimopt.memory import available_memory
+
+    available_memory()  # a bad $CIMOPT_MEMORY_AVAILABLE is an error before the model is loaded
     p = api.prepare(args.model, args.hw, dup=args.dup, pes=args.pes, tiles=args.tiles, extra_pes=args.extra_pes,
                     sets=args.sets, inferences=args.inferences, arrival_interval=args.arrival_interval,
                     placement=args.placement, buffer=getattr(args, "buffer", None),
@@ -239,23 +340,24 @@ def schedule_text(r: RunRecord, out: str | None) -> str:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    if args.out:
-        arguments.check_output_file(args.out, "--out")
+    if args.periodic and args.min_buffer:
+        raise InputError("--periodic and --min-buffer do not go together")
+    if args.min_buffer:
+        check_min_buffer(args)
+        return _min_buffer(_prepare(args), args.json)
     if args.periodic and args.scheduler not in (None, registry.HEURISTIC):
         raise InputError(f"--periodic repeats CLSA-CIM's schedule ({registry.HEURISTIC}), not --scheduler "
                          f"{args.scheduler}")
-    if args.periodic and args.min_buffer:
-        raise InputError("--periodic and --min-buffer do not go together")
+    scheduler = registry.get(args.scheduler or (registry.HEURISTIC if args.periodic else _default_scheduler(args)))
+    check_flags(args, (scheduler.name,), named=args.scheduler is not None)
+    if args.out:
+        arguments.check_output_file(args.out, "--out")
     problem = _prepare(args)
-    if args.min_buffer:
-        return _min_buffer(problem, args.json)
     if args.periodic:  # the periodic stream: the record from one period, the checked periods saved with --out
         prun = api.run_periodic(problem)
         schedule, sim, rec = prun.checked, prun.sim, api.periodic_record(problem, prun)
     else:
-        name = args.scheduler or registry.default_for(problem.hardware)
-        run = api.run(problem, name, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
-                      joint=args.joint, deterministic=not args.nondeterministic, progress=_progress(args.json))
+        run = api.run(problem, scheduler.name, progress=_progress(args.json), **_solver(args))
         schedule, sim, rec = run.schedule, run.sim, api.record(problem, run)
     if args.out:
         schedule.save(args.out)
@@ -304,12 +406,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     workload = api.load_schedule_model(sched, args.model)
     sim = api.simulate_schedule(workload, sched)
     st = stream_metrics(workload, sched)
+    energy = energy_fields(sched.hardware, sim)  # absent without [energy] figures
     if args.json:
         print(json.dumps({
             "schedule": args.schedule, "scheduler": sched.scheduler, "model": sched.model, "valid": sim.valid,
             "latency_cycles": sim.latency, "self_timed_latency_cycles": sim.self_timed_latency,
             "utilization": sim.utilization, "utilization_mapped": sim.utilization_mapped,
-            "energy_pj": sim.energy_pj, "energy": sim.energy, "noc_byte_hops": sim.noc_byte_hops,
+            "energy_pj": energy["energy_pj"], "energy": dict(energy["energy"]) or None,
+            "noc_byte_hops": sim.noc_byte_hops,
             **({} if sim.link_busy is None else {
                 "link_peak_utilization": sim.link_peak_utilization, "busiest_link": sim.busiest_link,
                 "contention_delay_cycles": sim.contention_delay_cycles, "messages": sim.messages}),
@@ -426,13 +530,19 @@ def certificate_text(c: dict) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    names = parse_names(args.schedulers, registry.NAMES, "--schedulers") if args.schedulers else None
+    names = None
+    if args.schedulers is not None:
+        if not args.schedulers.replace(",", "").strip():
+            raise InputError(f"--schedulers: empty list {args.schedulers!r}: name at least one scheduler (default: "
+                             "leave the flag out)")
+        names = parse_names(args.schedulers, registry.NAMES, "--schedulers")
+    if names is None and _stream(args):  # the defaults that schedule a stream (the others refuse one)
+        names = tuple(n for n in registry.defaults(True) if n not in arguments.ONE_INFERENCE)
+    check_flags(args, names or registry.defaults(False))
     cpu, wall = time.process_time(), time.perf_counter()
     problem = _prepare(args)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    c = api.compare(problem, names, time_limit=args.time_limit, workers=args.workers, seed=args.seed,
-                    joint=args.joint, deterministic=not args.nondeterministic,
-                    progress=_progress(args.quiet or args.json)).to_json()
+    c = api.compare(problem, names, progress=_progress(args.quiet or args.json), **_solver(args)).to_json()
     c |= {"prepare_cpu_seconds": cpu, "prepare_wall_seconds": wall}  # model, mapping (a duplication search), sets
     print(json.dumps(c, indent=1) if args.json else compare_text(c))
     return _exit_code([compare_ok(r) for r in c["results"]], [r.get("interrupted") for r in c["results"]])

@@ -417,10 +417,13 @@ def resolve_hardware_path(spec: str | Path | None) -> Path:
     p = Path(spec)
     if p.exists():
         return p
-    preset = HARDWARE_DIR / f"{spec}.toml"
-    if preset.exists() and not str(spec).endswith(".toml"):
-        return preset
     names = ", ".join(sorted(f.stem for f in HARDWARE_DIR.glob("*.toml")))
+    text = str(spec)
+    if "/" in text or "\\" in text or text in (".", "..") or text.endswith(".toml"):  # a path, never a preset
+        raise InputError(f"{spec}: no such hardware file (a preset is a bare name: {names})")
+    preset = HARDWARE_DIR / f"{spec}.toml"
+    if preset.exists():
+        return preset
     raise InputError(f"{spec}: no such hardware file (bundled presets: {names})")
 
 

@@ -82,6 +82,11 @@ def resolve_budget(workload: Workload, hw: Hardware, *, pes: int | None = None, 
     if budget.tiles > MAX_TILES:
         raise InputError(f"a chip of {budget.tiles:,} tiles ({budget.pes:,} PEs) is beyond the {MAX_TILES:,} tiles "
                          "cimopt models")
+    if hw.mesh is not None and hw.mesh[0] * hw.mesh[1] < budget.tiles:
+        why = given[0] if given else "the minimum chip" if hw.tiles is None else "chip.tiles"
+        raise InputError(f"{hw.source}: field noc.mesh {hw.mesh[0]}x{hw.mesh[1]} holds {hw.mesh[0] * hw.mesh[1]} tiles, "
+                         f"but the chip has {budget.tiles:,} tiles ({budget.pes:,} PEs, from {why}): give a larger "
+                         "noc.mesh, or leave it out for the squarest mesh")
     if budget.pes < need:
         where = "" if hw.tiles is None or given else f" (chip.tiles = {hw.tiles} in {hw.source})"
         raise InputError(

@@ -11,6 +11,7 @@ output pixel (the simulator's per-pixel arrays), 270 B per set (schedule columns
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,11 +76,8 @@ def available_memory() -> int | None:
     """Bytes the run may still use: $CIMOPT_MEMORY_AVAILABLE, else MemAvailable of /proc/meminfo, else None
     (unknown: no check)."""
     env = os.environ.get(ENV_AVAILABLE)
-    if env:
-        try:
-            return int(float(env))
-        except ValueError:
-            raise InputError(f"${ENV_AVAILABLE}: expected a number of bytes, got {env!r}") from None
+    if env is not None and env.strip():
+        return env_bytes(env)
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -87,6 +85,21 @@ def available_memory() -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+MAX_BYTES = 2**60  # an exbibyte: beyond any machine, still an int64
+
+
+def env_bytes(text: str) -> int:
+    """$CIMOPT_MEMORY_AVAILABLE as bytes: a whole number from 1 to 2^60 (`1e9` is fine); an InputError naming
+    the variable for anything a machine cannot have (infinite, nan, negative, zero, fractional, too large)."""
+    try:
+        value = float(text.strip().replace("_", ""))
+    except ValueError:
+        raise InputError(f"${ENV_AVAILABLE}: expected a number of bytes, got {text!r}") from None
+    if not math.isfinite(value) or value < 1 or value > MAX_BYTES or value != int(value):
+        raise InputError(f"${ENV_AVAILABLE}: expected a whole number of bytes from 1 to 2^60, got {text.strip()!r}")
+    return int(value)
 
 
 def gb(n: int) -> str:

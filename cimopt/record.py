@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
+from typing import TYPE_CHECKING
 
 from cimopt.mapping import min_pes
 from cimopt.metrics import bottleneck, gap_to_bound, speedup
 from cimopt.stream import stream_metrics
+
+if TYPE_CHECKING:
+    from cimopt.hardware import Hardware
+    from cimopt.simulator import SimResult
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ class RunRecord:
     interval_gap: float | None = None  # interval / bound - 1
     throughput_per_s: float | None = None  # with crossbar.mvm_ns: 1 / interval (one inference: 1 / latency)
     placement: str = "sequential"  # copies on tiles: sequential | optimized
-    energy_pj: float | None = None  # per inference, the sum of `energy` (0 when the hardware gives no figures)
+    energy_pj: float | None = None  # per inference, the sum of `energy` (None when the hardware gives no figures)
     edp: float | None = None  # energy-delay product: energy_pj x latency_cycles (pJ x cycles)
     noc_energy_pj: float | None = None  # the `noc` part of `energy`
     noc_byte_hops: int | None = None  # NoC traffic, bytes x hops (None: the chip models no data volume)
@@ -106,7 +111,7 @@ class RunRecord:
             d[k] = dict(getattr(self, k))
         d["violation_messages"] = list(self.violation_messages)
         d["peak_buffer_per_tile"] = list(self.peak_buffer_per_tile)
-        d["energy"] = dict(self.energy)
+        d["energy"] = dict(self.energy) if self.energy else None  # None: the hardware gives no energy figure
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
     @staticmethod
@@ -157,13 +162,11 @@ def record_of(problem, run) -> RunRecord:
         peak_buffer_elements=max((int(x) for x in sim.peak_buffer), default=0),
         peak_buffer_per_tile=tuple(int(x) for x in sim.peak_buffer),
         placement=getattr(problem, "placement", "sequential"),
-        energy_pj=float(sim.energy_pj), edp=float(sim.energy_pj) * int(sim.latency),
-        noc_energy_pj=float(sim.energy["noc"]), noc_byte_hops=sim.noc_byte_hops, spill_bytes=int(sim.spill_bytes),
+        noc_byte_hops=sim.noc_byte_hops, spill_bytes=int(sim.spill_bytes),
         spill_write_bytes=int(sim.spill_write_bytes), spill_read_bytes=int(sim.spill_read_bytes),
         contention=bool(run.schedule.hardware.noc_contention), link_peak_utilization=sim.link_peak_utilization,
         busiest_link=sim.busiest_link or "", contention_delay_cycles=sim.contention_delay_cycles,
-        energy=tuple((k, float(v)) for k, v in sim.energy.items()),
-        **_steady_of_stream(run, st.interval_cycles),
+        **energy_fields(run.schedule.hardware, sim), **_steady_of_stream(run, st.interval_cycles),
         area_mm2=_area(run.schedule.hardware, m.budget.tiles),
         crossbar=f"{run.schedule.hardware.xbar_rows}x{run.schedule.hardware.xbar_cols}",
         link_bytes_per_cycle=run.schedule.hardware.link_bytes_per_cycle or None,
@@ -172,12 +175,14 @@ def record_of(problem, run) -> RunRecord:
 
 def _steady_of_stream(run, interval: float | None) -> dict:
     """A stream's steady-state energy (static power over its measured interval); nothing for one inference."""
-    from cimopt.energy import steady_fields
+    from cimopt.energy import has_energy, steady_fields
 
     if interval is None:
         return {}
-    return steady_fields(run.schedule.hardware, dict(run.sim.energy), run.schedule.mapping.budget.tiles,
-                         interval) | {"steady_interval_cycles": interval}
+    hw = run.schedule.hardware
+    steady = steady_fields(hw, dict(run.sim.energy), run.schedule.mapping.budget.tiles, interval) \
+        if has_energy(hw) else steady_fields(hw, {}, 0, None)  # no energy figures: no steady energy either
+    return steady | {"steady_interval_cycles": interval}
 
 
 def _area(hw, tiles: int) -> float | None:
@@ -185,6 +190,17 @@ def _area(hw, tiles: int) -> float | None:
 
     area = chip_area_mm2(hw, tiles)
     return area if area > 0 else None
+
+
+def energy_fields(hw: Hardware, sim: SimResult) -> dict:
+    """`energy_pj`, `edp`, `noc_energy_pj` and `energy` of a run; absent (None, no parts) when the hardware gives
+    no energy figure, so that a chip without `[energy]` never reports an energy of 0."""
+    from cimopt.energy import has_energy
+
+    if not has_energy(hw):
+        return {"energy_pj": None, "edp": None, "noc_energy_pj": None, "energy": ()}
+    return {"energy_pj": float(sim.energy_pj), "edp": float(sim.energy_pj) * int(sim.latency),
+            "noc_energy_pj": float(sim.energy["noc"]), "energy": tuple((k, float(v)) for k, v in sim.energy.items())}
 
 
 def with_references(rec: RunRecord, *, lbl: int | None, lbl_same: int | None, bound: int | None) -> RunRecord:

@@ -1,19 +1,21 @@
 """Build the ONNX test fixtures of tests/test_onnx_import.py from real PyTorch exports.
 
-Run with a Python that has torch, torchvision, timm, onnx and onnxscript (CPU only, no network needed):
+Run with a Python that has torch, onnx and onnxscript, and torchvision, timm and transformers for the models
+that need them (CPU only, no network needed; each is imported only when one of its models is built):
 
     python scripts/make_fixtures.py [--out tests/fixtures] [--only NAME ...] [--macs]
 
 Every model is exported with PyTorch's legacy TorchScript exporter (`dynamo=False`, file `NAME_legacy.onnx`)
-and, where it works, with the dynamo exporter (`NAME_dynamo.onnx`), with random weights (`weights=None`).
+and, where it works, with the dynamo exporter (`NAME_dynamo.onnx`), with random weights (`weights=None`; the
+Hugging Face BERT from a tiny random-initialised `BertConfig`, nothing downloaded).
 To keep the fixtures small, every float tensor of 16+ elements (initializers and Constant values) is moved to
 an external-data file `NAME.onnx.data` that is then deleted: the committed `.onnx` files hold the graph and the
 tensor shapes only, which is all the importer needs (it must tolerate the missing data file); integer tensors
 (shapes, axes) stay inline. `ext_present` keeps its data file. Node metadata (the dynamo exporter's stack
 traces) is dropped.
 
-`--macs` prints each model's MVM MACs counted from the PyTorch modules themselves (forward hooks on Conv2d and
-Linear), the independent figure the tests compare the importer against.
+`--macs` prints each model's MVM MACs counted from the PyTorch modules themselves (forward hooks on Conv1d,
+Conv2d and Linear), the independent figure the tests compare the importer against.
 
 torch is never a dependency of cimopt or of its tests: only this script imports it.
 """
@@ -29,9 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import timm
 import torch
-import torchvision
 from onnx import numpy_helper
 from onnx.external_data_helper import set_external_data
 from torch import nn
@@ -150,27 +150,75 @@ class Tiny(nn.Module):
         return self.c2(torch.relu(self.c1(x)))
 
 
+class Kws1d(nn.Module):
+    """A keyword-spotting style 1-D conv net on 40 MFCC features x 98 frames: Conv1d + BatchNorm1d + ReLU with
+    max and average 1-D pooling, a strided conv, global average pooling and a Linear classifier (12 words)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(40, 32, 5, padding=2), nn.BatchNorm1d(32), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Conv1d(32, 48, 3, stride=2, padding=1), nn.BatchNorm1d(48), nn.ReLU(), nn.AvgPool1d(2),
+            nn.Conv1d(48, 64, 3, padding=1), nn.BatchNorm1d(64), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.fc = nn.Linear(64, 12)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class BertTiny(nn.Module):
+    """A Hugging Face BertModel from a tiny random-initialised config (2 layers, hidden 64, 2 heads, 16 tokens):
+    its last hidden state and pooled output. No download."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from transformers import BertConfig, BertModel
+
+        cfg = BertConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=128, max_position_embeddings=64)
+        self.bert = BertModel(cfg)
+
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.bert(input_ids=ids)
+        return out.last_hidden_state, out.pooler_output
+
+
+def _torchvision(name: str, **kw) -> Callable[[], nn.Module]:
+    def make() -> nn.Module:
+        import torchvision
+
+        return getattr(torchvision.models, name)(weights=None, **kw)
+
+    return make
+
+
+def _timm(name: str) -> Callable[[], nn.Module]:
+    def make() -> nn.Module:
+        import timm
+
+        return timm.create_model(name, pretrained=False)
+
+    return make
+
+
 # ------------------------------------------------------------------------------------ the fixture list
 
 IMG = (1, 3, 224, 224)
 
 # name -> (module factory, input shape, exporters, dynamic batch axis)
 MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], tuple[str, ...], bool]] = {
-    "resnet18": (lambda: torchvision.models.resnet18(weights=None), IMG, ("legacy", "dynamo"), False),
-    "resnet50": (lambda: torchvision.models.resnet50(weights=None), IMG, ("legacy",), False),
-    "vgg16": (lambda: torchvision.models.vgg16(weights=None), IMG, ("legacy", "dynamo"), False),
-    "mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(weights=None), IMG, ("legacy", "dynamo"), False),
-    "mobilenet_v3_small": (lambda: torchvision.models.mobilenet_v3_small(weights=None), IMG,
-                           ("legacy", "dynamo"), False),
-    "efficientnet_b0": (lambda: torchvision.models.efficientnet_b0(weights=None), IMG, ("legacy", "dynamo"), False),
-    "densenet121": (lambda: torchvision.models.densenet121(weights=None), IMG, ("legacy", "dynamo"), False),
-    "googlenet": (lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False), IMG,
-                  ("legacy", "dynamo"), False),
-    "squeezenet1_0": (lambda: torchvision.models.squeezenet1_0(weights=None), IMG, ("legacy", "dynamo"), False),
-    "cspdarknet53": (lambda: timm.create_model("cspdarknet53", pretrained=False), (1, 3, 256, 256),
-                     ("legacy", "dynamo"), False),
-    "vit_tiny": (lambda: timm.create_model("vit_tiny_patch16_224", pretrained=False), IMG, ("legacy", "dynamo"),
-                 False),
+    "resnet18": (_torchvision("resnet18"), IMG, ("legacy", "dynamo"), False),
+    "resnet50": (_torchvision("resnet50"), IMG, ("legacy",), False),
+    "vgg16": (_torchvision("vgg16"), IMG, ("legacy", "dynamo"), False),
+    "mobilenet_v2": (_torchvision("mobilenet_v2"), IMG, ("legacy", "dynamo"), False),
+    "mobilenet_v3_small": (_torchvision("mobilenet_v3_small"), IMG, ("legacy", "dynamo"), False),
+    "efficientnet_b0": (_torchvision("efficientnet_b0"), IMG, ("legacy", "dynamo"), False),
+    "densenet121": (_torchvision("densenet121"), IMG, ("legacy", "dynamo"), False),
+    "googlenet": (_torchvision("googlenet", aux_logits=False, init_weights=False), IMG, ("legacy", "dynamo"), False),
+    "squeezenet1_0": (_torchvision("squeezenet1_0"), IMG, ("legacy", "dynamo"), False),
+    "cspdarknet53": (_timm("cspdarknet53"), (1, 3, 256, 256), ("legacy", "dynamo"), False),
+    "vit_tiny": (_timm("vit_tiny_patch16_224"), IMG, ("legacy", "dynamo"), False),
     "residual": (Residual, (1, 8, 16, 16), ("legacy", "dynamo"), False),
     "concat": (ConcatNet, (1, 4, 8, 8), ("legacy", "dynamo"), False),
     "upsample": (Upsample, (1, 3, 8, 8), ("legacy", "dynamo"), False),
@@ -182,16 +230,26 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], tuple[str, ...
     "view_chain_dynbatch": (ViewChain, (1, 3, 8, 8), ("legacy",), True),
     "ext_present": (Tiny, (1, 3, 8, 8), ("legacy",), False),
     "ext_missing": (Tiny, (1, 3, 8, 8), ("legacy",), False),
+    "kws1d": (Kws1d, (1, 40, 98), ("legacy", "dynamo"), False),
+    "bert_tiny": (BertTiny, (1, 16), ("legacy", "dynamo"), False),
+}
+#: Models whose input is not a float tensor: name -> the example input for a shape.
+INPUTS: dict[str, Callable[[tuple[int, ...]], torch.Tensor]] = {
+    "bert_tiny": lambda shape: torch.randint(0, 1000, shape),  # token ids
 }
 KEEP_DATA = {"ext_present"}
 # Exported without constant folding (legacy) / graph optimization (dynamo), so the weight Transpose and the
 # Shape -> Gather -> Concat -> Reshape chain stay in the graph for the importer to fold.
-NO_FOLDING = {"linear_transpose", "linear_transpose_tokens", "view_chain"}
+# kws1d: so that its BatchNormalization nodes stay (else both exporters fold them into the convs).
+NO_FOLDING = {"linear_transpose", "linear_transpose_tokens", "view_chain", "kws1d"}
 
 
-def export(module: nn.Module, shape: tuple[int, ...], exporter: str, path: Path, dynamic: bool, fold: bool) -> None:
+def example(name: str, shape: tuple[int, ...]) -> torch.Tensor:
+    return INPUTS[name](shape) if name in INPUTS else torch.randn(*shape)
+
+
+def export(module: nn.Module, x: torch.Tensor, exporter: str, path: Path, dynamic: bool, fold: bool) -> None:
     """Export to `path` (weights stored inline or next to it, as the exporter likes)."""
-    x = torch.randn(*shape)
     if exporter == "legacy":
         kw = {"dynamic_axes": {"x": {0: "batch"}, "y": {0: "batch"}}} if dynamic else {}
         torch.onnx.export(module, (x,), str(path), dynamo=False, opset_version=17, input_names=["x"],
@@ -236,20 +294,21 @@ def shrink(src: Path, dst: Path, keep_data: bool) -> None:
         (dst.parent / location).unlink()
 
 
-def count_macs(module: nn.Module, shape: tuple[int, ...]) -> int:
-    """MVM MACs from the PyTorch modules: Conv2d and Linear, per output element, at batch 1."""
+def count_macs(module: nn.Module, x: torch.Tensor) -> int:
+    """MVM MACs from the PyTorch modules: Conv1d, Conv2d and Linear, per output element, at batch 1."""
     total = 0
 
     def hook(m: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
         nonlocal total
-        if isinstance(m, nn.Conv2d):
-            total += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        if isinstance(m, nn.Conv1d | nn.Conv2d):
+            total += out.numel() * (m.in_channels // m.groups) * int(np.prod(m.kernel_size))
         elif isinstance(m, nn.Linear):
             total += out.numel() * m.in_features
 
-    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    kinds = nn.Conv1d | nn.Conv2d | nn.Linear
+    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, kinds)]
     with torch.no_grad():
-        module(torch.randn(*shape))
+        module(x)
     for h in handles:
         h.remove()
     return total
@@ -268,14 +327,15 @@ def main() -> None:
             continue
         torch.manual_seed(0)
         module = factory().eval()
+        x = example(name, shape)
         if args.macs:
-            print(f"{name}: {count_macs(module, shape)} MACs")
+            print(f"{name}: {count_macs(module, x)} MACs")
         for exporter in exporters:
             dst = out / f"{name}_{exporter}.onnx"
             with tempfile.TemporaryDirectory() as tmp:
                 raw = Path(tmp) / "model.onnx"
                 try:
-                    export(module, shape, exporter, raw, dynamic, name not in NO_FOLDING)
+                    export(module, x, exporter, raw, dynamic, name not in NO_FOLDING)
                 except Exception as exc:  # an exporter that cannot handle the model: skip it, say so
                     print(f"{name} [{exporter}]: export failed: {type(exc).__name__}: {str(exc)[:200]}")
                     continue

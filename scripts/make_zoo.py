@@ -70,6 +70,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from cimopt.onnx.importer import WEIGHTS_AS_INPUTS, WEIGHTS_AS_INPUTS_KEY
+
 OPSET = 17
 IR_VERSION = 8
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -213,6 +215,7 @@ class Net:
         model = helper.make_model(graph, producer_name="cimopt.make_zoo", producer_version="1",
                                   opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
         model.doc_string = f"{self.name}: shape-only (weights are graph inputs), built by scripts/make_zoo.py"
+        helper.set_model_props(model, {WEIGHTS_AS_INPUTS_KEY: WEIGHTS_AS_INPUTS})  # no "taken as constant" warning
         model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
         onnx.checker.check_model(model, full_check=True)
         inferred = {v.name: tuple(d.dim_value for d in v.type.tensor_type.shape.dim)

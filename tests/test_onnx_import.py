@@ -100,16 +100,16 @@ def test_mobilenet_v2_depthwise():
     assert [s.groups for s in strided] == [96, 144, 192, 576]
 
 
-# MVM MACs counted from the PyTorch modules themselves (scripts/make_fixtures.py --macs: Conv2d and Linear hooks)
+# MVM MACs counted from the PyTorch modules themselves (scripts/make_fixtures.py --macs: Conv1d, Conv2d and Linear hooks)
 TORCH_MACS = {
     "resnet18": 1_814_073_344, "resnet50": 4_089_184_256, "vgg16": 15_470_264_320, "mobilenet_v2": 300_774_272,
     "mobilenet_v3_small": 56_510_400, "efficientnet_b0": 385_814_752, "densenet121": 2_834_161_664,
     "googlenet": 1_498_376_192, "squeezenet1_0": 818_924_576, "cspdarknet53": 6_533_652_480,
-    "vit_tiny": 1_074_851_328,
+    "vit_tiny": 1_074_851_328, "kws1d": 853_760, "bert_tiny": 1_052_672,
 }
 BOTH = ["resnet18", "vgg16", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "densenet121", "googlenet",
         "squeezenet1_0", "cspdarknet53", "vit_tiny", "residual", "concat", "upsample", "grouped", "fc_flatten",
-        "linear_transpose", "view_chain"]
+        "linear_transpose", "view_chain", "kws1d", "bert_tiny"]
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_MACS))
@@ -128,7 +128,7 @@ def test_layer_counts():
     counts = {name: len(wl(f"{name}_legacy").layers) for name in TORCH_MACS}
     assert counts == {"resnet18": 21, "resnet50": 54, "vgg16": 16, "mobilenet_v2": 53, "mobilenet_v3_small": 54,
                       "efficientnet_b0": 82, "densenet121": 121, "googlenet": 58, "squeezenet1_0": 26,
-                      "cspdarknet53": 68, "vit_tiny": 50}
+                      "cspdarknet53": 68, "vit_tiny": 50, "kws1d": 4, "bert_tiny": 13}
 
 
 def test_squeeze_excitation_broadcast():
@@ -358,7 +358,9 @@ def test_weights_as_graph_inputs_split_custom_op_and_order():
     assert w.node("split_1").out.channels == 2 and w.node("split_1").kind == "slice"
     custom = w.node("custom")
     assert (custom.kind, custom.inputs[0].access, custom.out.channels) == ("other", WHOLE, 2)
-    assert len(w.warnings) == 1 and "'custom'" in w.warnings[0] and "MyOp" in w.warnings[0]
+    assert len(w.warnings) == 2 and "'custom'" in w.warnings[1] and "MyOp" in w.warnings[1]
+    assert w.warnings[0].startswith("graph inputs 'Wi', 'Bi', 'Wt' without initializer are used only as weights")
+    assert "taken as CONSTANT weights" in w.warnings[0]
     assert "dead" not in w.by_name
 
 
@@ -644,13 +646,12 @@ def test_every_op_has_one_family_and_unknown_ops_warn():
 
 
 @pytest.mark.parametrize("op, xdims, attrs, extra, what", [
-    ("Conv", [1, 3, 16], {}, [np.zeros((4, 3, 3), F32)], "1-D convolution"),
     ("Conv", [1, 3, 4, 8, 8], {}, [np.zeros((4, 3, 3, 3, 3), F32)], "3-D convolution"),
-    ("ConvTranspose", [1, 3, 16], {}, [np.zeros((3, 4, 3), F32)], "1-D convolution"),
-    ("MaxPool", [1, 3, 16], {"kernel_shape": [2]}, [], "1-D pooling"),
+    ("ConvTranspose", [1, 3, 4, 8, 8], {}, [np.zeros((3, 4, 3, 3, 3), F32)], "3-D convolution"),
     ("AveragePool", [1, 3, 4, 8, 8], {"kernel_shape": [2, 2, 2]}, [], "3-D pooling"),
+    ("MaxPool", [1, 3, 4, 8, 8], {"kernel_shape": [2, 2, 2]}, [], "3-D pooling"),
 ])
-def test_windows_that_are_not_2d_are_refused(op, xdims, attrs, extra, what):
+def test_3d_windows_are_refused(op, xdims, attrs, extra, what):
     m = one_op_model(op, attrs, extra, xdims)
     with pytest.raises(InputError, match=rf"^w\.onnx: node 'op' \({op}\): unsupported op: {what} on input "):
         workload_from_model(m, "w", source="w.onnx")

@@ -24,6 +24,10 @@ def test_wheel_holds_models_presets_and_templates(tmp_path):
         assert f"cimopt/data/hardware/{p}" in names
     templates = sorted(p.name for p in (REPO / "cimopt" / "experiments" / "templates").glob("*.md"))
     assert templates and all(f"cimopt/experiments/templates/{t}" in names for t in templates)
+    dist = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
+    meta = zipfile.ZipFile(wheel).read(f"{dist}/METADATA").decode()
+    assert "License-Expression: MIT" in meta.splitlines() and f"{dist}/licenses/LICENSE" in names
+    assert zipfile.ZipFile(wheel).read(f"{dist}/licenses/LICENSE") == (REPO / "LICENSE").read_bytes()
 
 
 def test_top_level_folders_are_the_package_data():

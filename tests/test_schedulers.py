@@ -106,11 +106,10 @@ def test_default_schedulers_follow_the_problem():
     """compare's default set: one inference with unlimited buffers adds clsa-fb to the references; a stream
     drops the one-inference schedulers and adds the layer pipeline; a finite tile buffer drops the schedulers
     that ignore it (clsa-fb), keeping the references and those that plan for buffers (the memory schedulers
-    only there)."""
-    from cimopt.capacity import with_buffer
+    only there); link contention drops those that do not plan it (clsa-fb, clsa-bp)."""
     from cimopt.schedulers.registry import defaults
 
-    p = api.prepare("mini-cnn", sets="row")
-    assert defaults(p) == ("lbl", "clsa", "clsa-bp", "clsa-fb", "cpsat")
-    assert defaults(api.with_stream(p, 2)) == ("lbl", "clsa", "clsa-bp", "cpsat", "layer-pipeline")
-    assert defaults(with_buffer(p, 4096)) == ("lbl", "clsa", "clsa-bp", "clsa-spill", "memory-aware", "cpsat")
+    assert defaults(False) == ("lbl", "clsa", "clsa-bp", "clsa-fb", "cpsat")
+    assert defaults(True) == ("lbl", "clsa", "clsa-bp", "cpsat", "layer-pipeline")
+    assert defaults(False, finite=True) == ("lbl", "clsa", "clsa-bp", "clsa-spill", "memory-aware", "cpsat")
+    assert defaults(False, contention=True) == ("lbl", "clsa", "cpsat")

@@ -7,6 +7,7 @@ import json
 import sys
 
 from cimopt import arguments
+from cimopt.errors import InputError
 from cimopt.schedulers import registry
 
 
@@ -95,7 +96,9 @@ def _buffers(args: argparse.Namespace) -> tuple[str | None, ...]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from cimopt.experiments.sweep import DUPLICATIONS, SweepSpec, parse_int_axis, parse_names, run_sweep, sweep_text
+    from cimopt.memory import available_memory
 
+    available_memory()  # a bad $CIMOPT_MEMORY_AVAILABLE is an error before any folder or point
     arguments.check_output_dir(args.out, "--out")
 
     kind, budgets = _budget(args)
@@ -108,6 +111,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         cpsat_workers=args.cpsat_workers, buffers=_buffers(args),
         crossbars=(None,) if args.crossbar is None else parse_int_axis(args.crossbar, "--crossbar"),
         links=(None,) if args.link is None else parse_int_axis(args.link, "--link"), pareto=args.pareto)
+    if one := [n for n in spec.schedulers if n in arguments.ONE_INFERENCE and any(k != 1 for k in spec.inferences)]:
+        raise InputError(f"--inferences {args.inferences}: scheduler {one[0]} schedules one inference; drop it from "
+                         "--schedulers or sweep one inference")
     res = run_sweep(spec, args.out, workers=args.workers, dask=args.dask, progress=not args.quiet,
                     plots=not args.no_plots)
     if args.json:
@@ -119,7 +125,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from cimopt.experiments.reproduce import reproduce
+    from cimopt.memory import available_memory
 
+    available_memory()  # a bad $CIMOPT_MEMORY_AVAILABLE is an error before any folder or point
     arguments.check_output_dir(args.out, "--out")
 
     argv = ["reproduce"] + (["--quick"] if args.quick else []) + (["--hw", args.hw] if args.hw else []) + [

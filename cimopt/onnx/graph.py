@@ -14,6 +14,8 @@ from cimopt.errors import InputError
 from cimopt.onnx.axes import Dims
 
 CONTROL_FLOW_OPS = frozenset({"If", "Loop", "Scan", "SequenceMap"})
+#: Recurrent ops: a state carried from step to step along the sequence axis, which no set of pixels can model.
+RECURRENT_OPS = frozenset({"LSTM", "GRU", "RNN"})
 
 
 def short(exc: BaseException) -> str:
@@ -56,6 +58,15 @@ def check_control_flow(node: onnx.NodeProto, fail: Callable[[str], InputError]) 
     if node.op_type in CONTROL_FLOW_OPS or sub:
         raise fail(f"node {label(node)!r} ({node.op_type}) is control flow, "
                    "which cimopt does not support (export the model with a fixed structure)")
+
+
+def check_recurrent(node: onnx.NodeProto, fail: Callable[[str], InputError]) -> None:
+    """A recurrent op (LSTM/GRU/RNN) is an InputError naming the node (checked before the graph inputs, whose
+    first axis is then the sequence, not a batch)."""
+    if node.op_type in RECURRENT_OPS and node.domain in ("", "ai.onnx"):
+        raise fail(f"node {label(node)!r} ({node.op_type}) is a recurrent op, which cimopt does not support: its "
+                   "state is carried from step to step along the sequence axis (its first input axis), so its MVMs "
+                   "are not independent pixels (export the model without recurrent layers)")
 
 
 def producers(nodes: Sequence[onnx.NodeProto]) -> dict[str, int]:
@@ -115,13 +126,19 @@ def topo_order(nodes: Sequence[onnx.NodeProto], known: Iterable[str], outputs: I
         raise fail(f"the graph has a cycle through node {label(nodes[min(stuck)])!r}") from None
 
 
-def onnx_inferred_shapes(model: onnx.ModelProto, input_dims: dict[str, Dims],
-                         load_limit: int) -> tuple[dict[str, Dims], set[str]]:
-    """ONNX shape inference on a copy whose graph inputs carry the static shapes `input_dims`.
+def onnx_inferred_shapes(model: onnx.ModelProto, input_dims: dict[str, Dims], load_limit: int,
+                         values: dict[str, object] | None = None) -> tuple[dict[str, Dims], set[str]]:
+    """ONNX shape inference (with data propagation) on a copy whose graph inputs carry the static shapes
+    `input_dims`.
 
     Returns the static shapes found and the tensors it gives a shape with unknown dimensions. Initializers with
     more than `load_limit` elements lose their payload first (inference needs shapes only: faster, under 2 GB).
+    `values` (tensor name -> numpy array): node outputs whose constant value is known (folded by cimopt); each
+    node whose outputs are all known becomes Constant nodes, so shapes that depend on them (an Expand or Reshape
+    target computed by ops ONNX's data propagation does not follow) are inferred too.
     Inference is a help, not a requirement: when it fails, both are empty."""
+    from onnx import numpy_helper
+
     m = onnx.ModelProto()
     m.CopyFrom(model)
     g = m.graph
@@ -141,6 +158,17 @@ def onnx_inferred_shapes(model: onnx.ModelProto, input_dims: dict[str, Dims],
             shape.ClearField("dim")
             for d in dims:
                 shape.dim.add().dim_value = d
+    if values:
+        nodes = []
+        for node in g.node:
+            outs = [o for o in node.output if o]
+            if node.op_type != "Constant" and outs and all(o in values for o in outs):
+                nodes += [helper.make_node("Constant", [], [o], value=numpy_helper.from_array(values[o], o))
+                          for o in outs]
+            else:
+                nodes.append(node)
+        del g.node[:]
+        g.node.extend(nodes)
     inferred: dict[str, Dims] = {}
     dynamic: set[str] = set()
     try:

@@ -3,7 +3,10 @@
 1. *Constants* (constants.py): initializers, Constant nodes, weight-only graph inputs, and nodes whose inputs are
    all constant are not compute.
 2. *Shapes*: every activation tensor gets a static shape, computed by cimopt itself for every supported op
-   (ONNX's own shape inference is a cross-check, and the fallback for ops cimopt does not know).
+   (ONNX's own shape inference is a cross-check, and the fallback for ops cimopt does not know). A shape that
+   neither gives (a constant the reference evaluator cannot fold, say) is asked of ONNX's inference again, with
+   every constant value cimopt folded so far in the graph (`Importer.shape`, at most `REFINED_RUNS` times), before
+   an op is refused.
 3. *Semantics*: each op is handled by its family's table (HANDLERS below): Conv/Gemm/MatMul with a constant
    weight become `Layer`s, everything else a `GpeuOp` whose input `Access` says which input pixels each output
    pixel reads. An op in no table reads whole inputs, as a GPEU op of kind "other", with a warning.
@@ -25,6 +28,14 @@ from cimopt.onnx.axes import Dims, canon_roles, default_roles, fmap
 from cimopt.onnx.graph import label, short, static_dims
 from cimopt.onnx.tensors import Out, Tensor
 from cimopt.workload import WHOLE, Edge, GpeuOp, GraphInput, Layer, Node, Workload
+
+#: Model metadata a file may carry to say its weight-only graph inputs are weights by design (the zoo's
+#: shape-only files): no warning then.
+WEIGHTS_AS_INPUTS_KEY = "cimopt.weights"
+WEIGHTS_AS_INPUTS = "graph-inputs"
+
+#: ONNX shape inference reruns with cimopt's folded constants per import (each costs a whole-graph inference).
+REFINED_RUNS = 4
 
 #: An op handler: the node -> one `Out` per ONNX output (None: output not produced).
 Handler = Callable[["Importer", onnx.NodeProto], list[Out | None]]
@@ -64,6 +75,9 @@ class Importer:
     used: set[str] = field(default_factory=set)
     dynamic: set[str] = field(default_factory=set)  # tensors ONNX inference gives a shape with unknown dims
     external_files: set[str] = field(default_factory=set)  # external data files read (relative to base_dir)
+    refined: dict[str, Dims] = field(default_factory=dict)  # ONNX inference with cimopt's folded constants
+    refined_values: int = -1  # how many folded values `refined` was computed with (-1: not yet)
+    refined_runs: int = 0  # reruns so far, at most REFINED_RUNS per import
 
     # ------------------------------------------------------------------ helpers for the handlers
 
@@ -98,8 +112,33 @@ class Importer:
     def t(self, node: onnx.NodeProto, k: int) -> Tensor:
         return self.tensors[node.input[k]]
 
+    def shape(self, name: str) -> Dims | None:
+        """The static shape of tensor `name`: cimopt's own, else ONNX shape inference's (or the file's
+        value_info), else ONNX shape inference rerun with every constant cimopt has folded so far; None when
+        none of them knows it."""
+        t = self.tensors.get(name)
+        if t is not None and t.dims is not None:
+            return t.dims
+        dims = self.inferred.get(name) or self.declared.get(name)
+        if dims is not None or not self.use_onnx_inference:
+            return dims
+        values = {n: v.value for n, v in self.tensors.items() if v.const and v.value is not None}
+        if len(values) != self.refined_values and self.refined_runs < REFINED_RUNS:  # new constants since then
+            self.refined_runs += 1
+            self.refined, _ = graph.onnx_inferred_shapes(self.model, self.input_shapes(), constants.LOAD_LIMIT,
+                                                         values)
+            self.refined_values = len(values)
+        dims = self.refined.get(name)
+        if dims is not None and t is not None:
+            self.tensors[name] = replace(t, dims=dims)
+        return dims
+
+    def input_shapes(self) -> dict[str, Dims]:
+        g = self.model.graph
+        return {i.name: self.tensors[i.name].dims for i in g.input if self.tensors[i.name].dims is not None}
+
     def dims_of(self, node: onnx.NodeProto, k: int) -> Dims:
-        d = self.t(node, k).dims
+        d = self.shape(node.input[k])
         if d is None:
             raise self.fail(f"node {label(node)!r} ({node.op_type}): the shape of input {k} "
                             f"({node.input[k]!r}) is unknown")
@@ -114,7 +153,7 @@ class Importer:
             if not o:
                 outs.append(None)
                 continue
-            dims = self.inferred.get(o) or self.declared.get(o)
+            dims = self.shape(o)
             if dims is None and o in self.dynamic:
                 raise self.fail(f"node {label(node)!r} ({node.op_type}): output {o!r} has a dynamic shape; cimopt "
                                 "needs static shapes")
@@ -137,15 +176,15 @@ class Importer:
             raise self.fail("not an ONNX model (it holds no graph)")
         for node in g.node:
             graph.check_control_flow(node, self.fail)
+            graph.check_recurrent(node, self.fail)
         for node in g.node:
             self.used.update(n for n in node.input if n)
         for o in g.output:
             self.used.add(o.name)
         self.init_constants_and_inputs()
         if self.use_onnx_inference:
-            self.inferred, self.dynamic = graph.onnx_inferred_shapes(
-                self.model, {i.name: self.tensors[i.name].dims for i in g.input if self.tensors[i.name].dims is not None},
-                constants.LOAD_LIMIT)
+            self.inferred, self.dynamic = graph.onnx_inferred_shapes(self.model, self.input_shapes(),
+                                                                     constants.LOAD_LIMIT)
         nodes = list(g.node)
         outputs = [o.name for o in g.output]
         live = graph.live_tensors(nodes, outputs)
@@ -179,6 +218,8 @@ class Importer:
             if dims is not None:
                 self.declared[vi.name] = dims
         weight_inputs = constants.weight_only_inputs(g)
+        self.warn_weight_inputs([i.name for i in g.input if i.name in weight_inputs and i.name not in self.tensors])
+        one_d = windowed.one_d_inputs(g)
         for inp in g.input:
             if inp.name in self.tensors:
                 continue
@@ -186,10 +227,23 @@ class Importer:
                 self.tensors[inp.name] = Tensor(static_dims(inp.type), True, elem=inp.type.tensor_type.elem_type)
                 continue
             dims = self.input_dims(inp)
-            roles = default_roles(len(dims))
+            roles = windowed.ROLES_1D if inp.name in one_d and len(dims) == 3 else default_roles(len(dims))
             name = self.unique(inp.name or "input")
             self.nodes.append(GraphInput(name, "Input", (), fmap(dims, roles)))
             self.tensors[inp.name] = Tensor(dims, False, roles=roles, node=name)
+
+    def warn_weight_inputs(self, names: list[str]) -> None:
+        """One warning naming the graph inputs taken as constant weights (none for a file that declares its
+        weights are graph inputs: metadata `WEIGHTS_AS_INPUTS_KEY`, as the zoo's shape-only files do)."""
+        meta = {p.key: p.value for p in self.model.metadata_props}
+        if not names or meta.get(WEIGHTS_AS_INPUTS_KEY) == WEIGHTS_AS_INPUTS:
+            return
+        shown = ", ".join(repr(n) for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        s, are, they = ("s", "are", "they") if len(names) > 1 else ("", "is", "it")
+        self.warnings.append(f"graph input{s} {shown} without initializer {are} used only as weights "
+                             f"(Conv/Gemm/MatMul operands): taken as CONSTANT weights supplied at load time; if {they} "
+                             f"change{'' if s else 's'} per inference, the MVM layers reading {'them' if s else 'it'} "
+                             "cannot live in crossbars and this mapping is wrong")
 
     def input_dims(self, inp: onnx.ValueInfoProto) -> Dims:
         tt = inp.type.tensor_type if inp.type.HasField("tensor_type") else None
@@ -199,6 +253,10 @@ class Importer:
             raise self.fail(f"graph input {inp.name!r} has no shape (cimopt needs static input shapes)")
         dims = []
         for axis, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value") and d.dim_value == 0:
+                raise self.fail(f"graph input {inp.name!r}: dimension {axis} has size 0 (shape "
+                                f"{[x.dim_value if x.HasField('dim_value') else x.dim_param for x in tt.shape.dim]})"
+                                "; the tensor holds no data")
             if d.HasField("dim_value") and d.dim_value > 0:
                 dims.append(int(d.dim_value))
             elif axis == 0 and len(tt.shape.dim) >= 2:
@@ -254,7 +312,8 @@ class Importer:
             self.warnings.append(f"node {label(node)!r} ({node.op_type}): computed shape {list(dims)} "
                                  f"differs from ONNX shape inference {list(ref)}; using the computed one")
         if any(d <= 0 for d in dims):
-            raise self.fail(f"node {label(node)!r} ({node.op_type}): output shape {list(dims)} is empty")
+            raise self.fail(f"node {label(node)!r} ({node.op_type}): output {o!r} has shape {list(dims)}, with a "
+                            "zero-sized dimension (it holds no data)")
 
     def finish(self) -> Workload:
         """Drop nodes that reach no graph output; keep the order."""

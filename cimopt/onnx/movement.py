@@ -61,7 +61,7 @@ def move(imp: Importer, node: onnx.NodeProto) -> list[Out | None]:
         return computed_operand(imp, node, act)
     for k in data:
         n = node.input[k] if k < len(node.input) else ""
-        if n and imp.tensors[n].dims is None:
+        if n and imp.shape(n) is None:
             raise imp.fail(f"node {label(node)!r} ({op}): the shape of input {k} ({n!r}) is unknown")
     if sum(math.prod(imp.t(node, k).dims) for k in act) <= INDEX_LIMIT:
         return run_on_indices(imp, node, act, data, frozenset(), exact=True)[0]
@@ -111,12 +111,17 @@ def run_on_indices(imp: Importer, node: onnx.NodeProto, act: list[int], data: li
     `exact=False` (the shrunk axes may be pixels): only channel-only inputs are answered, others read WHOLE.
     Returns the outputs and whether every access is exact."""
     node, feeds, offsets = index_feeds(imp, node, act, data, shrink)
+    node, feeds = crop_negative_pads(imp, node, feeds)
     try:
         results = imp.run_node(node, feeds)
     except Exception as exc:
         raise imp.fail(f"node {label(node)!r} ({node.op_type}): cannot evaluate it on input shapes "
                        f"{[list(imp.tensors[node.input[k]].dims or ()) for k in data if node.input[k]]}: "
                        f"{short(exc)}") from None
+    for o, res in zip(node.output, results, strict=False):
+        if res is not None and 0 in res.shape:
+            raise imp.fail(f"node {label(node)!r} ({node.op_type}): output {o!r} has shape {list(res.shape)}, with a "
+                           "zero-sized dimension (it holds no data)")
     if shrink and any(res is not None and res.ndim != len(imp.t(node, act[0]).dims) for res in results):
         return [], False  # the op dropped an axis: the shrunk axes cannot be put back
     outs = [None if res is None else fit_output(imp, node, act, offsets, res, shrink, exact) for res in results]
@@ -256,7 +261,7 @@ def unknown_shape_whole(imp: Importer, node: onnx.NodeProto, kind: str) -> list[
     outs: list[Out | None] = []
     run: list[Dims | None] | None = None
     for k, o in enumerate(node.output):
-        dims = imp.inferred.get(o) or imp.declared.get(o)
+        dims = imp.shape(o)
         if dims is None:
             run = run if run is not None else _shapes_by_running(imp, node)
             dims = run[k] if k < len(run) else None
@@ -279,19 +284,57 @@ def _shapes_by_running(imp: Importer, node: onnx.NodeProto) -> list[Dims | None]
                 feeds.append(np.zeros(imp.tensors[n].dims, dtype=np.int8))
             else:
                 feeds.append(imp.value(node, k, OPERANDS.get(node.op_type, "an operand")))
+        node, feeds = crop_negative_pads(imp, node, feeds)
         return [None if r is None else tuple(int(d) for d in r.shape) for r in imp.run_node(node, feeds)]
     except Exception:
         return []
 
 
-def with_attr(node: onnx.NodeProto, name: str, value: float) -> onnx.NodeProto:
-    """A copy of the node with float attribute `name` set to `value`."""
+def crop_negative_pads(imp: Importer, node: onnx.NodeProto, feeds: list[np.ndarray | None]
+                       ) -> tuple[onnx.NodeProto, list[np.ndarray | None]]:
+    """A Pad with negative pads removes elements (the ONNX spec), which the reference evaluator (numpy.pad)
+    refuses: crop the data input (feeds[0]) by the negative pads, then pad by the others. Other nodes pass."""
+    if node.op_type != "Pad" or feeds[0] is None:
+        return node, feeds
+    a = attrs(node)
+    key = "pads" if "pads" in a else "paddings"
+    raw = a.get(key) if imp.opset < 11 else feeds[1]
+    if raw is None:
+        return node, feeds
+    pads = np.asarray(raw, dtype=np.int64).reshape(-1)
+    if not (pads < 0).any():
+        return node, feeds
+    data = feeds[0]
+    r = data.ndim
+    has_axes = imp.opset >= 18 and len(feeds) > 3 and feeds[3] is not None
+    axes = [norm_axis(int(x), r) for x in np.asarray(feeds[3]).reshape(-1)] if has_axes else list(range(r))
+    n = len(axes)
+    if len(pads) != 2 * n:
+        raise imp.fail(f"node {label(node)!r} (Pad): {len(pads)} pads for {n} axes")
+    crop = [slice(None)] * r
+    for i, ax in enumerate(axes):
+        lo, hi = max(-int(pads[i]), 0), data.shape[ax] - max(-int(pads[n + i]), 0)
+        if hi <= lo:
+            raise imp.fail(f"node {label(node)!r} (Pad): pads {pads.tolist()} crop axis {ax} (size "
+                           f"{imp.tensors[node.input[0]].dims[ax]}) to nothing")
+        crop[ax] = slice(lo, hi)
+    feeds = list(feeds)
+    feeds[0] = data[tuple(crop)]
+    rest = np.maximum(pads, 0)
+    if imp.opset >= 11:
+        feeds[1] = rest
+        return node, feeds
+    return with_attr(node, key, [int(x) for x in rest]), feeds
+
+
+def with_attr(node: onnx.NodeProto, name: str, value: float | list[int]) -> onnx.NodeProto:
+    """A copy of the node with attribute `name` (a float, or a list of ints) set to `value`."""
     n = onnx.NodeProto()
     n.CopyFrom(node)
-    for attr in n.attribute:
+    for k, attr in enumerate(n.attribute):
         if attr.name == name:
-            attr.f = value
-            return n
+            del n.attribute[k]
+            break
     n.attribute.append(helper.make_attribute(name, value))
     return n
 

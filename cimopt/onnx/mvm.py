@@ -1,5 +1,6 @@
 """Matrix products: Conv, Gemm and MatMul with a constant weight are the MVM layers that live in crossbars; a
-product of two activations (and Einsum) runs on the GPEU as kind "matmul". Only 2-D convolutions are mapped."""
+product of two activations (and Einsum) runs on the GPEU as kind "matmul". 2-D convolutions are mapped, and 1-D
+ones as 2-D with height 1."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from cimopt.onnx.axes import (
     auto_pads,
     axis_access,
     broadcast,
+    canon_roles,
     default_roles,
     fmap,
     forward_access,
@@ -23,7 +25,7 @@ from cimopt.onnx.axes import (
 )
 from cimopt.onnx.graph import attrs, label
 from cimopt.onnx.tensors import Out
-from cimopt.onnx.windowed import require_2d
+from cimopt.onnx.windowed import check_pads, require_window_rank, window_roles
 from cimopt.workload import ELEMENTWISE, WHOLE, AxisMap, conv_access
 
 if TYPE_CHECKING:
@@ -31,40 +33,47 @@ if TYPE_CHECKING:
 
 
 def conv(imp: Importer, node: onnx.NodeProto) -> list[Out | None]:
-    """A 2-D Conv with constant weights: an MVM layer of `Cin/groups * kh * kw` rows and `Cout` columns."""
+    """A 2-D Conv with constant weights: an MVM layer of `Cin/groups * kh * kw` rows and `Cout` columns. A 1-D
+    Conv ([N, C, L]) is the 2-D one with height 1: kernel 1 x k on a C x 1 x L feature map."""
     name = label(node)
     act = imp.act(node)
     if act != [0]:
         return imp.unknown(node, "Conv with computed (non-constant) weights")
     x = imp.t(node, 0)
-    xd = x.dims
-    wd = imp.t(node, 1).dims
+    xd = imp.dims_of(node, 0)
+    wd = imp.shape(node.input[1])
     if wd is None:
         raise imp.fail(f"node {name!r} (Conv): the weight shape is unknown")
     r = len(xd)
     if r < 3 or len(wd) != r:
         raise imp.fail(f"node {name!r} (Conv): input rank {r} and weight rank {len(wd)} do not match")
-    require_2d(imp, node, xd)
+    require_window_rank(imp, node, xd)
     if xd[0] != 1:
         raise imp.fail(f"node {name!r} (Conv): batch size {xd[0]}, but cimopt schedules one inference (batch 1)")
+    if 0 in wd:
+        raise imp.fail(f"node {name!r} (Conv): weight {node.input[1]!r} has a zero-sized dimension {list(wd)}")
     a = attrs(node)
+    sp = r - 2
     groups = int(a.get("group", 1))
     cout, cin_g, kernel = wd[0], wd[1], list(wd[2:])
-    if cin_g * groups != xd[1] or cout % groups:
+    if groups < 1 or cin_g * groups != xd[1] or cout % groups:
         raise imp.fail(f"node {name!r} (Conv): weight {list(wd)} with group={groups} does not fit input "
                        f"{list(xd)}")
-    strides = list(a.get("strides", [1, 1]))
-    dil = list(a.get("dilations", [1, 1]))
-    pads = auto_pads(a.get("auto_pad", "NOTSET"), xd[2:], kernel, strides, dil, a.get("pads", []))
-    dims = (1, cout, *(pool_out(xd[2 + i], kernel[i], strides[i], pads[i], pads[2 + i], dil[i], False)
-                       for i in range(2)))
-    roles = default_roles(r)
-    if x.roles == roles:
+    strides = list(a.get("strides", [1] * sp))
+    dil = list(a.get("dilations", [1] * sp))
+    pads = check_pads(imp, node, auto_pads(a.get("auto_pad", "NOTSET"), xd[2:], kernel, strides, dil,
+                                           a.get("pads", [])))
+    dims = (1, cout, *(pool_out(xd[2 + i], kernel[i], strides[i], pads[i], pads[sp + i], dil[i], False)
+                       for i in range(sp)))
+    roles = window_roles(r)
+    if sp == 1:  # height 1: a 1 x k window on the C x 1 x L map
+        kernel, strides, dil, pads = [1, *kernel], [1, *strides], [1, *dil], [0, pads[0], 0, pads[1]]
+    if canon_roles(xd, x.roles) == canon_roles(xd, roles):
         access = conv_access((kernel[0], kernel[1]), (strides[0], strides[1]), (pads[0], pads[1], pads[2],
                              pads[3]), (dil[0], dil[1]))
     else:
-        per_axis = {2 + i: AxisMap(num=strides[i], offset=-pads[i], extent=dil[i] * (kernel[i] - 1))
-                    for i in range(2)}
+        per_axis = {r - 1 - i: AxisMap(num=strides[1 - i], offset=-pads[1 - i], extent=dil[1 - i] * (kernel[1 - i] - 1))
+                    for i in range(sp)}
         access = axis_access(xd, x.roles, dims, roles, per_axis) or WHOLE
     layer = dict(groups=groups, group_rows=cin_g * math.prod(kernel), group_cols=cout // groups,
                  kernel=(kernel[0], kernel[1]), stride=(strides[0], strides[1]),
@@ -77,7 +86,7 @@ def matmul(imp: Importer, node: onnx.NodeProto) -> list[Out | None]:
     op, name = node.op_type, label(node)
     a = attrs(node)
     act = imp.act(node)
-    ad, bd = imp.dims_of(node, 0), imp.t(node, 1).dims
+    ad, bd = imp.dims_of(node, 0), imp.shape(node.input[1])
     if op == "Gemm":
         ad2 = ad[::-1] if a.get("transA", 0) else ad
         if bd is None:

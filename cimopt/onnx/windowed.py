@@ -1,6 +1,8 @@
 """Windowed ops: pooling windows, transposed convolution and resizing. Each output pixel reads a window of input
-pixels per spatial axis (an `AxisMap`); channels stay where they are. Windows are 2-D: a 1-D or 3-D pool or
-convolution is refused (depth would otherwise be folded into the pixel rows)."""
+pixels per spatial axis (an `AxisMap`); channels stay where they are. Windows are 2-D on NCHW tensors, or 1-D on
+[N, C, L] tensors, which are C x 1 x L feature maps (`ROLES_1D`: height 1, the sequence axis as pixel columns); a
+3-D pool or convolution is refused (depth would otherwise be folded into the pixel rows). Pads must be >= 0 (the
+ONNX spec of Conv and the pools; a negative one is an error naming the node)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx
 
-from cimopt.onnx.axes import Dims, auto_pads, axis_access, fit_axis, norm_axis, pool_out
+from cimopt.onnx.axes import Dims, Roles, auto_pads, axis_access, default_roles, fit_axis, norm_axis, pool_out
 from cimopt.onnx.graph import attrs, label
 from cimopt.onnx.tensors import Out
 from cimopt.workload import WHOLE, AxisMap
@@ -22,12 +24,55 @@ POOL_OPS = frozenset({"MaxPool", "AveragePool", "LpPool"})
 GLOBAL_POOL_OPS = frozenset({"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"})
 
 
-def require_2d(imp: Importer, node: onnx.NodeProto, xd: Dims) -> None:
-    """A window op on anything but an NCHW tensor (two spatial axes) is an unsupported-op InputError."""
-    if len(xd) != 4:
+#: Roles of an [N, C, L] tensor around 1-D windows: a C x 1 x L feature map (the batch axis is size 1).
+ROLES_1D = ("h", "c", "w")
+#: Ops with a window over the spatial axes of input 0 (1-D windows make their [N, C, L] input `ROLES_1D`).
+WINDOW_OPS = POOL_OPS | {"Conv", "ConvTranspose"}
+
+
+def require_window_rank(imp: Importer, node: onnx.NodeProto, xd: Dims) -> None:
+    """A window op on anything but an NCHW tensor (2-D) or an [N, C, L] tensor (1-D) is an unsupported-op
+    InputError."""
+    if len(xd) not in (3, 4):
         raise imp.fail(f"node {label(node)!r} ({node.op_type}): unsupported op: {len(xd) - 2}-D "
                        f"{'pooling' if node.op_type in POOL_OPS else 'convolution'} on input {list(xd)}; "
-                       "cimopt supports 2-D windows on NCHW tensors only")
+                       "cimopt supports 2-D windows on NCHW tensors and 1-D windows on [N, C, L] tensors")
+
+
+def window_roles(rank: int) -> Roles:
+    """Roles of a window op's output: NCHW, or [N, C, L] as C x 1 x L."""
+    return ROLES_1D if rank == 3 else default_roles(rank)
+
+
+def check_pads(imp: Importer, node: onnx.NodeProto, pads: list[int]) -> list[int]:
+    """The pads, which ONNX requires to be >= 0 for Conv and the pools; an InputError naming the node if not."""
+    if any(p < 0 for p in pads):
+        raise imp.fail(f"node {label(node)!r} ({node.op_type}): negative pads {list(pads)}; ONNX allows only pads "
+                       ">= 0 here (to crop, use a Slice or a Pad with negative pads before it)")
+    return pads
+
+
+def one_d_inputs(g: onnx.GraphProto) -> set[str]:
+    """Rank-3 graph inputs that reach the data input of a 1-D window op through pointwise ops only: they get
+    `ROLES_1D` (C x 1 x L) instead of the token layout, so the window's access to them is exact."""
+    from cimopt.onnx.pointwise import RULES
+
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in g.node:
+        if node.input and node.input[0]:
+            consumers.setdefault(node.input[0], []).append(node)
+
+    def reaches_window(name: str, depth: int = 0) -> bool:
+        for node in consumers.get(name, []):
+            if node.op_type in WINDOW_OPS:
+                return True
+            if node.op_type in RULES and depth < 16 and node.output and reaches_window(node.output[0], depth + 1):
+                return True
+        return False
+
+    rank3 = {i.name for i in g.input if i.type.HasField("tensor_type") and
+             len(i.type.tensor_type.shape.dim) == 3}
+    return {n for n in rank3 if reaches_window(n)}
 
 
 def conv_transpose(imp: Importer, node: onnx.NodeProto) -> list[Out | None]:
@@ -37,7 +82,7 @@ def conv_transpose(imp: Importer, node: onnx.NodeProto) -> list[Out | None]:
     xd, wd = imp.dims_of(node, 0), imp.t(node, 1).dims
     if act != [0] or wd is None or len(xd) != len(wd) or len(xd) < 3:
         return imp.unknown(node, "ConvTranspose with a computed or unknown weight")
-    require_2d(imp, node, xd)
+    require_window_rank(imp, node, xd)
     a = attrs(node)
     sp = len(xd) - 2
     groups = int(a.get("group", 1))
@@ -53,7 +98,7 @@ def conv_transpose(imp: Importer, node: onnx.NodeProto) -> list[Out | None]:
                   for i in range(sp)]
         begins = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in totals]
     else:
-        p = [0] * 2 * sp if auto == "VALID" else list(a.get("pads", [0] * 2 * sp))
+        p = [0] * 2 * sp if auto == "VALID" else check_pads(imp, node, list(a.get("pads", [0] * 2 * sp)))
         out_sp = [strides[i] * (xd[2 + i] - 1) + outpad[i] + (kernel[i] - 1) * dil[i] + 1 - p[i] - p[sp + i]
                   for i in range(sp)]
         begins = p[:sp]
@@ -75,13 +120,14 @@ def pool(imp: Importer, node: onnx.NodeProto) -> list[Out | None]:
     r = len(xd)
     if r < 3:
         raise imp.fail(f"node {label(node)!r} ({node.op_type}): input rank {r} is too small for pooling")
-    require_2d(imp, node, xd)
+    require_window_rank(imp, node, xd)
     a = attrs(node)
     sp = r - 2
     kernel = list(a["kernel_shape"])
     strides = list(a.get("strides", [1] * sp))
     dil = list(a.get("dilations", [1] * sp))
-    pads = auto_pads(a.get("auto_pad", "NOTSET"), xd[2:], kernel, strides, dil, a.get("pads", []))
+    pads = check_pads(imp, node, auto_pads(a.get("auto_pad", "NOTSET"), xd[2:], kernel, strides, dil,
+                                           a.get("pads", [])))
     ceil_mode = bool(a.get("ceil_mode", 0))
     out_sp = [pool_out(xd[2 + i], kernel[i], strides[i], pads[i], pads[sp + i], dil[i], ceil_mode)
               for i in range(sp)]

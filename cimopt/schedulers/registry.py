@@ -77,7 +77,7 @@ class SchedulerSpec:
     contention: bool = True  # gives valid schedules under link contention (`noc.contention`); else refused
     buffers: bool = False  # plans for finite tile buffers (the others ignore them: the simulator reports overflows)
     memory: bool = False  # run by `compare` by default only where tile buffers are finite (else it is CLSA-CIM)
-    one_inference: bool = False  # schedules a single inference only: not a default for a stream
+    one_inference: bool = False  # plans one inference only: refuses a stream (not a default for one)
 
 
     def function(self) -> Callable[[Problem, Options], Result]:
@@ -98,9 +98,9 @@ SCHEDULERS: tuple[SchedulerSpec, ...] = (
     SchedulerSpec("clsa-bp", "CLSA-CIM + back-pressure", "cimopt.schedulers.backpressure:schedule", "D", "-.",
                   contention=False, buffers=True),
     SchedulerSpec("clsa-spill", "CLSA-CIM + spills", "cimopt.schedulers.clsa_spill:schedule", "v", "-.",
-                  buffers=True, memory=True),
+                  buffers=True, memory=True, one_inference=True),
     SchedulerSpec("memory-aware", "memory-aware (ours)", "cimopt.schedulers.memory_aware:schedule", "*", "-",
-                  buffers=True, memory=True),
+                  buffers=True, memory=True, one_inference=True),
     SchedulerSpec("ready-order", "ready-order list scheduling", "cimopt.schedulers.priority:schedule_ready", "v", "-",
                   default=False, contention=False, one_inference=True),  # clsa-fb starts from it: never better
     SchedulerSpec("clsa-fb", "CLSA-CIM + forward-backward orders", "cimopt.schedulers.priority:schedule_fb", "X",
@@ -121,13 +121,11 @@ PIPELINE: str = "layer-pipeline"  # the classic throughput baseline (ISAAC, PIMC
 EXACT: str = "cpsat"  # the exact reference that `reproduce` measures the heuristic against
 
 
-def defaults(problem: Problem) -> tuple[str, ...]:
-    """The schedulers `compare` runs on `problem` when none are named: every default entry, the stream baselines
-    and no one-inference scheduler only for a stream, those that plan link contention only under it, the memory
+def defaults(stream: bool, contention: bool = False, finite: bool = False) -> tuple[str, ...]:
+    """The schedulers `compare` runs when none are named: all, the stream baselines (and none of the
+    one-inference schedulers) only for a stream, those that plan link contention only under it, the memory
     schedulers only where tile buffers are finite, and there none that ignores them but the references
     (layer-by-layer, CLSA-CIM and the layer pipeline, reported invalid when they overflow)."""
-    hw = problem.hardware
-    stream, contention, finite = problem.is_stream, hw.noc_contention, hw.buffer_elements is not None
     return tuple(s.name for s in SCHEDULERS if s.default and (stream or not s.stream) and (s.contention or not contention)
                  and (finite or not s.memory) and not (stream and s.one_inference)
                  and (not finite or s.buffers or s.baseline or s.stream or s.name == HEURISTIC))

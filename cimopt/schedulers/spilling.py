@@ -86,24 +86,69 @@ FILLING = 5
 
 
 @njit(cache=True)
-def _list_add(head, nxt, prv, t, s):
-    nxt[s] = head[t]
-    prv[s] = -1
-    if head[t] >= 0:
-        prv[head[t]] = s
-    head[t] = s
+def _hpush(h_off, h_key, h_size, t, key):
+    """Push `key` on tile t's max-heap (a slice of the flat `h_key`); False when it is full."""
+    base = h_off[t]
+    i = h_size[t]
+    if i >= h_off[t + 1] - base:
+        return False
+    while i > 0:
+        up = (i - 1) >> 1
+        if h_key[base + up] >= key:
+            break
+        h_key[base + i] = h_key[base + up]
+        i = up
+    h_key[base + i] = key
+    h_size[t] += 1
+    return True
 
 
 @njit(cache=True)
-def _list_remove(head, nxt, prv, t, s):
-    if prv[s] >= 0:
-        nxt[prv[s]] = nxt[s]
-    else:
-        head[t] = nxt[s]
-    if nxt[s] >= 0:
-        prv[nxt[s]] = prv[s]
-    nxt[s] = -1
-    prv[s] = -1
+def _hpop(h_off, h_key, h_size, t):
+    """Remove and return the largest key of tile t's heap (the caller checks it is not empty)."""
+    base = h_off[t]
+    top = h_key[base]
+    size = h_size[t] - 1
+    h_size[t] = size
+    if size > 0:
+        key = h_key[base + size]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= size:
+                break
+            if c + 1 < size and h_key[base + c + 1] > h_key[base + c]:
+                c += 1
+            if key >= h_key[base + c]:
+                break
+            h_key[base + i] = h_key[base + c]
+            i = c
+        h_key[base + i] = key
+    return top
+
+
+@njit(cache=True)
+def _held(s, t, state, remaining, s_ptr, s_dst, start, ref, h_off, h_key, h_size, mark):
+    """Set s is held on tile t and may be spilled: onto t's heap, keyed by its next use (furthest first). A full
+    heap is compacted first (stale entries of sets no longer held dropped)."""
+    n = len(state)
+    key = min(_next_use(s, s_ptr, s_dst, start, ref), (1 << 62) // n - 1) * n + (n - 1 - s)
+    if _hpush(h_off, h_key, h_size, t, key):
+        return
+    base, size = h_off[t], h_size[t]
+    keep = 0
+    for k in range(size):  # compact: the held sets' entries, once each
+        v = n - 1 - h_key[base + k] % n
+        if state[v] == HELD and remaining[v] > 0 and mark[v] != -2 - t:
+            mark[v] = -2 - t
+            h_key[base + keep] = h_key[base + k]
+            keep += 1
+    for k in range(keep):
+        mark[n - 1 - h_key[base + k] % n] = 0
+    h_size[t] = 0
+    for k in range(keep):
+        _hpush(h_off, h_key, h_size, t, h_key[base + k])
+    _hpush(h_off, h_key, h_size, t, key)
 
 
 @njit(cache=True)
@@ -118,34 +163,28 @@ def _next_use(v, s_ptr, s_dst, start, ref):
 
 
 @njit(cache=True)
-def _readable(q, st, end_q, first_tr, tr_next, tr_kind, tr_end):
+def _readable(q, last_tr, tr_prev, tr_kind, tr_end, st):
     """Whether set q's outputs are on their tile at time st: 0 yes, -1 no (away: it needs a fill), or the
-    time a booked fill lands (> st)."""
-    status = 0
-    k = first_tr[q]
-    while k >= 0:
-        if tr_kind[k] == 1:  # a spill: away from its end
-            if tr_end[k] > st:
-                return status
-            status = -1
-        else:  # a fill: back from its end
-            if tr_end[k] > st:
-                return tr_end[k]
-            status = 0
-        k = tr_next[k]
-    return status
+    time a booked fill lands (> st). Walks q's transfers back from the latest (their ends increase)."""
+    k = last_tr[q]
+    after = -1
+    while k >= 0 and tr_end[k] > st:
+        after = k
+        k = tr_prev[k]
+    if k < 0 or tr_kind[k] == 2:  # nothing has left by st, or the last to land by st was a fill
+        return 0
+    return tr_end[after] if after >= 0 and tr_kind[after] == 2 else -1
 
 
 @njit(cache=True)
 def _log(kind, q, ts, te, tr_kind, tr_set, tr_start, tr_end, tr_next, first_tr, last_tr, n_tr):
-    """Append a transfer of set q to the log (and to q's own list); False when the log is full."""
+    """Append a transfer of set q to the log (`tr_next[k]`: q's transfer before k, -1 for its first); False
+    when the log is full."""
     k = n_tr[0]
     if k >= len(tr_kind):
         return False
-    tr_kind[k], tr_set[k], tr_start[k], tr_end[k], tr_next[k] = kind, q, ts, te, -1
-    if last_tr[q] >= 0:
-        tr_next[last_tr[q]] = k
-    else:
+    tr_kind[k], tr_set[k], tr_start[k], tr_end[k], tr_next[k] = kind, q, ts, te, last_tr[q]
+    if last_tr[q] < 0:
         first_tr[q] = k
     last_tr[q] = k
     n_tr[0] = k + 1
@@ -153,52 +192,50 @@ def _log(kind, q, ts, te, tr_kind, tr_set, tr_start, tr_end, tr_next, first_tr, 
 
 
 @njit(cache=True)
-def _evict(T, amount, now, r_head, r_next, r_prev, state, pinned, remaining, elem, s_ptr, s_dst, start, ref, link_c,
+def _evict(T, amount, now, h_off, h_key, h_size, state, pinned, remaining, elem, s_ptr, s_dst, start, ref, link_c,
            tier_c, nbytes, link, tier_occ, tier_cap, pending, pend_until, ev_time, ev_code, n_ev, tr_kind, tr_set,
-           tr_start, tr_end, tr_next, first_tr, last_tr, n_tr):
-    """Spill held outputs of tile T, furthest next use first, until `amount` elements will be freed; books
-    each spill on the tier's link (`link[0]`: when it is free) and records its completion as an event.
-    Returns the time the last of them leaves, or -1 if the eligible outputs cannot free that much (then
-    nothing is spilled)."""
-    total = 0
-    v = r_head[T]
-    while v >= 0:
-        if pinned[v] == 0 and remaining[v] > 0:
-            total += elem[v]
-        v = r_next[v]
-    if total < amount:
-        return -1
+           tr_start, tr_end, tr_next, first_tr, last_tr, n_tr, aside):
+    """Spill held outputs of tile T, furthest next use first (its heap, each entry's next use refreshed when it
+    comes up), until `amount` elements will be freed; books each spill on the tier's link (`link[0]`: when it is
+    free) and records its completion as an event. Returns the time the last of them leaves (-1: none could go).
+    Pinned outputs are put aside and back."""
+    n = len(state)
     freed = 0
     last = now
-    while freed < amount:
-        best, best_use = -1, -1
-        v = r_head[T]
-        while v >= 0:
-            if pinned[v] == 0 and remaining[v] > 0:
-                use = _next_use(v, s_ptr, s_dst, start, ref)
-                if use > best_use or (use == best_use and v < best):
-                    best, best_use = v, use
-            v = r_next[v]
-        if best < 0 or (tier_cap >= 0 and tier_occ[0] + nbytes[best] > tier_cap):
-            return -1 if freed == 0 else last
+    n_aside = 0
+    while freed < amount and h_size[T] > 0:
+        key = _hpop(h_off, h_key, h_size, T)
+        v = n - 1 - key % n
+        if state[v] != HELD or remaining[v] <= 0:
+            continue  # stale: spilled, freed or filling
+        if pinned[v] > 0 or (tier_cap >= 0 and tier_occ[0] + nbytes[v] > tier_cap):
+            aside[n_aside] = key
+            n_aside += 1
+            continue
+        use = min(_next_use(v, s_ptr, s_dst, start, ref), (1 << 62) // n - 1)
+        if use > key // n:  # readers placed since: its next use is later now
+            _hpush(h_off, h_key, h_size, T, use * n + (n - 1 - v))
+            continue
         ss = max(now, link[0])
-        if not _log(1, best, ss, ss + tier_c[best], tr_kind, tr_set, tr_start, tr_end, tr_next, first_tr, last_tr,
-                    n_tr):
-            return -1 if freed == 0 else last
-        link[0] = ss + link_c[best]
-        state[best] = SPILLING
-        tier_occ[0] += nbytes[best]
-        pending[T] += elem[best]
-        if ss + tier_c[best] > pend_until[T]:
-            pend_until[T] = ss + tier_c[best]
-        _list_remove(r_head, r_next, r_prev, T, best)
-        ev_time[n_ev[0]] = ss + tier_c[best]
-        ev_code[n_ev[0]] = best
+        if not _log(1, v, ss, ss + tier_c[v], tr_kind, tr_set, tr_start, tr_end, tr_next, first_tr, last_tr, n_tr):
+            aside[n_aside] = key
+            n_aside += 1
+            break
+        link[0] = ss + link_c[v]
+        state[v] = SPILLING
+        tier_occ[0] += nbytes[v]
+        pending[T] += elem[v]
+        if ss + tier_c[v] > pend_until[T]:
+            pend_until[T] = ss + tier_c[v]
+        ev_time[n_ev[0]] = ss + tier_c[v]
+        ev_code[n_ev[0]] = v
         n_ev[0] += 1
-        freed += elem[best]
-        if ss + tier_c[best] > last:
-            last = ss + tier_c[best]
-    return last
+        freed += elem[v]
+        if ss + tier_c[v] > last:
+            last = ss + tier_c[v]
+    for k in range(n_aside):
+        _hpush(h_off, h_key, h_size, T, aside[k])
+    return last if freed > 0 else -1
 
 
 @njit(cache=True)
@@ -248,9 +285,13 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
     claimed = np.zeros(n, np.bool_)
     pinned = np.zeros(n, np.int64)
     pinning = np.zeros(n, np.bool_)
-    r_head = np.full(n_tiles, -1, np.int64)
-    r_next = np.full(n, -1, np.int64)
-    r_prev = np.full(n, -1, np.int64)
+    per_tile = np.bincount(tile, minlength=n_tiles)  # the sets each tile buffers
+    r_head = np.zeros(n_tiles + 1, np.int64)  # per tile, its max-heap of spillable outputs: a slice of r_next
+    r_head[1:] = np.cumsum(4 * per_tile + 16)
+    r_next = np.zeros(r_head[-1], np.int64)
+    r_prev = np.zeros(n_tiles, np.int64)  # heap sizes
+    mark = np.zeros(n, np.int64)
+    aside = np.zeros(int((4 * per_tile + 16).max()) + 1, np.int64)
     w_head = np.full(n_tiles, -1, np.int64)
     w_next = np.full(n, -1, np.int64)
     waiting = np.zeros(n, np.bool_)
@@ -304,7 +345,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
             if amount > 0 and _evict(T, amount, now, r_head, r_next, r_prev, state, pinned, remaining, elem, s_ptr,
                                      s_dst, start, ref, link_c, tier_c, nbytes, link, tier_occ, tier_cap, pending,
                                      pend_until, ev_time, ev_code, n_ev, tr_kind, tr_set, tr_start, tr_end, tr_next,
-                                     first_tr, last_tr, n_tr) < 0:
+                                     first_tr, last_tr, n_tr, aside) < 0:
                 complete = False  # nothing on that tile can go: no schedule under these rules
                 break
             w = w_head[T]
@@ -354,7 +395,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
             if state[v] == FILLING:
                 if remaining[v] > 0:
                     state[v] = HELD
-                    _list_add(r_head, r_next, r_prev, tile[v], v)
+                    _held(v, tile[v], state, remaining, s_ptr, s_dst, start, ref, r_head, r_next, r_prev, mark)
                 else:
                     state[v] = FREED
                     occ[tile[v]] -= elem[v]
@@ -371,7 +412,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
             if amount > 0:
                 _evict(T, amount, t, r_head, r_next, r_prev, state, pinned, remaining, elem, s_ptr, s_dst, start, ref,
                        link_c, tier_c, nbytes, link, tier_occ, tier_cap, pending, pend_until, ev_time, ev_code, n_ev,
-                       tr_kind, tr_set, tr_start, tr_end, tr_next, first_tr, last_tr, n_tr)
+                       tr_kind, tr_set, tr_start, tr_end, tr_next, first_tr, last_tr, n_tr, aside)
             continue
         s = who[code - 3 * n]
         if start[s] >= 0 or waiting[s]:
@@ -384,7 +425,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
             q = p_src[e]
             if first_tr[q] < 0:
                 continue
-            r_ = _readable(q, st, ready[q], first_tr, tr_next, tr_kind, tr_end)
+            r_ = _readable(q, last_tr, tr_next, tr_kind, tr_end, st)
             if r_ == 0:
                 continue
             if r_ > 0:
@@ -404,7 +445,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
                 room = _evict(Tq, occ[Tq] - pending[Tq] + elem[q] - cap, t, r_head, r_next, r_prev, state, pinned,
                               remaining, elem, s_ptr, s_dst, start, ref, link_c, tier_c, nbytes, link, tier_occ,
                               tier_cap, pending, pend_until, ev_time, ev_code, n_ev, tr_kind, tr_set, tr_start, tr_end,
-                              tr_next, first_tr, last_tr, n_tr)
+                              tr_next, first_tr, last_tr, n_tr, aside)
                 if room < 0:
                     blocked = e
                     break
@@ -449,19 +490,19 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
                     ahead += claim[T, lc]
             if need + ahead > cap:
                 _pin(s, 1, p_ptr, p_src, pinned, pinning)
-                if need - pending[T] + ahead <= cap:  # spills under way will make room
-                    _push(heap, size, max(t + 1, pend_until[T]) << shift | (3 * n + rank[s]))
-                    size += 1
-                    continue
-                if patience == 0:
-                    done = _evict(T, need - pending[T] + ahead - cap, t, r_head, r_next, r_prev, state, pinned,
+                soon = need - pending[T] + ahead <= cap  # spills under way will make room
+                if not soon and patience == 0:
+                    soon = _evict(T, need - pending[T] + ahead - cap, t, r_head, r_next, r_prev, state, pinned,
                                   remaining, elem, s_ptr, s_dst, start, ref, link_c, tier_c, nbytes, link, tier_occ,
                                   tier_cap, pending, pend_until, ev_time, ev_code, n_ev, tr_kind, tr_set, tr_start,
-                                  tr_end, tr_next, first_tr, last_tr, n_tr)
-                    if done >= 0:
-                        _push(heap, size, max(t + 1, done) << shift | (3 * n + rank[s]))
-                        size += 1
-                        continue
+                                  tr_end, tr_next, first_tr, last_tr, n_tr, aside) >= 0
+                if soon:  # parked, pinned, until a spill on its tile completes (that wakes it)
+                    w_next[s] = w_head[T]
+                    w_head[T] = s
+                    waiting[s] = True
+                    wait_tile[s] = T
+                    wait_need[s] = elem[s]
+                    continue
                 _pin(s, -1, p_ptr, p_src, pinned, pinning)  # parked: its inputs may be spilled meanwhile
                 w_next[s] = w_head[T]
                 w_head[T] = s
@@ -493,7 +534,7 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
         if elem[s] > 0:
             occ[T] += elem[s]
             state[s] = HELD
-            _list_add(r_head, r_next, r_prev, T, s)
+            _held(s, T, state, remaining, s_ptr, s_dst, start, ref, r_head, r_next, r_prev, mark)
         else:
             state[s] = FREED
         wake = -1
@@ -505,12 +546,15 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
         for e in range(p_ptr[s], p_ptr[s + 1]):
             q = p_src[e]
             remaining[q] -= 1
-            if remaining[q] > 0 or elem[q] == 0:
+            if elem[q] == 0:
+                continue
+            if remaining[q] > 0:
+                if state[q] == HELD:  # its next use moved on: a fresh heap entry (the old one goes stale)
+                    _held(q, tile[q], state, remaining, s_ptr, s_dst, start, ref, r_head, r_next, r_prev, mark)
                 continue
             Tq = tile[q]
-            if state[q] == HELD:
+            if state[q] == HELD:  # (its heap entry goes stale)
                 occ[Tq] -= elem[q]
-                _list_remove(r_head, r_next, r_prev, Tq, q)
                 state[q] = FREED
             elif state[q] == AWAY:
                 state[q] = FREED
@@ -552,11 +596,10 @@ def _pass(dur, release, tile, elem, layer, rank, nxt, head0, p_ptr, p_src, p_lag
                 if prefetch:  # fill its spilled inputs now, where there is room without spilling
                     for e in range(p_ptr[c], p_ptr[c + 1]):
                         q = p_src[e]
-                        if state[q] != AWAY or _readable(q, end_c - dur[c], ready[q], first_tr, tr_next, tr_kind,
-                                                         tr_end) >= 0:
+                        if state[q] != AWAY or _readable(q, last_tr, tr_next, tr_kind, tr_end, end_c - dur[c]) >= 0:
                             continue
                         Tq = tile[q]
-                        if occ[Tq] + elem[q] > cap:
+                        if occ[Tq] + elem[q] > cap or w_head[Tq] >= 0:  # no room, or sets wait for it there
                             continue
                         fs = max(t, link[0])
                         if not _log(2, q, fs, fs + tier_c[q], tr_kind, tr_set, tr_start, tr_end, tr_next, first_tr,
