@@ -296,8 +296,8 @@ def run_point(point: Point, workload: Workload, hw: Hardware) -> dict:
     t0 = time.perf_counter()
     hw = point.chip(hw)
     key = (workload.fingerprint, hw) + point.problem_key
-    base = _MEMO.get(key, lambda: replace(api.prepare(workload, hw, sets=point.granularity, **point.budget_args()),
-                                          model=point.model))
+    base = _MEMO.get(key, lambda: replace(api.prepare(workload, hw, sets=point.granularity, placement="sequential",
+                                                      **point.budget_args()), model=point.model))
     problem = api.with_stream(api.with_duplication(base, point.duplication), point.inferences)
     if point.buffer is not None:
         from cimopt.capacity import with_buffer
