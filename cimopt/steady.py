@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cimopt.arith import ceil_div
-from cimopt.energy import steady_fields, total
+from cimopt.energy import has_energy, steady_fields, total
 from cimopt.errors import InputError
 from cimopt.list_scheduling import chain_starts, round_robin_copies, to_schedule
 from cimopt.messages import link_loads, noc_transfers, round_robin_messages
@@ -308,7 +308,8 @@ def periodic_record(problem: Problem, run: PeriodicRun) -> RunRecord:
         interval_cycles=float(ii) if n > 1 else None,
         interval_bound_cycles=interval_bound(problem.workload, hw, problem.mapping),
         throughput_per_s=per_second(float(ii) if n > 1 else float(lat), hw),
-        energy_pj=total(parts), edp=total(parts) * makespan, energy=tuple(parts.items()),
+        **({"energy_pj": total(parts), "edp": total(parts) * makespan, "energy": tuple(parts.items())}
+           if has_energy(hw) else {}),  # no energy figures: the record's none stand
         noc_byte_hops=None if sim.noc_byte_hops is None else sim.noc_byte_hops // k * n,  # the same per inference
         self_timed_latency_cycles=None, periodic=True, steady_interval_cycles=float(ii),
         bottleneck_busy_fraction=max((max(b, default=0) for b in sim.copy_busy), default=0) / k / ii,  # per period

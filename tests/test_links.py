@@ -181,6 +181,7 @@ def _digest(explicit: bool = True) -> str:
             data = tomllib.loads(resolve_hardware_path(hwname).read_text())
             if hwname == "isaac-like":  # the preset as it was then: 168 tiles, unlimited buffers, no memory tier
                 data["chip"]["tiles"], data["buffer"] = 168, {"elements_per_tile": 0}
+                data["chip"].pop("tiles_per_chip", None)
                 data.pop("memory", None)
             noc = {k: v for k, v in data.get("noc", {}).items() if k != "contention"} | {"link_bytes_per_cycle": link}
             data["noc"] = noc | ({"contention": False} if explicit else {})

@@ -225,6 +225,18 @@ def test_over_budget():
     assert simulate(w, s2).violations[0].message == "the budget has 2 tiles, the chip (default) has 1"
 
 
+def test_budget_beyond_the_mesh():
+    """A schedule whose chip has more tiles than its hardware's `noc.mesh` holds (a hand-edited file): the
+    referee says so instead of routing over tiles that are not there."""
+    w = conv_chain()
+    hw = Hardware(pes_per_tile=1, noc_hop_cycles=1)
+    s = sched(w, hw, mapping=make_mapping(w, hw, Budget(3, 3)))
+    assert simulate(w, s).valid
+    small = replace(s, hardware=replace(hw, mesh=(1, 2)))
+    sim = simulate(w, small)
+    assert "the budget has 3 tiles, the 1x2 mesh of default (noc.mesh) holds 2" in [v.message for v in sim.violations]
+
+
 def test_too_many_crossbars_on_a_tile():
     w = conv_chain()
     hw = Hardware(pes_per_tile=1)

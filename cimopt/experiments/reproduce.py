@@ -870,7 +870,7 @@ def isaac_reference(study: ParetoStudy, model: ModelSpec) -> dict:
     extra, xbar, link = study.reference
     hw = with_link(with_crossbar(load_hardware(study.hardware), xbar, xbar), link)
     p = api.prepare(_model(model), hw, dup=study.duplication, extra_pes=extra, sets=study.granularity,
-                    inferences=study.inferences)
+                    inferences=study.inferences, buffer="inf")  # the periodic schedule plans no tile buffers
     rec = periodic_record(p, run_periodic(p))
     isaac_pj = 2 * p.workload.macs / ISAAC_GOPS_PER_W * 1e3  # ops / (GOPS/W) = nJ; x 1e3 = pJ
     parts = dict(rec.energy) | {"static": rec.steady_static_pj}

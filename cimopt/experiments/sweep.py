@@ -296,8 +296,8 @@ def run_point(point: Point, workload: Workload, hw: Hardware) -> dict:
     t0 = time.perf_counter()
     hw = point.chip(hw)
     key = (workload.fingerprint, hw) + point.problem_key
-    base = _MEMO.get(key, lambda: replace(api.prepare(workload, hw, sets=point.granularity, **point.budget_args()),
-                                          model=point.model))
+    base = _MEMO.get(key, lambda: replace(api.prepare(workload, hw, sets=point.granularity, placement="sequential",
+                                                      **point.budget_args()), model=point.model))
     problem = api.with_stream(api.with_duplication(base, point.duplication), point.inferences)
     if point.buffer is not None:
         from cimopt.capacity import with_buffer
@@ -582,13 +582,13 @@ def sweep_rows(requested: Sequence[Point], records: dict[str, dict]) -> list[dic
         if registry.get(p.scheduler).exact and p.key in records:
             b = records[p.key]["result"].get("bound_cycles")
             if b is not None:
-                k = (p.problem_key, p.duplication, p.buffer)
+                k = (p.problem_key, p.duplication, p.buffer, p.inferences)
                 bounds[k] = max(bounds.get(k, 0), int(b))
     rows = []
     for p in requested:
         rec = RunRecord.from_json(records[p.key]["result"])
         lbl, same = (records[q.key]["result"].get("latency_cycles") for q in references(p))
-        rec = with_references(rec, lbl=lbl, lbl_same=same, bound=bounds.get((p.problem_key, p.duplication, p.buffer)))
+        rec = with_references(rec, lbl=lbl, lbl_same=same, bound=bounds.get((p.problem_key, p.duplication, p.buffer, p.inferences)))
         d = rec.to_json()
         rows.append({c: d[c] for c in COLUMNS})
     return rows

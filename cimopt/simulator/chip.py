@@ -83,6 +83,9 @@ def check_mapping(workload: Workload, hw: Hardware, schedule: Schedule, rep: Rep
                                             f"of {hw.pes_per_tile} PEs")
     if hw.tiles is not None and m.budget.tiles > hw.tiles:
         rep.add("budget", None, None, None, f"the budget has {m.budget.tiles} tiles, the chip ({hw.name}) has {hw.tiles}")
+    if hw.mesh is not None and hw.mesh[0] * hw.mesh[1] < m.budget.tiles:
+        rep.add("budget", None, None, None, f"the budget has {m.budget.tiles} tiles, the {hw.mesh[0]}x{hw.mesh[1]} mesh "
+                                            f"of {hw.name} (noc.mesh) holds {hw.mesh[0] * hw.mesh[1]}")
     return xb, homes, stores
 
 
