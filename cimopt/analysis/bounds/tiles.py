@@ -84,36 +84,31 @@ def tile_times(sets: SetGraph, hw: Hardware, mapping: Mapping, head: np.ndarray,
         cps = np.asarray(mapping.copies, np.int64)
         pmin = np.asarray([int(dur[a:b].min()) if b > a else 0 for a, b in zip(off[:-1], off[1:], strict=True)],
                           np.int64)
+
+        def relax(times: list, t: int, o: int, e: np.ndarray, key: np.ndarray, oth: np.ndarray) -> None:
+            """times[t][key, g] from the edges e to the sets oth of layer o, whose times[o] are final: through
+            each edge (the least over o's tiles), and through o's copies shared (`_grouped_bound`)."""
+            if len(e) * len(tiles[o]) * len(tiles[t]) > MAX_TILE_CELLS:
+                return
+            tr = tile_transfers(hw, mapping, tiles[o], tiles[t], sets.elements[sets.src[e]])  # hops are symmetric
+            step = (times[o][oth - off[o]] + (dur[oth] + sets.lag[e])[:, None])[:, :, None] + tr
+            np.maximum.at(times[t], key - off[t], step.min(axis=1))
+            least = sets.lag[e][:, None] + tr.min(axis=1)  # (edges, tiles of t)
+            o_time = times[o][oth - off[o]].min(axis=1)
+            for g in range(len(tiles[t])):
+                keys, bound = _grouped_bound(key, np.full(len(e), o), o_time, dur[oth], cps, pmin, least[:, g])
+                np.maximum.at(times[t][:, g], keys - off[t], bound)
+
         for li in range(nl):  # heads, producers first
             into = np.flatnonzero(dst_l == li)
             for p in np.unique(src_l[into]).tolist():
                 e = into[src_l[into] == p]
-                if len(e) * len(tiles[p]) * len(tiles[li]) > MAX_TILE_CELLS:
-                    continue
-                u, v = sets.src[e], sets.dst[e]
-                tr = tile_transfers(hw, mapping, tiles[p], tiles[li], sets.elements[u])
-                ready = (hd[p][u - off[p]] + (dur[u] + sets.lag[e])[:, None])[:, :, None] + tr
-                np.maximum.at(hd[li], v - off[li], ready.min(axis=1))
-                least = sets.lag[e][:, None] + tr.min(axis=1)  # (edges, tiles of li)
-                u_head = hd[p][u - off[p]].min(axis=1)
-                for g in range(len(tiles[li])):  # the predecessors in p share p's copies, then reach tile g
-                    keys, b = _grouped_bound(v, np.full(len(e), p), u_head, dur[u], cps, pmin, least[:, g])
-                    np.maximum.at(hd[li][:, g], keys - off[li], b)
-        for p in range(nl - 1, -1, -1):  # tails, consumers first
-            out = np.flatnonzero(src_l == p)
+                relax(hd, li, p, e, sets.dst[e], sets.src[e])
+        for li in range(nl - 1, -1, -1):  # tails, consumers first
+            out = np.flatnonzero(src_l == li)
             for m in np.unique(dst_l[out]).tolist():
                 e = out[dst_l[out] == m]
-                if len(e) * len(tiles[p]) * len(tiles[m]) > MAX_TILE_CELLS:
-                    continue
-                u, w = sets.src[e], sets.dst[e]
-                tr = tile_transfers(hw, mapping, tiles[p], tiles[m], sets.elements[u])
-                rest = tr + (sets.lag[e] + dur[w])[:, None, None] + tl[m][w - off[m]][:, None, :]
-                np.maximum.at(tl[p], u - off[p], rest.min(axis=2))
-                least = sets.lag[e][:, None] + tr.min(axis=2)  # (edges, tiles of p)
-                w_tail = tl[m][w - off[m]].min(axis=1)
-                for g in range(len(tiles[p])):  # from tile g, the successors in m share m's copies
-                    keys, b = _grouped_bound(u, np.full(len(e), m), w_tail, dur[w], cps, pmin, least[:, g])
-                    np.maximum.at(tl[p][:, g], keys - off[p], b)
+                relax(tl, li, m, e, sets.src[e], sets.dst[e])
     return TileTimes(tuple(tiles), tuple(copies), tuple(hd), tuple(tl), hw, mapping)
 
 
