@@ -132,3 +132,32 @@ def test_reproduce_quick_end_to_end(capsys, tmp_path):
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary
     assert list((tmp_path / "r").rglob("*.png")) and list((tmp_path / "r").rglob("sweep.csv"))
+
+
+def test_isaac_like_at_a_small_buffer_spills_validly(capsys, tmp_path):
+    """The chip at a buffer that binds: `schedule` defaults to memory-aware, which spills to the memory tier; the
+    schedule file re-checks on its own with the same tier bytes; `compare` reports CLSA-CIM's overflow as
+    INVALID yet exits 0 (it does not plan buffers), and the memory-aware row is valid and no slower than
+    clsa-spill's."""
+    f = tmp_path / "s.json"
+    code, out, _ = run(capsys, "schedule", "mini-yolo", "--hw", "isaac-like", "--sets", "row", "--buffer", "4k",
+                       "--out", str(f), "--json")
+    d = json.loads(out)
+    assert code == 0 and d["scheduler"] == "memory-aware" and d["valid"] and d["spill_bytes"] > 0
+    assert d["spill_bytes"] == d["spill_write_bytes"] + d["spill_read_bytes"]
+    code, out, _ = run(capsys, "simulate", str(f), "--json")
+    s = json.loads(out)
+    assert code == 0 and s["valid"] and s["spill_bytes"] == d["spill_bytes"] and s["latency_cycles"] == d["latency_cycles"]
+    code, out, _ = run(capsys, "compare", "mini-yolo", "--hw", "isaac-like", "--sets", "row", "--buffer", "4k",
+                       "--json", "--quiet")
+    rows = {r["scheduler"]: r for r in json.loads(out)["results"]}
+    assert code == 0 and not rows["clsa"]["valid"] and rows["memory-aware"]["valid"] and rows["clsa-spill"]["valid"]
+    assert rows["memory-aware"]["latency_cycles"] <= rows["clsa-spill"]["latency_cycles"]
+    assert rows["memory-aware"]["latency_cycles"] == d["latency_cycles"]
+
+
+def test_placement_that_ignores_buffers_is_warned(capsys):
+    code, _, err = run(capsys, "schedule", "mini-cnn", "--hw", "isaac-like", "--placement", "optimized")
+    assert code == 0 and "--placement optimized does not plan the tile buffers (32,768 elements per tile)" in err
+    code, _, err = run(capsys, "schedule", "mini-cnn", "--hw", "isaac-like", "--placement", "optimized", "--buffer", "inf")
+    assert code == 0 and "does not plan the tile buffers" not in err

@@ -339,7 +339,7 @@ def gap_table(rows: Sequence[dict]) -> list[dict]:
                     "clsa_gap_to_bound": clsa["gap"],
                     "bound_rule": cp.get("bound_rule", ""),
                     "best_latency_cycles": min(x["latency_cycles"] for x in (lbl, clsa, cp) if x),
-                    "proven_gap": 1 - cp["bound_cycles"] / min(x["latency_cycles"] for x in (lbl, clsa, cp) if x)
+                    "proven_gap": min(x["latency_cycles"] for x in (lbl, clsa, cp) if x) / cp["bound_cycles"] - 1
                     if cp["bound_cycles"] else None,
                     "solve_seconds": cp["solve_seconds"],
                     "valid": all(r["valid"] is not False for r in (lbl, clsa, cp) if r)})
@@ -838,7 +838,7 @@ def part_memory(ctx: Context, n: int) -> Section:
                     _uj(m["energy_pj"]), _fmt(faster, "+.1%"), _fmt(fewer, "+.1%"), "yes" if win else "",
                     _fmt(None if best is None or u["latency_cycles"] is None else best / u["latency_cycles"] - 1,
                          "+.1%"),
-                    _fmt_int(r["bound_cycles"]), _fmt(None if best is None else (best - r["bound_cycles"]) / best, ".1%"),
+                    _fmt_int(r["bound_cycles"]), _fmt(None if best is None or not r["bound_cycles"] else best / r["bound_cycles"] - 1, ".1%"),
                     "yes" if s["valid"] and m["valid"] else "NO"])
     table = md_table(["network", "sets", "set count", "CLSA unlimited", "energy uJ", "clsa-spill", "tier bytes",
                       "energy uJ", "memory-aware", "tier bytes", "energy uJ", "latency vs clsa-spill",

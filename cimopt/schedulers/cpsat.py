@@ -901,10 +901,13 @@ def schedule_contention(problem: Problem, options: Options) -> Result:
         raise RuntimeError(f"internal: lower bound {facts.bound} above the makespan {objective} of a valid schedule")
     status = "OPTIMAL" if facts.bound == objective else ("SKIPPED" if facts.status == "SKIPPED" else "FEASIBLE")
     gap = (objective - facts.bound) / objective if objective else 0.0
+    note = (f"the relaxation without link contention: {sch.info['note']}; " if sch.info.get("note") else "") + (
+        f"its schedule re-timed on the links: {repaired.makespan:,} cycles" + (
+            "" if best is repaired else f"; {source}'s, re-timed, is better"))
     info = dict(sch.info) | {"status": status, "bound": facts.bound, "bound_rule": facts.bound_rule, "gap": gap,
                              "source": source, "contention": True, "relaxed_makespan": sch.makespan,
-                             "link_bound": link}
-    facts = replace(facts, status=status, objective=objective, gap=gap)
+                             "link_bound": link, "note": note}
+    facts = replace(facts, status=status, objective=objective, gap=gap, note=note)
     return Result(replace(best, scheduler="cpsat", info=info), status, facts)
 
 
