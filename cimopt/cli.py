@@ -236,7 +236,7 @@ def _prepare(args: argparse.Namespace) -> api.Problem:
                     placement=args.placement, buffer=getattr(args, "buffer", None),
                     contention=None if args.contention is None else args.contention == "on")
     _warn(p.workload)
-    if args.placement in ("optimized", "sequential") and p.hardware.buffer_elements is not None:
+    if args.placement == "optimized" and p.hardware.buffer_elements is not None:
         print(f"cimopt: warning: --placement {args.placement} does not plan the tile buffers "
               f"({p.hardware.buffer_elements:,} elements per tile); --placement buffer (the default, auto) does",
               file=sys.stderr)

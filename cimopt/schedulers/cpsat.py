@@ -906,7 +906,7 @@ def schedule_contention(problem: Problem, options: Options) -> Result:
             "" if best is repaired else f"; {source}'s, re-timed, is better"))
     info = dict(sch.info) | {"status": status, "bound": facts.bound, "bound_rule": facts.bound_rule, "gap": gap,
                              "source": source, "contention": True, "relaxed_makespan": sch.makespan,
-                             "link_bound": link, "note": note}
+                             "link_bound": link, "note": note, "relaxation_note": sch.info.get("note", "")}
     facts = replace(facts, status=status, objective=objective, gap=gap, note=note)
     return Result(replace(best, scheduler="cpsat", info=info), status, facts)
 
@@ -931,8 +931,10 @@ def schedule_memory(problem: Problem, options: Options) -> Result:
     objective = best.makespan
     bound = min(res.solve.bound, objective)
     status = "OPTIMAL" if bound == objective else "FEASIBLE"
-    note = (f"bound from the relaxation with unlimited tile buffers; the schedule is {best.scheduler}'s"
-            + (f" ({res.solve.note})" if res.solve.note else ""))
+    inner = res.schedule.info.get("relaxation_note", res.solve.note)  # what CP-SAT did on the (innermost) relaxation
+    note = ("bound from the relaxation with unlimited tile buffers"
+            + (" and contention-free links, joined with the link bound" if hw.noc_contention else "")
+            + (f" ({inner})" if inner else "") + f"; the schedule is {best.scheduler}'s")
     facts = replace(res.solve, status=status, objective=objective, bound=bound,
                     gap=(objective - bound) / objective if objective else 0.0, note=note)
     info = {**best.info, **{k: v for k, v in res.schedule.info.items() if k in ("critical_path", "layer_work",
