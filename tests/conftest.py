@@ -1,5 +1,5 @@
 """Shared test setup: the default chip `HW`, small problems (`problem`, `setup`), the brute-force optimum
-that bounds and CP-SAT are checked against, and the session's private workload cache (cimopt/onnx/cache.py
+that bounds and CP-SAT are checked against, the hypothesis profile (derandomized unless asked), and the session's private workload cache (cimopt/onnx/cache.py
 goes to a fresh temporary directory, so tests never touch the user's cache and every first import really runs
 the importer)."""
 
@@ -9,11 +9,18 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from cimopt.duplication import duplicate
 from cimopt.hardware import Hardware
 from cimopt.mapping import make_mapping, resolve_budget
 from cimopt.sets import build_sets
+
+# Property tests draw the same examples on every run and machine (CI included): a red run is reproducible, not
+# luck. HYPOTHESIS_PROFILE=explore draws fresh examples (and keeps failures in .hypothesis/) to search further.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 HW = Hardware()  # the paper's abstract chip: 256 x 256 crossbars, 1 cycle per MVM, free GPEU and NoC
 
