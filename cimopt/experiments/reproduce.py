@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -548,7 +549,7 @@ def chip_rows(study: ChipStudy, out: Path, progress: bool = False) -> tuple[list
                     done[k] = rec.to_json() | {"model": model_name(m), "prepare_seconds": prep, "chip_id": chip_id}
                 path.write_text(json.dumps(done, indent=1) + "\n")
                 if progress:
-                    print(f"chip: {model_name(m)} {placement} done", flush=True)
+                    print(f"chip: {model_name(m)} {placement} done", file=sys.stderr, flush=True)
             rows += [done[k] for k in keys]
     return rows, skipped, time.perf_counter() - t0
 
@@ -735,7 +736,7 @@ def links_rows(study: LinkStudy, out: Path, progress: bool = False) -> tuple[lis
                     draw[model_name(m), extra, "sequential"] = (seq.schedule, seq.sim)
                     draw[model_name(m), extra, "optimized"] = (best_run.schedule, best_run.sim)
                 if progress:
-                    print(f"links: {key} done", flush=True)
+                    print(f"links: {key} done", file=sys.stderr, flush=True)
             rows.append(done[key])
     return rows, skipped, time.perf_counter() - t0, draw
 
@@ -811,7 +812,7 @@ def memory_rows(study: MemoryStudy, out: Path, progress: bool = False) -> tuple[
                              "bound_cycles": c.bound_cycles, "bound_rule": c.bound_rule}
                 path.write_text(json.dumps(done, indent=1) + "\n")
                 if progress:
-                    print(f"memory: {model_name(m)} {gran} done", flush=True)
+                    print(f"memory: {model_name(m)} {gran} done", file=sys.stderr, flush=True)
             rows.append(done[key])
     return rows, time.perf_counter() - t0
 
