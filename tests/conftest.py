@@ -1,7 +1,7 @@
 """Shared test setup: the default chip `HW`, small problems (`problem`, `setup`), the brute-force optimum
-that bounds and CP-SAT are checked against, the hypothesis profile (derandomized unless asked), and the session's private workload cache (cimopt/onnx/cache.py
-goes to a fresh temporary directory, so tests never touch the user's cache and every first import really runs
-the importer)."""
+that bounds and CP-SAT are checked against, the hypothesis profile (derandomized unless asked), and the
+session's private workload cache (cimopt/onnx/cache.py goes to a fresh temporary directory, so tests never
+touch the user's cache and every first import really runs the importer)."""
 
 from __future__ import annotations
 

@@ -516,6 +516,12 @@ def part_gap(ctx: Context, n: int) -> Section:
     return Section(render("gap", n=n, table=table, made_by="\n\n".join(made)), {"gap": rows}, tuple(sweeps))
 
 
+def _done(progress: bool, case: str) -> None:
+    """A study's case finished: one progress line on stderr (stdout is the summary)."""
+    if progress:
+        print(f"{case} done", file=sys.stderr, flush=True)
+
+
 def chip_rows(study: ChipStudy, out: Path, progress: bool = False) -> tuple[list[dict], list[str], float]:
     """Run (or resume from `out/records.json`) the chip study: one record per network, placement and
     scheduler, plus the networks that do not fit the chip. Returns the rows, those networks and the wall
@@ -548,8 +554,7 @@ def chip_rows(study: ChipStudy, out: Path, progress: bool = False) -> tuple[list
                 for k, rec in zip(keys, c.records, strict=True):
                     done[k] = rec.to_json() | {"model": model_name(m), "prepare_seconds": prep, "chip_id": chip_id}
                 path.write_text(json.dumps(done, indent=1) + "\n")
-                if progress:
-                    print(f"chip: {model_name(m)} {placement} done", file=sys.stderr, flush=True)
+                _done(progress, f"chip: {model_name(m)} {placement}")
             rows += [done[k] for k in keys]
     return rows, skipped, time.perf_counter() - t0
 
@@ -735,8 +740,7 @@ def links_rows(study: LinkStudy, out: Path, progress: bool = False) -> tuple[lis
                     best_run = next(r for r in c.runs if r.scheduler == best.scheduler)
                     draw[model_name(m), extra, "sequential"] = (seq.schedule, seq.sim)
                     draw[model_name(m), extra, "optimized"] = (best_run.schedule, best_run.sim)
-                if progress:
-                    print(f"links: {key} done", file=sys.stderr, flush=True)
+                _done(progress, f"links: {key}")
             rows.append(done[key])
     return rows, skipped, time.perf_counter() - t0, draw
 
@@ -811,8 +815,7 @@ def memory_rows(study: MemoryStudy, out: Path, progress: bool = False) -> tuple[
                              "placement": p.placement, "unlimited": ref.to_json(), "runs": by,
                              "bound_cycles": c.bound_cycles, "bound_rule": c.bound_rule}
                 path.write_text(json.dumps(done, indent=1) + "\n")
-                if progress:
-                    print(f"memory: {model_name(m)} {gran} done", file=sys.stderr, flush=True)
+                _done(progress, f"memory: {model_name(m)} {gran}")
             rows.append(done[key])
     return rows, time.perf_counter() - t0
 
